@@ -1,0 +1,83 @@
+"""The composition root: settings in, a ready `Relay` (store, actions, catalog, engine) out.
+
+Only this module names concrete backends; everything below it receives plain values.
+"""
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+
+from relay.catalog import WorkflowCatalog
+from relay.config import Settings, process_environment
+from relay.engine.actions import ActionRegistry, load_plugins, registered_actions
+from relay.engine.builtin_actions import builtin_specs
+from relay.engine.engine import Engine
+from relay.engine.runtime import Runtime
+from relay.engine.triggers import trigger_loop
+from relay.engine.waiting import waiting_specs
+from relay.service.relay import Relay
+from relay.store import connect_store
+
+
+def build_registry(settings: Settings) -> ActionRegistry:
+    """Built-ins, then plugins (RELAY_PLUGINS, the relay.actions entry points)."""
+    registry = ActionRegistry()
+    for spec in [*builtin_specs(), *waiting_specs()]:
+        registry.add(spec)
+    load_plugins(settings.plugin_modules())
+    for spec in registered_actions():
+        registry.add(spec)
+    return registry
+
+
+def prepare_home(settings: Settings) -> None:
+    """RELAY_HOME is one user's trust boundary: created 0700."""
+    if settings.database_url is None:
+        settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+@asynccontextmanager
+async def open_relay(
+    settings: Settings,
+    *,
+    participant: str,
+    worker: bool = False,
+    triggers: bool | None = None,
+) -> AsyncIterator[Relay]:
+    """A Relay for this process; with `worker`, its engine claims and drives runs."""
+    prepare_home(settings)
+    registry = build_registry(settings)
+    environ = process_environment()
+    store = await connect_store(
+        settings.store_url(),
+        synchronous=settings.sqlite_synchronous,
+        poll_interval_seconds=settings.poll_interval_seconds,
+    )
+    try:
+        catalog = WorkflowCatalog(settings.workflow_dirs(), registry, environ)
+        runtime = Runtime(
+            store=store,
+            actions=registry,
+            worker_id=f"{participant}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+            participant=participant,
+            lease_seconds=settings.lease_seconds,
+            environ=environ,
+            workflows=catalog,
+        )
+        if not worker:
+            yield Relay(runtime, catalog, allow_inline_code=settings.allow_inline_code)
+            return
+        async with Engine(runtime, max_concurrent_runs=settings.max_concurrent_runs) as engine:
+            relay = Relay(
+                runtime, catalog, engine=engine, allow_inline_code=settings.allow_inline_code
+            )
+            async with anyio.create_task_group() as tg:
+                if triggers is not False:
+                    tg.start_soon(trigger_loop, relay)
+                yield relay
+                tg.cancel_scope.cancel()
+    finally:
+        await store.aclose()

@@ -1,0 +1,345 @@
+"""A run driver: advances one leased run until it finishes or parks.
+
+The driver keeps the run in memory while it holds the lease and records every
+transition in one store transaction (a finished step and the steps it unblocks share
+one commit). When nothing can run until someone acts or a timer fires, it parks the
+run (status `waiting`, lease released) and returns: a waiting run holds no task.
+"""
+
+import math
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from relay.engine.actions import ActionContext
+from relay.engine.record import Recorder
+from relay.engine.runtime import Runtime, StepsView, utcnow
+from relay.engine.steps import Outcome, ParamsError, render_params, resolve_action, run_attempt
+from relay.engine.waiting import Resolution, resolve
+from relay.engine.waiting_start import start_waiting
+from relay.errors import ConflictError, ExpressionError
+from relay.model.expressions import evaluate_condition, render
+from relay.model.run import Run, RunStatus, StepRun, StepStatus
+from relay.model.workflow import Workflow
+
+RING = Outcome("", ok=True)  # not a step's outcome: someone rang the run's doorbell
+
+
+class RunDriver:
+    def __init__(self, rt: Runtime, run: Run, workflow: Workflow) -> None:
+        self.rt = rt
+        self.wf = workflow
+        self.rec = Recorder(rt, run)
+        self.deps = workflow.dependencies()
+        self.dependants: dict[str, list[str]] = {s.id: [] for s in workflow.steps}
+        for step_id, needs in self.deps.items():
+            for need in needs:
+                self.dependants[need].append(step_id)
+        self.candidates = {s.id for s in run.steps if s.status is StepStatus.PENDING}
+        self.running: dict[str, anyio.CancelScope] = {}
+        self.fatal: str | None = None  # the step whose failure fails the run
+        self.check_waits = True
+        self._send: MemoryObjectSendStream[Outcome] | None = None
+        self.cancel_reason: str | None = run.cancel_reason if run.cancel_requested else None
+
+    @property
+    def run(self) -> Run:
+        return self.rec.run
+
+    @property
+    def steps(self) -> dict[str, StepRun]:
+        return self.rec.steps
+
+    # signals from the engine --------------------------------------------------------------
+
+    def ring(self, signal_seq: int, cancel_requested: bool, reason: str | None = None) -> None:
+        if signal_seq > self.rec.signal:
+            self.rec.signal = signal_seq
+            self.check_waits = True
+        if cancel_requested and self.cancel_reason is None:
+            self.cancel_reason = reason or "cancelled"
+        if self._send is not None:
+            self._send.send_nowait(RING)
+
+    # the loop ---------------------------------------------------------------------------
+
+    async def drive(self) -> None:
+        send, recv = anyio.create_memory_object_stream[Outcome](math.inf)
+        self._send = send
+        async with anyio.create_task_group() as tg, send, recv:
+            await self._prepare()
+            while not await self._advance(tg, send, recv):
+                pass
+
+    async def _prepare(self) -> None:
+        if self.run.status is RunStatus.PENDING:
+            self.rec.run_started()
+        elif self.run.status is RunStatus.WAITING:
+            self.rec.patch_run(status=RunStatus.RUNNING)
+        for step in self.rec.interrupted():
+            self.candidates.add(step.id)
+
+    async def _advance(
+        self,
+        tg: TaskGroup,
+        send: MemoryObjectSendStream[Outcome],
+        recv: MemoryObjectReceiveStream[Outcome],
+    ) -> bool:
+        """One turn of the loop; True when the driver is done with the run."""
+        now = utcnow()
+        if self.cancel_reason is not None or self._past_deadline(now):
+            await self._stop_all(recv, now)
+            return True
+        if self.check_waits or self._wait_due(now):
+            self.check_waits = False
+            await self._resolve_waiting(now)
+        await self._start_ready(tg, send, now)
+        if await self._flush():
+            return False
+        if not self.running:
+            if self.fatal is not None or all(s.status.is_final for s in self.steps.values()):
+                await self._finish()
+                return True
+            if not self._ready(utcnow()) and not self.check_waits:
+                return await self._park()
+            return False
+        await self._wait(recv)
+        return False
+
+    async def _wait(self, recv: MemoryObjectReceiveStream[Outcome]) -> None:
+        with anyio.move_on_after(self._seconds_to_next_wake()):
+            self._on_outcome(await recv.receive())
+        while True:  # take every outcome that is already there: one commit for all of them
+            try:
+                self._on_outcome(recv.receive_nowait())
+            except anyio.WouldBlock:
+                break
+
+    # starting steps ---------------------------------------------------------------------
+
+    def _dep_done(self, step_id: str) -> bool:
+        step = self.steps[step_id]
+        if step.status in (StepStatus.COMPLETED, StepStatus.SKIPPED):
+            return True
+        return step.status is StepStatus.FAILED and self.wf.step(step_id).continue_on_failure
+
+    def _ready(self, now: datetime) -> list[str]:
+        if self.fatal is not None:
+            return []
+        ready = []
+        for step_id in list(self.candidates):
+            step = self.steps[step_id]
+            if step.status is not StepStatus.PENDING:
+                self.candidates.discard(step_id)
+            elif all(self._dep_done(d) for d in self.deps[step_id]):
+                if step.wake_at is None or step.wake_at <= now:
+                    ready.append(step_id)
+            else:
+                self.candidates.discard(step_id)  # a dependency's end puts it back
+        return sorted(ready, key=self.rec.position)
+
+    async def _start_ready(
+        self, tg: TaskGroup, send: MemoryObjectSendStream[Outcome], now: datetime
+    ) -> None:
+        for step_id in self._ready(now):
+            self.candidates.discard(step_id)
+            await self._start(step_id, tg, send, now)
+
+    def context(self) -> dict[str, Any]:
+        run = self.run
+        return {
+            "inputs": run.inputs,
+            "steps": StepsView(self.steps),
+            "run": {"id": run.id, "workflow": run.workflow, "started_by": run.started_by},
+            "env": self.wf.env,
+            "event": run.trigger_event,
+        }
+
+    async def _start(
+        self, step_id: str, tg: TaskGroup, send: MemoryObjectSendStream[Outcome], now: datetime
+    ) -> None:
+        step = self.wf.step(step_id)
+        state = self.steps[step_id]
+        context = self.context()
+        if step.if_ and state.attempts == 0 and not state.gate_passed:
+            try:
+                if not evaluate_condition(step.if_, context, step=step_id):
+                    self._end(
+                        step_id, self.rec.skipped(step_id, f"condition {step.if_!r} was false")
+                    )
+                    return
+            except ExpressionError as exc:
+                self._fail(step_id, str(exc), now)
+                return
+        try:
+            spec, _ = resolve_action(self.wf, step, self.rt.actions)
+            if spec.kind == "waiting" or (step.requires_approval and not state.gate_passed):
+                await start_waiting(self, step, spec, context, now)
+                return
+            params = render_params(self.wf, step, spec, context)
+        except ParamsError as exc:
+            self._fail(step_id, str(exc), now)
+            return
+        attempt = self.rec.attempt_started(step_id, now)
+        ctx = ActionContext(
+            run_id=self.run.id,
+            workflow=self.run.workflow,
+            step_id=step_id,
+            attempt=attempt,
+            idempotency_key=f"{self.run.id}/{step_id}",
+            cwd=self.run.cwd,
+            env={**self.rt.environ, **self.run.env, **self.wf.env},
+            participant=self.run.started_by,
+            emit=self._emit,
+        )
+        scope = anyio.CancelScope()
+        self.running[step_id] = scope
+        tg.start_soon(
+            self._guarded, scope, spec, params, ctx, step.effective_timeout(self.wf.defaults), send
+        )
+
+    async def _guarded(self, scope: anyio.CancelScope, *args: Any) -> None:
+        with scope:
+            await run_attempt(*args)
+
+    async def _emit(self, event: Any) -> Any:
+        if self.rt.emit is None:
+            return (await self.rt.store.append_event(event)).event
+        return await self.rt.emit(event)
+
+    # outcomes ---------------------------------------------------------------------------
+
+    def _on_outcome(self, outcome: Outcome) -> None:
+        if outcome is RING:
+            return
+        self.running.pop(outcome.step_id, None)
+        if outcome.cancelled:
+            return
+        now = utcnow()
+        if outcome.ok:
+            self._end(outcome.step_id, self.rec.completed(outcome.step_id, outcome.output, now))
+            return
+        step = self.wf.step(outcome.step_id)
+        policy = step.effective_retry(self.wf.defaults)
+        attempts = self.steps[outcome.step_id].attempts
+        if attempts < policy.max_attempts:
+            delay = policy.delay_seconds(attempts, random.random())
+            self.rec.retrying(
+                outcome.step_id, outcome.error or "failed", outcome.output, delay, now
+            )
+            self.candidates.add(outcome.step_id)
+            return
+        self._fail(outcome.step_id, outcome.error or "failed", now, outcome.output)
+
+    def _fail(self, step_id: str, error: str, now: datetime, output: Any = None) -> None:
+        self._end(step_id, self.rec.failed(step_id, error, output, now))
+
+    def _end(self, step_id: str, status: StepStatus) -> None:
+        if status is StepStatus.FAILED and not self.wf.step(step_id).continue_on_failure:
+            self.fatal = self.fatal or step_id
+        self.candidates.update(self.dependants[step_id])
+
+    # waiting steps ----------------------------------------------------------------------
+
+    def _wait_due(self, now: datetime) -> bool:
+        return any(
+            s.status is StepStatus.WAITING and s.wake_at is not None and s.wake_at <= now
+            for s in self.steps.values()
+        )
+
+    async def _resolve_waiting(self, now: datetime) -> None:
+        for step in [s for s in self.steps.values() if s.status is StepStatus.WAITING]:
+            resolution = await resolve(self.rt.store, self.run.id, step, now)
+            if resolution is not None:
+                self._apply(step.id, resolution, now)
+
+    def _apply(self, step_id: str, r: Resolution, now: datetime) -> None:
+        self.rec.close_wait(step_id, r)
+        if r.status is StepStatus.PENDING:
+            self.rec.gate_passed(step_id)
+            self.candidates.add(step_id)
+        elif r.status is StepStatus.COMPLETED:
+            self._end(step_id, self.rec.completed(step_id, r.output, now))
+        else:
+            self._fail(step_id, r.error or "failed", now, r.output)
+
+    # writing ------------------------------------------------------------------------------
+
+    async def _flush(self) -> bool:
+        """Commit what changed; True when a registered wait matched an earlier event."""
+        try:
+            matched = await self.rec.flush()
+        except ConflictError:
+            await self._refresh_signal()
+            return True
+        if matched:
+            self.check_waits = True
+        return bool(matched)
+
+    async def _refresh_signal(self) -> None:
+        signals = await self.rt.store.run_signals([self.run.id])
+        signal, cancel = signals.get(self.run.id, (self.rec.signal, False))
+        self.ring(signal, cancel)
+
+    async def _park(self) -> bool:
+        wake = self._next_wake()
+        try:
+            await self.rec.park(wake)
+        except ConflictError:
+            await self._refresh_signal()
+            return False
+        return True
+
+    async def _finish(self) -> None:
+        outputs, error = None, None
+        if self.fatal is None:
+            try:
+                outputs = render(self.wf.outputs, self.context(), step=None)
+            except ExpressionError as exc:
+                error = f"outputs: {exc}"
+        else:
+            error = f"step {self.fatal!r} failed: {self.steps[self.fatal].error}"
+        status = RunStatus.COMPLETED if error is None else RunStatus.FAILED
+        await self.rec.close_unfinished(self.fatal, utcnow())
+        await self.rec.finish(status, outputs, error)
+
+    async def _stop_all(self, recv: MemoryObjectReceiveStream[Outcome], now: datetime) -> None:
+        for scope in self.running.values():
+            scope.cancel()
+        while self.running:
+            self._on_outcome(await recv.receive())
+        if self.cancel_reason is not None:
+            await self.rec.close_unfinished(None, now, cancelled=True)
+            await self.rec.finish(RunStatus.CANCELLED, None, f"cancelled: {self.cancel_reason}")
+            return
+        await self.rec.close_unfinished(None, now, cancelled=True)
+        await self.rec.finish(
+            RunStatus.FAILED,
+            None,
+            f"the workflow's deadline of {self.wf.deadline_seconds:g} s passed",
+        )
+
+    # time ---------------------------------------------------------------------------------
+
+    def _past_deadline(self, now: datetime) -> bool:
+        return self.run.deadline_at is not None and now >= self.run.deadline_at
+
+    def _next_wake(self) -> datetime | None:
+        times = [
+            s.wake_at
+            for s in self.steps.values()
+            if s.wake_at is not None and s.status in (StepStatus.PENDING, StepStatus.WAITING)
+        ]
+        if self.run.deadline_at is not None:
+            times.append(self.run.deadline_at)
+        return min(times) if times else None
+
+    def _seconds_to_next_wake(self) -> float:
+        wake = self._next_wake()
+        if wake is None:
+            return math.inf
+        return max(0.0, (wake - utcnow()) / timedelta(seconds=1))

@@ -1,0 +1,206 @@
+"""The Engine: one per serving process. It claims runnable runs under a lease, drives
+them concurrently, renews its leases, hands them back on shutdown, and relays outside
+signals (approvals, events, cancel requests) to the drivers of the runs it holds.
+
+Use as `async with Engine(runtime) as engine:`; the loops live in its task group.
+"""
+
+import logging
+import os
+import socket
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Self
+
+import anyio
+from anyio.abc import TaskGroup
+
+from relay.engine.driver import RunDriver
+from relay.engine.runtime import Runtime, utcnow
+from relay.errors import LeaseLost, RelayError, RunNotFound, StoreUnavailable
+
+log = logging.getLogger("relay.engine")
+
+# Between two looks at the store for claimable runs, at most this long even when nothing
+# signalled a change: a safety net for missed change notifications.
+IDLE_POLL_SECONDS = 1.0
+
+
+class Engine:
+    def __init__(
+        self,
+        rt: Runtime,
+        *,
+        max_concurrent_runs: int = 256,
+        root_run_id: str | None = None,
+        claim: bool = True,
+    ) -> None:
+        self.rt = rt
+        self.root_run_id = root_run_id  # drive only this run and its children (`relay run`)
+        self.claim = claim
+        self.drivers: dict[str, RunDriver] = {}
+        self._scopes: dict[str, anyio.CancelScope] = {}
+        self._limiter = anyio.Semaphore(max_concurrent_runs)
+        self._capacity = max_concurrent_runs
+        self._tg: TaskGroup | None = None
+        self._poke = anyio.Event()
+
+    async def __aenter__(self) -> Self:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._renew_loop)
+        if self.claim:
+            self._tg.start_soon(self._claim_loop)
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        try:
+            return await self._tg.__aexit__(et, exc, tb)
+        finally:
+            await self._hand_back()
+
+    async def _hand_back(self) -> None:
+        if self.claim:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                try:
+                    await self.rt.store.forget_worker(self.rt.worker_id)
+                except RelayError as exc:
+                    log.warning("could not remove this worker's heartbeat: %s", exc)
+        held = list(self._scopes)
+        if not held:
+            return
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            try:
+                await self.rt.store.release_leases(self.rt.worker_id, held)
+            except RelayError as exc:
+                log.warning("could not hand back leases on %d runs: %s", len(held), exc)
+
+    # driving ----------------------------------------------------------------------------
+
+    def adopt(self, run_ids: Iterable[str]) -> None:
+        """Drive runs this worker already holds the lease on."""
+        assert self._tg is not None
+        for run_id in run_ids:
+            if run_id not in self._scopes:
+                scope = anyio.CancelScope()
+                self._scopes[run_id] = scope
+                self._tg.start_soon(self._drive, run_id, scope)
+
+    def poke(self) -> None:
+        """Look for claimable runs now (e.g. after starting one without a lease)."""
+        self._poke.set()
+
+    async def _drive(self, run_id: str, scope: anyio.CancelScope) -> None:
+        try:
+            with scope:
+                async with self._limiter:
+                    run = await self.rt.store.get_run(run_id)
+                    driver = RunDriver(self.rt, run, await self.rt.workflow_of(run))
+                    self.drivers[run_id] = driver
+                    await driver.drive()
+        except LeaseLost:
+            log.info("run %s was taken over by another worker", run_id)
+        except RunNotFound:
+            log.warning("run %s vanished from the store", run_id)
+        except StoreUnavailable as exc:
+            log.error("run %s paused: %s", run_id, exc)
+            await self._release([run_id])
+        finally:
+            self.drivers.pop(run_id, None)
+            self._scopes.pop(run_id, None)
+            self.poke()
+
+    async def _release(self, run_ids: list[str]) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.rt.store.release_leases(self.rt.worker_id, run_ids)
+            except RelayError as exc:
+                log.warning("could not release runs %s: %s", run_ids, exc)
+
+    # loops ------------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while True:
+            generation = self.rt.store.generation()
+            try:
+                await self._look()
+                timeout = await self._seconds_to_next_wake()
+            except StoreUnavailable as exc:
+                log.error("store unavailable, retrying: %s", exc)
+                timeout = 1.0
+            await self._wait_for_change(generation, timeout)
+
+    async def _look(self) -> None:
+        if self.drivers:
+            await self.ring_held()
+        room = self._capacity - len(self._scopes)
+        if room > 0 and await self.rt.store.has_claimable(self.root_run_id):
+            claimed = await self.rt.store.claim_runs(
+                self.rt.worker_id, self.rt.lease_seconds, min(room, 64), self.root_run_id
+            )
+            self.adopt(claimed)
+
+    async def ring_held(self) -> None:
+        """Tell drivers whose runs were signalled (approval, event, cancel) to look."""
+        signals = await self.rt.store.run_signals(list(self.drivers))
+        for run_id, (signal_seq, cancel) in signals.items():
+            driver = self.drivers.get(run_id)
+            if driver is not None and (signal_seq > driver.rec.signal or cancel):
+                driver.ring(signal_seq, cancel)
+
+    async def _seconds_to_next_wake(self) -> float:
+        wake = await self.rt.store.next_wake_at(self.root_run_id)
+        if wake is None:
+            return IDLE_POLL_SECONDS
+        return min(IDLE_POLL_SECONDS, max(0.0, (wake - utcnow()).total_seconds()))
+
+    async def _wait_for_change(self, generation: int, timeout: float) -> None:
+        with anyio.move_on_after(timeout):
+            async with anyio.create_task_group() as tg:
+
+                async def on_poke() -> None:
+                    await self._poke.wait()
+                    tg.cancel_scope.cancel()
+
+                async def on_change() -> None:
+                    await self.rt.store.wait_changed(generation, 3600.0)
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(on_poke)
+                tg.start_soon(on_change)
+        if self._poke.is_set():
+            self._poke = anyio.Event()
+
+    async def _heartbeat(self) -> None:
+        try:
+            await self.rt.store.heartbeat(
+                self.rt.worker_id, self.rt.participant, os.getpid(), socket.gethostname()
+            )
+        except StoreUnavailable as exc:
+            log.error("could not record this worker's heartbeat: %s", exc)
+
+    async def _renew_loop(self) -> None:
+        # Renew at a third of the lease so that two missed renewals still keep it.
+        while True:
+            if self.claim:
+                await self._heartbeat()
+            await anyio.sleep(self.rt.lease_seconds / 3)
+            held = list(self._scopes)
+            if not held:
+                continue
+            try:
+                lost = await self.rt.store.renew_leases(
+                    self.rt.worker_id, held, self.rt.lease_seconds
+                )
+            except StoreUnavailable as exc:
+                log.error("could not renew leases: %s", exc)
+                continue
+            for run_id in lost:
+                log.warning("lost the lease on run %s; stopping its driver", run_id)
+                scope = self._scopes.get(run_id)
+                if scope is not None:
+                    scope.cancel()

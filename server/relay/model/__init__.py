@@ -1,0 +1,1 @@
+"""Pure data: the workflow definition, its YAML loader, expressions, runs and events."""

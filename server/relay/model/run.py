@@ -1,0 +1,227 @@
+"""Runs and their steps as the engine and every surface see them: plain, validated data."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_RUN
+
+
+_FINAL_RUN = {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_STEP
+
+
+_FINAL_STEP = {StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
+
+
+class WaitKind(StrEnum):
+    APPROVAL = "approval"
+    EVENT = "event"
+    TASK = "task"
+    TIMER = "timer"
+    RUN = "run"
+
+
+class Waiting(BaseModel):
+    """What a waiting step waits for; `detail` is shown to people and models."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: WaitKind
+    step: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepRun(BaseModel):
+    """One step of one run: its durable state."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str
+    status: StepStatus = StepStatus.PENDING
+    attempts: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    output: Any = None
+    error: str | None = None
+    wake_at: datetime | None = None  # retry backoff, delay, or a wait's deadline
+    waiting: Waiting | None = None
+    gate_passed: bool = False  # the approval gate before the action was granted
+    state: dict[str, Any] = Field(default_factory=dict)  # a waiting action's private state
+
+
+class Run(BaseModel):
+    """A run of a workflow definition snapshot."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    workflow: str
+    workflow_name: str
+    definition_hash: str
+    status: RunStatus = RunStatus.PENDING
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    started_by: str = "unknown"
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    parent_run_id: str | None = None
+    parent_step: str | None = None
+    root_run_id: str | None = None
+    trigger_event: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    start_seq: int = 0  # the event log's last seq when the run was created: waits look back to it
+    deadline_at: datetime | None = None
+    wake_at: datetime | None = None
+    signal_seq: int = 0  # bumped by every outside actor (approval, event, task, cancel)
+    cancel_requested: bool = False
+    cancel_reason: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    steps: tuple[StepRun, ...] = ()
+
+    def step(self, step_id: str) -> StepRun:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+
+class Attempt(BaseModel):
+    """One attempt at running a step's action."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str
+    step_id: str
+    attempt: int
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: StepStatus = StepStatus.RUNNING
+    error: str | None = None
+    worker: str | None = None
+
+
+class HistoryEntry(BaseModel):
+    """One line of a run's append-only history."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str
+    kind: str  # e.g. run.started, step.started, step.completed, approval.decided
+    at: datetime
+    step_id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    seq: int | None = None
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class Approval(BaseModel):
+    """An approval gate: who may decide, and the first decision."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    run_id: str
+    workflow: str
+    step_id: str
+    message: str
+    approvers: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    allow_self: bool = True
+    requested_by: str = "unknown"
+    status: ApprovalStatus = ApprovalStatus.PENDING
+    requested_at: datetime
+    expires_at: datetime | None = None
+    decided_by: str | None = None
+    decided_channel: str | None = None
+    decided_at: datetime | None = None
+    comment: str = ""
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class Task(BaseModel):
+    """Work handed to a participant by a `handoff` step."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    run_id: str
+    workflow: str
+    step_id: str
+    to: str
+    task: str
+    context: dict[str, Any] = Field(default_factory=dict)
+    status: TaskStatus = TaskStatus.OPEN
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None = None
+    claimed_by: str | None = None
+    result: Any = None
+    error: str | None = None
+
+
+class EventWait(BaseModel):
+    """A `wait_for_event` step's subscription; the event log fills `matched_seq`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: str
+    step_id: str
+    type: str
+    match: dict[str, Any] = Field(default_factory=dict)
+    after_seq: int = 0
+    matched_seq: int | None = None
+
+
+class Participant(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    last_seen: datetime
+    open_tasks: int = 0

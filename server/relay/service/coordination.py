@@ -1,0 +1,197 @@
+"""Approvals, tasks and the views of workflows: the service's coordination half."""
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from relay.engine.actions import ActionRegistry
+from relay.engine.driver import RunDriver
+from relay.engine.runtime import ENGINE_SOURCE
+from relay.errors import InvalidTransition, InvalidWorkflow, Problem, UsageError
+from relay.model.events import NewEvent
+from relay.model.run import Approval, ApprovalStatus, Run, Task, TaskStatus
+from relay.model.workflow import EventTrigger, Workflow
+from relay.service.views import approval_view
+
+if TYPE_CHECKING:
+    from relay.service.relay import Relay
+
+CODE_ACTIONS = ("shell", "python")
+
+
+def workflow_view(workflow: Workflow, path: Path | None) -> dict[str, Any]:
+    triggers: list[dict[str, Any]] = []
+    for trigger in workflow.on:
+        if isinstance(trigger, EventTrigger):
+            triggers.append({"event": trigger.event, "match": trigger.match})
+        else:
+            triggers.append({"schedule": trigger.schedule, "tz": trigger.tz})
+    return {
+        "id": workflow.id,
+        "name": workflow.name,
+        "description": workflow.description,
+        "inputs": {k: v.model_dump(exclude_none=True) for k, v in workflow.inputs.items()},
+        "steps": [{"id": s.id, "name": s.name, "action": s.action} for s in workflow.steps],
+        "triggers": triggers,
+        "path": None if path is None else str(path),
+    }
+
+
+def refuse_inline_code(workflow: Workflow, actions: ActionRegistry) -> None:
+    """Inline definitions come from a model: no shell, python or spawning mcp_call."""
+    problems = []
+    for step in workflow.steps:
+        alias = workflow.actions.get(step.action)
+        name = alias.uses if alias else step.action
+        spec = actions.get(name)
+        if name in CODE_ACTIONS or (spec is not None and spec.runs_code):
+            problems.append(
+                Problem(
+                    "<inline>",
+                    None,
+                    None,
+                    f"step {step.id!r} uses {name!r}, which runs code on this machine; inline "
+                    "definitions may not do that unless the server runs with RELAY_ALLOW_INLINE_CODE=1 "
+                    "(or put the workflow in a file on RELAY_WORKFLOWS_PATH)",
+                    step=step.id,
+                    field="action",
+                )
+            )
+    if problems:
+        raise InvalidWorkflow(problems)
+
+
+def lifecycle(run: Run, kind: str, data: dict[str, Any]) -> NewEvent:
+    return NewEvent(
+        type=kind,
+        source=ENGINE_SOURCE,
+        correlation_id=run.id,
+        data={"run_id": run.id, "workflow": run.workflow, **data},
+    )
+
+
+async def drive_here(relay: "Relay", run_id: str) -> None:
+    """Drive a run this process just leased, to the end or until it parks."""
+    run = await relay.store.get_run(run_id)
+    driver = RunDriver(relay.rt, run, await relay.rt.workflow_of(run))
+    await driver.drive()
+
+
+# approvals -----------------------------------------------------------------------------
+
+
+async def _pending_gate(relay: "Relay", run_id: str, step: str | None) -> Approval:
+    run = await relay.store.get_run(run_id)
+    pending = await relay.store.list_approvals(ApprovalStatus.PENDING, run_id)
+    if step is not None:
+        for approval in pending:
+            if approval.step_id == step:
+                return approval
+        if step not in {s.id for s in run.steps}:
+            raise UsageError(f"run {run_id!r} has no step {step!r}")
+        raise InvalidTransition(f"step {step!r} of run {run_id!r} is not waiting for an approval")
+    if not pending:
+        raise InvalidTransition(
+            f"run {run_id!r} ({run.status.value}) is not waiting for any approval"
+        )
+    if len(pending) > 1:
+        steps = ", ".join(a.step_id for a in pending)
+        raise UsageError(f"run {run_id!r} waits for approval at several steps ({steps}); name one")
+    return pending[0]
+
+
+def _check_decider(approval: Approval, approver: str, channel: str) -> None:
+    if approval.approvers and approver not in approval.approvers:
+        raise InvalidTransition(
+            f"{approver!r} may not decide step {approval.step_id!r}: its approvers are "
+            f"{', '.join(approval.approvers)}"
+        )
+    if not approval.allow_self and approver == approval.requested_by:
+        raise InvalidTransition(
+            f"{approver!r} started this run and this approval does not allow self-approval"
+        )
+    if approval.channels and channel not in approval.channels:
+        raise InvalidTransition(
+            f"step {approval.step_id!r} may only be decided through {', '.join(approval.channels)}"
+        )
+
+
+async def approve(
+    relay: "Relay",
+    run_id: str,
+    step: str | None,
+    approved: bool,
+    approver: str,
+    comment: str,
+    channel: str,
+) -> dict[str, Any]:
+    approval = await _pending_gate(relay, run_id, step)
+    _check_decider(approval, approver, channel)
+    status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
+    owner = relay.rt.worker_id if relay.engine is not None else None
+    await relay.store.decide_approval(
+        approval.id, status, by=approver, channel=channel, comment=comment, claim_owner=owner
+    )
+    run = await _adopt_if_leased(relay, run_id)
+    return {
+        "run_id": run_id,
+        "step": approval.step_id,
+        "approved": approved,
+        "run_status": run.status.value,
+    }
+
+
+async def list_approvals(relay: "Relay", status: str | None) -> list[dict[str, Any]]:
+    try:
+        wanted = None if status in (None, "all") else ApprovalStatus(status)
+    except ValueError:
+        raise UsageError(
+            f"unknown approval status {status!r}; use one of "
+            f"{', '.join(s.value for s in ApprovalStatus)} or all"
+        ) from None
+    return [approval_view(a) for a in await relay.store.list_approvals(wanted)]
+
+
+# tasks ---------------------------------------------------------------------------------
+
+
+async def list_tasks(relay: "Relay", participant: str, status: str | None) -> list[Task]:
+    try:
+        wanted = None if status in (None, "all") else TaskStatus(status)
+    except ValueError:
+        raise UsageError(
+            f"unknown task status {status!r}; use one of "
+            f"{', '.join(s.value for s in TaskStatus)} or all"
+        ) from None
+    to = None if participant == "*" else participant
+    return await relay.store.list_tasks(to, wanted)
+
+
+async def complete_task(
+    relay: "Relay", task_id: str, result: Any, failed: bool, error: str
+) -> tuple[Task, Run]:
+    task = await relay.store.get_task(task_id)
+    if (
+        task.claimed_by
+        and task.claimed_by != relay.participant
+        and task.status is TaskStatus.CLAIMED
+    ):
+        raise InvalidTransition(f"task {task_id!r} is claimed by {task.claimed_by!r}")
+    owner = relay.rt.worker_id if relay.engine is not None else None
+    done = await relay.store.update_task(
+        task_id,
+        expect=[TaskStatus.OPEN, TaskStatus.CLAIMED],
+        status=TaskStatus.FAILED if failed else TaskStatus.COMPLETED,
+        by=relay.participant,
+        result=result,
+        error=error or None,
+        claim_owner=owner,
+    )
+    return done, await _adopt_if_leased(relay, task.run_id)
+
+
+async def _adopt_if_leased(relay: "Relay", run_id: str) -> Run:
+    """Drive a run that a decision just leased to this process (it was parked)."""
+    run = await relay.store.get_run(run_id)
+    if relay.engine is not None and run.lease_owner == relay.rt.worker_id:
+        relay.engine.adopt([run_id])
+    return run

@@ -1,0 +1,374 @@
+"""The application service: the one place each thing relay does is done.
+
+The CLI, the MCP server, the HTTP app and the Python hooks all call these methods;
+none of them holds logic of its own. One `Relay` per process.
+"""
+
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from relay.catalog import WorkflowCatalog
+from relay.engine.engine import Engine
+from relay.engine.runtime import Runtime
+from relay.engine.triggers import fire_event_triggers
+from relay.engine.waiting_start import new_run
+from relay.errors import InvalidTransition, InvalidWorkflow, UsageError, WorkflowNotFound
+from relay.model.events import Event, NewEvent, matches
+from relay.model.inputs import validate_inputs
+from relay.model.loading import load_workflow, load_workflow_file
+from relay.model.run import HistoryEntry, Participant, Run, RunStatus, StepStatus, Task, TaskStatus
+from relay.model.workflow import Workflow
+from relay.service import coordination
+from relay.service.views import waiting_for
+from relay.store.base import EventQuery, NewRun, RunQuery, Store
+
+Progress = Callable[[float, float | None, str], Awaitable[None]]
+
+# How often one process records that a participant is active, at most.
+TOUCH_EVERY_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class EmitResult:
+    event: Event
+    duplicate: bool
+    started_runs: list[str]
+    resumed_runs: list[str]
+
+
+class Relay:
+    def __init__(
+        self,
+        runtime: Runtime,
+        catalog: WorkflowCatalog,
+        *,
+        engine: Engine | None = None,
+        allow_inline_code: bool = False,
+    ) -> None:
+        self.rt = runtime
+        self.store: Store = runtime.store
+        self.catalog = catalog
+        self.engine = engine
+        self.allow_inline_code = allow_inline_code
+        self._touched: dict[str, float] = {}
+        runtime.emit = self._emit_from_step
+
+    @property
+    def participant(self) -> str:
+        return self.rt.participant
+
+    async def touch(self, name: str | None = None) -> None:
+        name = name or self.participant
+        now = time.monotonic()
+        if now - self._touched.get(name, -1e9) >= TOUCH_EVERY_SECONDS:
+            self._touched[name] = now
+            await self.store.touch_participant(name)
+
+    # workflows --------------------------------------------------------------------------
+
+    def list_workflows(self) -> dict[str, Any]:
+        workflows, problems = self.catalog.scan()
+        return {
+            "workflows": [coordination.workflow_view(wf, path) for wf, path in workflows.values()],
+            "errors": [{"path": p.path, "line": p.line, "message": p.message} for p in problems],
+        }
+
+    def load_inline(self, text: str) -> Workflow:
+        """A definition passed as text by a caller (a model): untrusted."""
+        workflow = load_workflow(text, path="<inline>", catalog=self.rt.actions)
+        if not self.allow_inline_code:
+            coordination.refuse_inline_code(workflow, self.rt.actions)
+        return workflow
+
+    def resolve(self, workflow_or_file: str) -> Workflow:
+        """A workflow id from the catalog, or a YAML file path (the user's own: trusted)."""
+        path = Path(workflow_or_file)
+        if path.suffix in (".yaml", ".yml") or os.sep in workflow_or_file:
+            if not path.is_file():
+                raise WorkflowNotFound(workflow_or_file)
+            return load_workflow_file(path, catalog=self.rt.actions, environ=self.rt.environ)
+        return self.catalog.get(workflow_or_file)
+
+    def validate(self, definition: str) -> dict[str, Any]:
+        try:
+            if "\n" in definition or ":" in definition:
+                workflow = self.load_inline(definition)
+            else:
+                workflow = self.catalog.get(definition)
+        except InvalidWorkflow as exc:
+            return {
+                "valid": False,
+                "id": None,
+                "errors": [
+                    {"line": p.line, "path": p.path, "message": p.message} for p in exc.problems
+                ],
+            }
+        return {"valid": True, "id": workflow.id, "errors": []}
+
+    # runs -------------------------------------------------------------------------------
+
+    async def start_run(
+        self,
+        workflow: Workflow,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        cwd: str | None = None,
+        drive: bool = True,
+        trigger_event: dict[str, Any] | None = None,
+        trigger_key: str | None = None,
+    ) -> tuple[Run, bool]:
+        """Record a new run (or find the one with the same key); a local engine drives it."""
+        await self.touch()
+        values = validate_inputs(workflow, inputs or {})
+        run = new_run(
+            workflow,
+            values,
+            started_by=self.participant,
+            cwd=cwd or os.getcwd(),
+            idempotency_key=idempotency_key,
+            trigger_event=trigger_event,
+        )
+        owner = self.rt.worker_id if (drive and self.engine is not None) else None
+        created, is_new = await self.store.create_run(
+            NewRun(
+                run=run,
+                definition=workflow.snapshot(),
+                trigger_key=trigger_key,
+                owner=owner,
+                lease_seconds=self.rt.lease_seconds,
+                history=[
+                    HistoryEntry(
+                        run_id=run.id,
+                        kind="run.created",
+                        at=run.created_at,
+                        data={"by": self.participant, "cwd": run.cwd},
+                    )
+                ],
+                events=[coordination.lifecycle(run, "workflow.started", {"inputs": values})],
+            )
+        )
+        if is_new and owner is not None and self.engine is not None:
+            self.engine.adopt([created.id])
+        return created, is_new
+
+    async def get_run(self, run_id: str) -> Run:
+        await self.touch()
+        return await self.store.get_run(run_id)
+
+    async def wait_run(
+        self, run_id: str, wait_seconds: float, progress: Progress | None = None
+    ) -> Run:
+        """The run once it finishes, its status or `waiting_for` changes, or time is up."""
+        run = await self.get_run(run_id)
+        start, deadline = run.status, time.monotonic() + max(0.0, wait_seconds)
+        first = waiting_for(run)
+        while not run.status.is_final and time.monotonic() < deadline:
+            generation = self.store.generation()
+            if progress is not None:
+                done = sum(s.status.is_final for s in run.steps)
+                await progress(
+                    done, len(run.steps), f"{run.status.value}: {done}/{len(run.steps)} steps"
+                )
+            await self.store.wait_changed(generation, min(1.0, deadline - time.monotonic()))
+            run = await self.store.get_run(run_id)
+            if run.status != start or waiting_for(run) != first:
+                break
+        return run
+
+    async def list_runs(
+        self, status: str | None = None, workflow: str | None = None, limit: int = 20
+    ) -> list[Run]:
+        try:
+            wanted = None if status is None else RunStatus(status)
+        except ValueError:
+            raise UsageError(
+                f"unknown status {status!r}; use one of {', '.join(s.value for s in RunStatus)}"
+            ) from None
+        if not 1 <= limit <= 1000:
+            raise UsageError("limit must be between 1 and 1000")
+        return await self.store.list_runs(RunQuery(status=wanted, workflow=workflow, limit=limit))
+
+    async def cancel(self, run_id: str, reason: str = "", wait_seconds: float = 3.0) -> Run:
+        """Ask the run's holder to cancel it; finish it here when nobody holds it."""
+        await self.touch()
+        reason = reason or f"cancelled by {self.participant}"
+        run = await self.store.request_cancel(run_id, reason)
+        if await self.store.claim_run(run_id, self.rt.worker_id, self.rt.lease_seconds):
+            await coordination.drive_here(self, run_id)
+        return await self.wait_run(run.id, wait_seconds) if wait_seconds else run
+
+    async def resume(self, run_id: str) -> Run:
+        """Run a failed or cancelled run again from its failed steps, keeping completed ones."""
+        await self.touch()
+        run = await self.store.get_run(run_id)
+        if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
+            raise InvalidTransition(
+                f"run {run_id!r} is {run.status.value}; only a failed or cancelled run can be resumed"
+            )
+        again = {
+            StepStatus.FAILED,
+            StepStatus.CANCELLED,
+            StepStatus.SKIPPED,
+            StepStatus.RUNNING,
+            StepStatus.WAITING,
+        }
+        steps = [
+            s.model_copy(
+                update={
+                    "status": StepStatus.PENDING,
+                    "error": None,
+                    "wake_at": None,
+                    "waiting": None,
+                    "finished_at": None,
+                    "state": {},
+                }
+            )
+            for s in run.steps
+            if s.status in again
+        ]
+        reopened = await self.store.reopen_run(run_id, steps, self.participant)
+        if self.engine is not None and await self.store.claim_run(
+            run_id, self.rt.worker_id, self.rt.lease_seconds
+        ):
+            self.engine.adopt([run_id])
+        return reopened
+
+    # events -----------------------------------------------------------------------------
+
+    async def emit(
+        self,
+        type: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        source: str | None = None,
+        correlation_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> EmitResult:
+        await self.touch()
+        event = NewEvent(
+            type=type,
+            source=source or self.participant,
+            data=dict(data or {}),
+            correlation_id=correlation_id,
+            idempotency_key=idempotency_key,
+        )
+        return await self._append(event)
+
+    async def _append(self, event: NewEvent) -> EmitResult:
+        owner = self.rt.worker_id if self.engine is not None else None
+        result = await self.store.append_event(
+            event, claim_owner=owner, lease_seconds=self.rt.lease_seconds
+        )
+        if self.engine is not None:
+            self.engine.adopt(result.claimed)
+        started: list[str] = []
+        if not result.duplicate:
+            started = await fire_event_triggers(self, result.event)
+        return EmitResult(result.event, result.duplicate, started, list(result.woken))
+
+    async def _emit_from_step(self, event: NewEvent) -> Event:
+        return (await self._append(event)).event
+
+    async def wait_for_event(
+        self,
+        type: str,
+        match: Mapping[str, Any] | None = None,
+        *,
+        after_seq: int | None = None,
+        timeout_seconds: float = 60.0,
+        progress: Progress | None = None,
+    ) -> Event | None:
+        """The first event of `type` after `after_seq` (default: now) that matches."""
+        await self.touch()
+        if timeout_seconds < 0 or timeout_seconds > 3600:
+            raise UsageError("timeout_seconds must be between 0 and 3600")
+        cursor = await self.store.last_seq() if after_seq is None else after_seq
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            generation = self.store.generation()
+            found = await self.store.list_events(EventQuery(type=type, after_seq=cursor, limit=500))
+            for event in found:
+                if matches(match or {}, event.as_dict()):
+                    return event
+            cursor = found[-1].seq if found else cursor
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if progress is not None:
+                await progress(
+                    timeout_seconds - remaining, timeout_seconds, f"waiting for {type!r}"
+                )
+            await self.store.wait_changed(generation, min(remaining, 1.0))
+
+    async def list_events(
+        self,
+        type: str | None = None,
+        source: str | None = None,
+        correlation_id: str | None = None,
+        after_seq: int | None = None,
+        limit: int = 50,
+    ) -> list[Event]:
+        """Events in seq order: the newest `limit`, or the first `limit` after `after_seq`."""
+        if not 1 <= limit <= 1000:
+            raise UsageError("limit must be between 1 and 1000")
+        return await self.store.list_events(
+            EventQuery(
+                type=type,
+                source=source,
+                correlation_id=correlation_id,
+                after_seq=after_seq,
+                limit=limit,
+                newest=after_seq is None,
+            )
+        )
+
+    # approvals, tasks and participants live in coordination.py --------------------------
+
+    async def approve(
+        self,
+        run_id: str,
+        step: str | None = None,
+        *,
+        approved: bool = True,
+        approver: str = "",
+        comment: str = "",
+        channel: str = "mcp",
+    ) -> dict[str, Any]:
+        await self.touch()
+        return await coordination.approve(
+            self, run_id, step, approved, approver or self.participant, comment, channel
+        )
+
+    async def list_approvals(self, status: str | None = "pending") -> list[dict[str, Any]]:
+        await self.touch()
+        return await coordination.list_approvals(self, status)
+
+    async def list_tasks(
+        self, participant: str | None = None, status: str | None = "open"
+    ) -> list[Task]:
+        await self.touch()
+        return await coordination.list_tasks(self, participant or self.participant, status)
+
+    async def claim_task(self, task_id: str) -> Task:
+        await self.touch()
+        return await self.store.update_task(
+            task_id, expect=[TaskStatus.OPEN], status=TaskStatus.CLAIMED, by=self.participant
+        )
+
+    async def complete_task(
+        self, task_id: str, result: Any = None, *, failed: bool = False, error: str = ""
+    ) -> tuple[Task, Run]:
+        await self.touch()
+        return await coordination.complete_task(self, task_id, result, failed, error)
+
+    async def list_participants(self) -> list[Participant]:
+        await self.touch()
+        return await self.store.list_participants()
+
+    async def live_workers(self) -> list[str]:
+        return await self.store.live_workers(3 * self.rt.lease_seconds)

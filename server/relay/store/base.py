@@ -1,0 +1,171 @@
+"""The `Store` protocol: everything durable, in one narrow seam that each backend fills.
+
+Ownership rule that keeps concurrent writers simple: only the process holding a run's
+lease writes the run's own rows (its status, its steps, attempts). Everybody else (an
+approver, an event, a task's participant, a cancel request) writes *their* rows
+(approvals, events, tasks) and rings the run's doorbell: `signal_seq` goes up and a
+parked run becomes claimable. The holder's writes are fenced by its lease and by the
+`signal_seq` it last saw, so no outside decision is ever overwritten or missed.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from relay.model.events import Event, NewEvent
+from relay.model.run import (
+    Approval,
+    ApprovalStatus,
+    Attempt,
+    EventWait,
+    HistoryEntry,
+    Participant,
+    Run,
+    RunStatus,
+    StepRun,
+    Task,
+    TaskStatus,
+)
+
+
+@dataclass
+class RunSave:
+    """One transaction by a run's lease holder: fenced by `owner` and `expect_signal`."""
+
+    run_id: str
+    owner: str
+    expect_signal: int | None  # None: write even if an outside actor rang meanwhile
+    run: dict[str, Any] = field(default_factory=dict)  # status, outputs, error, wake_at...
+    steps: list[StepRun] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    history: list[HistoryEntry] = field(default_factory=list)
+    events: list[NewEvent] = field(default_factory=list)
+    approvals: list[Approval] = field(default_factory=list)  # inserted or replaced
+    tasks: list[Task] = field(default_factory=list)  # inserted or replaced
+    waits: list[EventWait] = field(default_factory=list)  # registered with look-back
+    drop_waits: list[str] = field(default_factory=list)  # step ids
+    ring_runs: list[str] = field(default_factory=list)  # e.g. the parent of a finished child
+    release: bool = False
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    signal_seq: int
+    matched: dict[str, Event]  # waits registered by this save that an earlier event satisfies
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    event: Event
+    duplicate: bool
+    woken: tuple[str, ...]  # runs whose waits this event satisfied
+    claimed: tuple[str, ...]  # of those, the ones leased to `claim_owner` in the same transaction
+
+
+@dataclass(frozen=True)
+class NewRun:
+    run: Run
+    definition: dict[str, Any]
+    trigger_key: str | None = None  # unique: a trigger fires at most once per key
+    owner: str | None = None  # lease the new run to this worker at once
+    lease_seconds: float = 15.0
+    events: Sequence[NewEvent] = ()
+    history: Sequence[HistoryEntry] = ()
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    type: str | None = None
+    source: str | None = None
+    correlation_id: str | None = None
+    after_seq: int | None = None
+    limit: int = 50
+    newest: bool = False  # the newest `limit` events (still returned in seq order)
+
+
+@dataclass(frozen=True)
+class RunQuery:
+    status: RunStatus | None = None
+    workflow: str | None = None
+    started_by: str | None = None
+    limit: int = 20
+    offset: int = 0
+
+
+class Store(Protocol):
+    """Durable state. Each method is one transaction; errors are relay.errors."""
+
+    # lifecycle and change feed
+    async def aclose(self) -> None: ...
+    def generation(self) -> int: ...
+    async def wait_changed(self, generation: int, timeout: float) -> int: ...
+
+    # runs
+    async def create_run(self, new: NewRun) -> tuple[Run, bool]: ...
+    async def get_run(self, run_id: str) -> Run: ...  # RunNotFound
+    async def list_runs(self, query: RunQuery) -> list[Run]: ...  # without steps
+    async def get_definition(self, definition_hash: str) -> dict[str, Any]: ...
+    async def history(self, run_id: str) -> list[HistoryEntry]: ...
+    async def attempts(self, run_id: str) -> list[Attempt]: ...
+    async def save(self, save: RunSave) -> SaveResult: ...  # LeaseLost, ConflictError
+    async def claim_runs(
+        self, owner: str, lease_seconds: float, limit: int, root_run_id: str | None = None
+    ) -> list[str]: ...
+    async def has_claimable(self, root_run_id: str | None = None) -> bool: ...
+    async def claim_run(self, run_id: str, owner: str, lease_seconds: float) -> bool: ...
+    async def renew_leases(
+        self, owner: str, run_ids: Sequence[str], lease_seconds: float
+    ) -> set[str]: ...  # the ids whose lease was lost
+    async def release_leases(self, owner: str, run_ids: Sequence[str]) -> None: ...
+    async def next_wake_at(self, root_run_id: str | None = None) -> datetime | None: ...
+    async def run_signals(self, run_ids: Sequence[str]) -> dict[str, tuple[int, bool]]: ...
+    async def request_cancel(self, run_id: str, reason: str) -> Run: ...
+    async def reopen_run(self, run_id: str, steps: Sequence[StepRun], by: str) -> Run: ...
+
+    # events
+    async def append_event(
+        self, event: NewEvent, *, claim_owner: str | None = None, lease_seconds: float = 15.0
+    ) -> AppendResult: ...
+    async def list_events(self, query: EventQuery) -> list[Event]: ...
+    async def get_event(self, seq: int) -> Event | None: ...
+    async def last_seq(self) -> int: ...
+    async def get_wait(self, run_id: str, step_id: str) -> EventWait | None: ...
+    async def advance_cursor(self, name: str, seq: int) -> int: ...  # returns the stored value
+    async def get_cursor(self, name: str) -> int | None: ...
+
+    # approvals and tasks (outside actors)
+    async def get_approval(self, approval_id: str) -> Approval: ...
+    async def list_approvals(
+        self, status: ApprovalStatus | None, run_id: str | None = None
+    ) -> list[Approval]: ...
+    async def decide_approval(
+        self,
+        approval_id: str,
+        status: ApprovalStatus,
+        *,
+        by: str,
+        channel: str,
+        comment: str,
+        claim_owner: str | None = None,
+    ) -> Approval: ...  # ConflictError when already decided
+    async def get_task(self, task_id: str) -> Task: ...
+    async def list_tasks(self, to: str | None, status: TaskStatus | None) -> list[Task]: ...
+    async def update_task(
+        self,
+        task_id: str,
+        *,
+        expect: Sequence[TaskStatus],
+        status: TaskStatus,
+        by: str,
+        result: Any = None,
+        error: str | None = None,
+        claim_owner: str | None = None,
+    ) -> Task: ...  # ConflictError when not in an expected status
+
+    # participants and workers
+    async def heartbeat(self, worker_id: str, participant: str, pid: int, host: str) -> None: ...
+    async def forget_worker(self, worker_id: str) -> None: ...
+    async def live_workers(self, seen_within_seconds: float) -> list[str]: ...
+    async def touch_participant(self, name: str) -> None: ...
+    async def list_participants(self) -> list[Participant]: ...

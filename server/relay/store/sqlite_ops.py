@@ -1,0 +1,651 @@
+"""The SQLite backend's queries: plain functions of a connection, run on the store's
+threads (writes inside the writer's transaction, one savepoint each)."""
+
+import sqlite3
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from relay.errors import ConflictError, InvalidTransition, LeaseLost, RunNotFound, TaskNotFound
+from relay.model.events import Event, NewEvent, matches
+from relay.model.run import (
+    Approval,
+    ApprovalStatus,
+    Attempt,
+    EventWait,
+    HistoryEntry,
+    Participant,
+    Run,
+    StepRun,
+    Task,
+    TaskStatus,
+)
+from relay.store import rows
+from relay.store.base import AppendResult, EventQuery, NewRun, RunQuery, RunSave, SaveResult
+
+ACTIVE = ("pending", "running", "waiting")
+
+INSERT_RUN = (
+    f"INSERT INTO runs ({', '.join(rows.RUN_COLUMNS)}, trigger_key) "
+    f"VALUES ({', '.join(':' + c for c in rows.RUN_COLUMNS)}, :trigger_key)"
+)
+INSERT_STEP = (
+    f"INSERT INTO steps ({', '.join(rows.STEP_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + c for c in rows.STEP_COLUMNS)})"
+)
+UPDATE_STEP = (
+    "UPDATE steps SET name = :name, status = :status, attempts = :attempts, "
+    "started_at = :started_at, finished_at = :finished_at, output = :output, error = :error, "
+    "wake_at = :wake_at, waiting = :waiting, gate_passed = :gate_passed, state = :state "
+    "WHERE run_id = :run_id AND step_id = :step_id"
+)
+INSERT_ATTEMPT = (
+    "INSERT OR REPLACE INTO attempts VALUES "
+    "(:run_id, :step_id, :attempt, :started_at, :finished_at, :status, :error, :worker)"
+)
+INSERT_HISTORY = "INSERT INTO history (run_id, step_id, kind, at, data) VALUES (:run_id, :step_id, :kind, :at, :data)"
+INSERT_EVENT = (
+    "INSERT INTO events (id, type, source, data, correlation_id, idempotency_key, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq"
+)
+INSERT_APPROVAL = (
+    "INSERT OR REPLACE INTO approvals VALUES (:id, :run_id, :workflow, :step_id, :message, "
+    ":approvers, :channels, :allow_self, :requested_by, :status, :requested_at, :expires_at, "
+    ":decided_by, :decided_channel, :decided_at, :comment)"
+)
+INSERT_TASK = (
+    "INSERT OR REPLACE INTO tasks VALUES (:id, :run_id, :workflow, :step_id, :to_name, :task, "
+    ":context, :status, :created_at, :updated_at, :expires_at, :claimed_by, :result, :error)"
+)
+RING = "UPDATE runs SET signal_seq = signal_seq + 1, wake_at = ? WHERE id = ?"
+# A run whose holder is gone (lease lapsed) or that nobody holds, and that has work now.
+CLAIMABLE = (
+    "SELECT id FROM runs WHERE status IN ('pending', 'running', 'waiting') "
+    "AND (lease_owner IS NULL OR lease_expires_at < :now) "
+    "AND (wake_at <= :now OR (wake_at IS NULL AND status != 'waiting')) "
+    "AND (:root IS NULL OR root_run_id = :root) ORDER BY created_at LIMIT :limit"
+)
+
+
+def _one(conn: sqlite3.Connection, sql: str, params: Sequence[Any] | dict[str, Any]) -> Any:
+    conn.row_factory = sqlite3.Row
+    return conn.execute(sql, params).fetchone()
+
+
+def _all(conn: sqlite3.Connection, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+    conn.row_factory = sqlite3.Row
+    return conn.execute(sql, params).fetchall()
+
+
+# runs ------------------------------------------------------------------------------------
+
+
+def create_run(conn: sqlite3.Connection, new: NewRun) -> tuple[Run, bool]:
+    run = new.run
+    for column, key in (("idempotency_key", run.idempotency_key), ("trigger_key", new.trigger_key)):
+        if key is not None:
+            row = _one(conn, f"SELECT id FROM runs WHERE {column} = ?", (key,))
+            if row is not None:
+                return get_run(conn, row["id"]), False
+    conn.execute(
+        "INSERT OR IGNORE INTO definitions VALUES (?, ?, ?, ?)",
+        (run.definition_hash, run.workflow, rows.dumps(new.definition), rows.now_ts()),
+    )
+    values = rows.run_values(run)
+    values["start_seq"] = last_seq(conn)
+    values["trigger_key"] = new.trigger_key
+    if new.owner is not None:
+        values["lease_owner"] = new.owner
+        values["lease_expires_at"] = rows.now_ts() + new.lease_seconds
+    conn.execute(INSERT_RUN, values)
+    conn.executemany(INSERT_STEP, [rows.step_values(run.id, i, s) for i, s in enumerate(run.steps)])
+    conn.executemany(INSERT_HISTORY, [rows.history_values(h) for h in new.history])
+    for event in new.events:
+        insert_event(conn, event)
+    return get_run(conn, run.id), True
+
+
+def get_run(conn: sqlite3.Connection, run_id: str) -> Run:
+    row = _one(conn, "SELECT * FROM runs WHERE id = ?", (run_id,))
+    if row is None:
+        raise RunNotFound(run_id)
+    steps = _all(conn, "SELECT * FROM steps WHERE run_id = ? ORDER BY position", (run_id,))
+    return rows.run_from_row(row, tuple(rows.step_from_row(s) for s in steps))
+
+
+def list_runs(conn: sqlite3.Connection, query: RunQuery) -> list[Run]:
+    sql = (
+        "SELECT * FROM runs WHERE (:status IS NULL OR status = :status) "
+        "AND (:workflow IS NULL OR workflow = :workflow) "
+        "AND (:started_by IS NULL OR started_by = :started_by) "
+        "ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset"
+    )
+    params = {
+        "status": None if query.status is None else query.status.value,
+        "workflow": query.workflow,
+        "started_by": query.started_by,
+        "limit": query.limit,
+        "offset": query.offset,
+    }
+    return [rows.run_from_row(r) for r in _all(conn, sql, params)]
+
+
+def get_definition(conn: sqlite3.Connection, definition_hash: str) -> dict[str, Any]:
+    row = _one(conn, "SELECT body FROM definitions WHERE hash = ?", (definition_hash,))
+    if row is None:
+        raise KeyError(definition_hash)
+    body: dict[str, Any] = rows.loads(row["body"])
+    return body
+
+
+def history(conn: sqlite3.Connection, run_id: str) -> list[HistoryEntry]:
+    found = _all(conn, "SELECT * FROM history WHERE run_id = ? ORDER BY seq", (run_id,))
+    return [rows.history_from_row(r) for r in found]
+
+
+def attempts(conn: sqlite3.Connection, run_id: str) -> list[Attempt]:
+    found = _all(
+        conn, "SELECT * FROM attempts WHERE run_id = ? ORDER BY started_at, attempt", (run_id,)
+    )
+    return [rows.attempt_from_row(r) for r in found]
+
+
+def save(conn: sqlite3.Connection, s: RunSave) -> SaveResult:
+    row = _one(conn, "SELECT lease_owner, signal_seq FROM runs WHERE id = ?", (s.run_id,))
+    if row is None:
+        raise RunNotFound(s.run_id)
+    if row["lease_owner"] != s.owner:
+        raise LeaseLost(s.run_id)
+    if s.expect_signal is not None and row["signal_seq"] != s.expect_signal:
+        raise ConflictError(f"run {s.run_id!r} was signalled meanwhile")
+    _patch_run(conn, s)
+    conn.executemany(UPDATE_STEP, [rows.step_values(s.run_id, 0, st) for st in s.steps])
+    conn.executemany(INSERT_ATTEMPT, [rows.attempt_values(a) for a in s.attempts])
+    conn.executemany(INSERT_HISTORY, [rows.history_values(h) for h in s.history])
+    for event in s.events:
+        insert_event(conn, event)
+    conn.executemany(INSERT_APPROVAL, [rows.approval_values(a) for a in s.approvals])
+    conn.executemany(INSERT_TASK, [rows.task_values(t) for t in s.tasks])
+    conn.executemany(
+        "DELETE FROM event_waits WHERE run_id = ? AND step_id = ?",
+        [(s.run_id, step) for step in s.drop_waits],
+    )
+    matched = {w.step_id: e for w in s.waits if (e := _register_wait(conn, w)) is not None}
+    now = rows.now_ts()
+    conn.executemany(RING, [(now, run_id) for run_id in s.ring_runs])
+    return SaveResult(signal_seq=row["signal_seq"], matched=matched)
+
+
+def _patch_run(conn: sqlite3.Connection, s: RunSave) -> None:
+    values = {k: rows.RUN_PATCH_ENCODERS[k](v) for k, v in s.run.items()}
+    values["updated_at"] = rows.now_ts()
+    if s.release:
+        values["lease_owner"] = None
+        values["lease_expires_at"] = None
+    assignments = ", ".join(f"{k} = :{k}" for k in values)
+    conn.execute(
+        f"UPDATE runs SET {assignments} WHERE id = :run_id", {**values, "run_id": s.run_id}
+    )
+
+
+def _register_wait(conn: sqlite3.Connection, wait: EventWait) -> Event | None:
+    """Insert a wait, looking back first: an event that already arrived satisfies it."""
+    found = _all(
+        conn,
+        "SELECT * FROM events WHERE type = ? AND seq > ? ORDER BY seq",
+        (wait.type, wait.after_seq),
+    )
+    event = next(
+        (e for e in map(rows.event_from_row, found) if matches(wait.match, e.as_dict())), None
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO event_waits VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            wait.run_id,
+            wait.step_id,
+            wait.type,
+            rows.dumps(wait.match),
+            wait.after_seq,
+            None if event is None else event.seq,
+        ),
+    )
+    return event
+
+
+def claim_runs(
+    conn: sqlite3.Connection, owner: str, lease_seconds: float, limit: int, root: str | None
+) -> list[str]:
+    now = rows.now_ts()
+    ids = [r["id"] for r in _all(conn, CLAIMABLE, {"now": now, "root": root, "limit": limit})]
+    conn.executemany(
+        "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE id = ?",
+        [(owner, now + lease_seconds, run_id) for run_id in ids],
+    )
+    return ids
+
+
+def has_claimable(conn: sqlite3.Connection, root: str | None) -> bool:
+    found = _all(conn, CLAIMABLE, {"now": rows.now_ts(), "root": root, "limit": 1})
+    return bool(found)
+
+
+def claim_run(conn: sqlite3.Connection, run_id: str, owner: str, lease_seconds: float) -> bool:
+    """Lease one run if it is active and nobody live holds it."""
+    return bool(_ring_claim(conn, [run_id], owner, lease_seconds, ring=False))
+
+
+def renew_leases(
+    conn: sqlite3.Connection, owner: str, run_ids: Sequence[str], lease_seconds: float
+) -> set[str]:
+    expires = rows.now_ts() + lease_seconds
+    lost = set()
+    for run_id in run_ids:
+        cursor = conn.execute(
+            "UPDATE runs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?",
+            (expires, run_id, owner),
+        )
+        if cursor.rowcount == 0:
+            lost.add(run_id)
+    return lost
+
+
+def release_leases(conn: sqlite3.Connection, owner: str, run_ids: Sequence[str]) -> None:
+    conn.executemany(
+        "UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id = ? AND lease_owner = ?",
+        [(run_id, owner) for run_id in run_ids],
+    )
+
+
+def next_wake_at(conn: sqlite3.Connection, root: str | None) -> datetime | None:
+    row = _one(
+        conn,
+        "SELECT MIN(t) AS t FROM ("
+        " SELECT MIN(wake_at) AS t FROM runs WHERE status IN ('pending', 'running', 'waiting')"
+        "  AND (:root IS NULL OR root_run_id = :root)"
+        " UNION ALL SELECT MIN(lease_expires_at) FROM runs"
+        "  WHERE status IN ('pending', 'running') AND lease_owner IS NOT NULL"
+        "  AND (:root IS NULL OR root_run_id = :root))",
+        {"root": root},
+    )
+    return rows.dt(row["t"])
+
+
+def run_signals(conn: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, tuple[int, bool]]:
+    found: dict[str, tuple[int, bool]] = {}
+    for run_id in run_ids:
+        row = _one(conn, "SELECT signal_seq, cancel_requested FROM runs WHERE id = ?", (run_id,))
+        if row is not None:
+            found[run_id] = (row["signal_seq"], bool(row["cancel_requested"]))
+    return found
+
+
+def request_cancel(conn: sqlite3.Connection, run_id: str, reason: str) -> Run:
+    run = get_run(conn, run_id)
+    if run.status.is_final:
+        raise InvalidTransition(f"run {run_id!r} is already {run.status.value}; nothing to cancel")
+    conn.execute(
+        "UPDATE runs SET cancel_requested = 1, cancel_reason = ?, signal_seq = signal_seq + 1, "
+        "wake_at = ? WHERE id = ?",
+        (reason, rows.now_ts(), run_id),
+    )
+    return get_run(conn, run_id)
+
+
+def reopen_run(conn: sqlite3.Connection, run_id: str, steps: Sequence[StepRun], by: str) -> Run:
+    cursor = conn.execute(
+        "UPDATE runs SET status = 'pending', error = NULL, outputs = NULL, cancel_requested = 0, "
+        "cancel_reason = NULL, wake_at = NULL, signal_seq = signal_seq + 1, updated_at = ? "
+        "WHERE id = ? AND status IN ('failed', 'cancelled')",
+        (rows.now_ts(), run_id),
+    )
+    if cursor.rowcount == 0:
+        run = get_run(conn, run_id)
+        raise InvalidTransition(
+            f"run {run_id!r} is {run.status.value}; only a failed or cancelled run can be resumed"
+        )
+    conn.executemany(UPDATE_STEP, [rows.step_values(run_id, 0, s) for s in steps])
+    conn.execute(
+        INSERT_HISTORY,
+        {
+            "run_id": run_id,
+            "step_id": None,
+            "kind": "run.resumed",
+            "at": rows.now_ts(),
+            "data": rows.dumps({"by": by, "steps": [s.id for s in steps]}),
+        },
+    )
+    return get_run(conn, run_id)
+
+
+# events ----------------------------------------------------------------------------------
+
+
+def insert_event(conn: sqlite3.Connection, new: NewEvent) -> tuple[Event, bool]:
+    if new.idempotency_key is not None:
+        row = _one(conn, "SELECT * FROM events WHERE idempotency_key = ?", (new.idempotency_key,))
+        if row is not None:
+            return rows.event_from_row(row), True
+    event_id, created = str(uuid.uuid4()), rows.now_ts()
+    seq = conn.execute(
+        INSERT_EVENT,
+        (
+            event_id,
+            new.type,
+            new.source,
+            rows.dumps(new.data),
+            new.correlation_id,
+            new.idempotency_key,
+            created,
+        ),
+    ).fetchone()[0]
+    return Event(
+        id=event_id,
+        seq=seq,
+        type=new.type,
+        source=new.source,
+        data=new.data,
+        correlation_id=new.correlation_id,
+        idempotency_key=new.idempotency_key,
+        created_at=rows.dt(created),
+    ), False
+
+
+def append_event(
+    conn: sqlite3.Connection, new: NewEvent, claim_owner: str | None, lease_seconds: float
+) -> AppendResult:
+    event, duplicate = insert_event(conn, new)
+    if duplicate:
+        return AppendResult(event, True, (), ())
+    document = event.as_dict()
+    waits = _all(
+        conn,
+        "SELECT run_id, step_id, match, after_seq FROM event_waits "
+        "WHERE type = ? AND matched_seq IS NULL",
+        (event.type,),
+    )
+    hits = [
+        (w["run_id"], w["step_id"])
+        for w in waits
+        if w["after_seq"] < event.seq and matches(rows.loads(w["match"]), document)
+    ]
+    conn.executemany(
+        "UPDATE event_waits SET matched_seq = ? WHERE run_id = ? AND step_id = ?",
+        [(event.seq, run_id, step) for run_id, step in hits],
+    )
+    woken = tuple(dict.fromkeys(run_id for run_id, _ in hits))
+    claimed = _ring(conn, woken, claim_owner, lease_seconds)
+    return AppendResult(event, False, woken, claimed)
+
+
+def _ring(
+    conn: sqlite3.Connection, run_ids: Sequence[str], owner: str | None, lease_seconds: float
+) -> tuple[str, ...]:
+    """Wake runs; lease the free ones to `owner` so it can drive them without a claim."""
+    return _ring_claim(conn, run_ids, owner, lease_seconds, ring=True)
+
+
+def _ring_claim(
+    conn: sqlite3.Connection,
+    run_ids: Sequence[str],
+    owner: str | None,
+    lease_seconds: float,
+    *,
+    ring: bool,
+) -> tuple[str, ...]:
+    now = rows.now_ts()
+    if ring:
+        conn.executemany(RING, [(now, run_id) for run_id in run_ids])
+    if owner is None:
+        return ()
+    claimed = []
+    for run_id in run_ids:
+        cursor = conn.execute(
+            "UPDATE runs SET lease_owner = ?, lease_expires_at = ? WHERE id = ? "
+            "AND status IN ('pending', 'running', 'waiting') "
+            "AND (lease_owner IS NULL OR lease_expires_at < ?)",
+            (owner, now + lease_seconds, run_id, now),
+        )
+        if cursor.rowcount:
+            claimed.append(run_id)
+    return tuple(claimed)
+
+
+def list_events(conn: sqlite3.Connection, q: EventQuery) -> list[Event]:
+    where = (
+        "(:type IS NULL OR type = :type) AND (:source IS NULL OR source = :source) "
+        "AND (:cid IS NULL OR correlation_id = :cid) AND seq > :after"
+    )
+    params = {
+        "type": q.type,
+        "source": q.source,
+        "cid": q.correlation_id,
+        "after": q.after_seq or 0,
+        "limit": q.limit,
+    }
+    order = "DESC" if q.newest else "ASC"
+    found = _all(
+        conn, f"SELECT * FROM events WHERE {where} ORDER BY seq {order} LIMIT :limit", params
+    )
+    events = [rows.event_from_row(r) for r in found]
+    return sorted(events, key=lambda e: e.seq)
+
+
+def get_event(conn: sqlite3.Connection, seq: int) -> Event | None:
+    row = _one(conn, "SELECT * FROM events WHERE seq = ?", (seq,))
+    return None if row is None else rows.event_from_row(row)
+
+
+def last_seq(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
+
+
+def get_wait(conn: sqlite3.Connection, run_id: str, step_id: str) -> EventWait | None:
+    row = _one(
+        conn, "SELECT * FROM event_waits WHERE run_id = ? AND step_id = ?", (run_id, step_id)
+    )
+    return None if row is None else rows.wait_from_row(row)
+
+
+def advance_cursor(conn: sqlite3.Connection, name: str, seq: int) -> int:
+    conn.execute(
+        "INSERT INTO cursors VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+        (name, seq),
+    )
+    return int(conn.execute("SELECT seq FROM cursors WHERE name = ?", (name,)).fetchone()[0])
+
+
+def get_cursor(conn: sqlite3.Connection, name: str) -> int | None:
+    row = conn.execute("SELECT seq FROM cursors WHERE name = ?", (name,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+# approvals and tasks ---------------------------------------------------------------------
+
+
+def get_approval(conn: sqlite3.Connection, approval_id: str) -> Approval:
+    row = _one(conn, "SELECT * FROM approvals WHERE id = ?", (approval_id,))
+    if row is None:
+        raise InvalidTransition(f"no approval with id {approval_id!r}")
+    return rows.approval_from_row(row)
+
+
+def list_approvals(
+    conn: sqlite3.Connection, status: ApprovalStatus | None, run_id: str | None
+) -> list[Approval]:
+    found = _all(
+        conn,
+        "SELECT * FROM approvals WHERE (:status IS NULL OR status = :status) "
+        "AND (:run IS NULL OR run_id = :run) ORDER BY requested_at",
+        {"status": None if status is None else status.value, "run": run_id},
+    )
+    return [rows.approval_from_row(r) for r in found]
+
+
+@dataclass(frozen=True)
+class Decision:
+    approval_id: str
+    status: ApprovalStatus
+    by: str
+    channel: str
+    comment: str
+
+
+def decide_approval(conn: sqlite3.Connection, d: Decision, claim_owner: str | None) -> Approval:
+    now = rows.now_ts()
+    cursor = conn.execute(
+        "UPDATE approvals SET status = ?, decided_by = ?, decided_channel = ?, decided_at = ?, "
+        "comment = ? WHERE id = ? AND status = 'pending'",
+        (d.status.value, d.by, d.channel, now, d.comment, d.approval_id),
+    )
+    approval = get_approval(conn, d.approval_id)
+    if cursor.rowcount == 0:
+        raise ConflictError(
+            f"approval for step {approval.step_id!r} of run {approval.run_id!r} was already "
+            f"{approval.status.value}"
+            + (
+                f" by {approval.decided_by} via {approval.decided_channel}"
+                if approval.decided_by
+                else ""
+            )
+        )
+    conn.execute(
+        INSERT_HISTORY,
+        {
+            "run_id": approval.run_id,
+            "step_id": approval.step_id,
+            "kind": "approval.decided",
+            "at": now,
+            "data": rows.dumps(
+                {"status": d.status.value, "by": d.by, "channel": d.channel, "comment": d.comment}
+            ),
+        },
+    )
+    insert_event(
+        conn,
+        NewEvent(
+            type="approval.decided",
+            source=d.by,
+            correlation_id=approval.run_id,
+            data={
+                "run_id": approval.run_id,
+                "workflow": approval.workflow,
+                "step": approval.step_id,
+                "approved": d.status is ApprovalStatus.APPROVED,
+                "status": d.status.value,
+                "approver": d.by,
+                "channel": d.channel,
+                "comment": d.comment,
+            },
+        ),
+    )
+    _ring(conn, (approval.run_id,), claim_owner, 15.0)
+    return approval
+
+
+def get_task(conn: sqlite3.Connection, task_id: str) -> Task:
+    row = _one(conn, "SELECT * FROM tasks WHERE id = ?", (task_id,))
+    if row is None:
+        raise TaskNotFound(task_id)
+    return rows.task_from_row(row)
+
+
+def list_tasks(conn: sqlite3.Connection, to: str | None, status: TaskStatus | None) -> list[Task]:
+    found = _all(
+        conn,
+        "SELECT * FROM tasks WHERE (:to IS NULL OR to_name = :to) "
+        "AND (:status IS NULL OR status = :status) ORDER BY created_at",
+        {"to": to, "status": None if status is None else status.value},
+    )
+    return [rows.task_from_row(r) for r in found]
+
+
+@dataclass(frozen=True)
+class TaskChange:
+    task_id: str
+    expect: tuple[TaskStatus, ...]
+    status: TaskStatus
+    by: str
+    result: Any
+    error: str | None
+
+
+def update_task(conn: sqlite3.Connection, ch: TaskChange, claim_owner: str | None) -> Task:
+    task = get_task(conn, ch.task_id)
+    if task.status not in ch.expect:
+        who = f" by {task.claimed_by}" if task.claimed_by else ""
+        raise ConflictError(f"task {ch.task_id!r} is already {task.status.value}{who}")
+    now = rows.now_ts()
+    claimed_by = ch.by if ch.status is TaskStatus.CLAIMED else (task.claimed_by or ch.by)
+    conn.execute(
+        "UPDATE tasks SET status = ?, claimed_by = ?, result = ?, error = ?, updated_at = ? "
+        "WHERE id = ?",
+        (
+            ch.status.value,
+            claimed_by,
+            None if ch.result is None else rows.dumps(ch.result),
+            ch.error,
+            now,
+            ch.task_id,
+        ),
+    )
+    conn.execute(
+        INSERT_HISTORY,
+        {
+            "run_id": task.run_id,
+            "step_id": task.step_id,
+            "kind": f"task.{ch.status.value}",
+            "at": now,
+            "data": rows.dumps({"task_id": task.id, "by": ch.by}),
+        },
+    )
+    if ch.status is not TaskStatus.CLAIMED:
+        _ring(conn, (task.run_id,), claim_owner, 15.0)
+    return get_task(conn, ch.task_id)
+
+
+# participants ----------------------------------------------------------------------------
+
+
+def touch_participant(conn: sqlite3.Connection, name: str) -> None:
+    conn.execute(
+        "INSERT INTO participants VALUES (?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET last_seen = excluded.last_seen",
+        (name, rows.now_ts()),
+    )
+
+
+def list_participants(conn: sqlite3.Connection) -> list[Participant]:
+    found = _all(
+        conn,
+        "SELECT p.name, p.last_seen, (SELECT COUNT(*) FROM tasks t WHERE t.to_name = p.name "
+        "AND t.status IN ('open', 'claimed')) AS open_tasks FROM participants p "
+        "ORDER BY p.last_seen DESC",
+    )
+    return [
+        Participant(name=r["name"], last_seen=rows.dt(r["last_seen"]), open_tasks=r["open_tasks"])
+        for r in found
+    ]
+
+
+def heartbeat(
+    conn: sqlite3.Connection, worker_id: str, participant: str, pid: int, host: str
+) -> None:
+    now = rows.now_ts()
+    conn.execute(
+        "INSERT INTO workers VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen",
+        (worker_id, participant, pid, host, now, now),
+    )
+
+
+def forget_worker(conn: sqlite3.Connection, worker_id: str) -> None:
+    conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+
+
+def live_workers(conn: sqlite3.Connection, seen_within_seconds: float) -> list[str]:
+    since = rows.now_ts() - seen_within_seconds
+    found = conn.execute("SELECT id FROM workers WHERE last_seen >= ? ORDER BY id", (since,))
+    return [r[0] for r in found.fetchall()]
