@@ -16,7 +16,7 @@ from relay.engine.actions import ActionRegistry, load_plugins, registered_action
 from relay.engine.builtin_actions import builtin_specs
 from relay.engine.engine import Engine
 from relay.engine.runtime import Runtime
-from relay.engine.triggers import trigger_loop
+from relay.service.triggers import trigger_loop
 from relay.engine.waiting import waiting_specs
 from relay.service.relay import Relay
 from relay.store import connect_store
@@ -45,9 +45,11 @@ async def open_relay(
     *,
     participant: str,
     worker: bool = False,
-    triggers: bool | None = None,
+    own_runs_only: bool = False,
+    triggers: bool = True,
 ) -> AsyncIterator[Relay]:
-    """A Relay for this process; with `worker`, its engine claims and drives runs."""
+    """A Relay for this process; with `worker`, its engine claims and drives runs
+    (with `own_runs_only`, only the runs this process starts and their children)."""
     prepare_home(settings)
     registry = build_registry(settings)
     environ = process_environment()
@@ -70,12 +72,15 @@ async def open_relay(
         if not worker:
             yield Relay(runtime, catalog, allow_inline_code=settings.allow_inline_code)
             return
-        async with Engine(runtime, max_concurrent_runs=settings.max_concurrent_runs) as engine:
+        engine = Engine(
+            runtime, max_concurrent_runs=settings.max_concurrent_runs, own_runs_only=own_runs_only
+        )
+        async with engine:
             relay = Relay(
                 runtime, catalog, engine=engine, allow_inline_code=settings.allow_inline_code
             )
             async with anyio.create_task_group() as tg:
-                if triggers is not False:
+                if triggers:
                     tg.start_soon(trigger_loop, relay)
                 yield relay
                 tg.cancel_scope.cancel()

@@ -14,7 +14,7 @@ from typing import Any
 from relay.catalog import WorkflowCatalog
 from relay.engine.engine import Engine
 from relay.engine.runtime import Runtime
-from relay.engine.triggers import fire_event_triggers
+from relay.service.triggers import fire_event_triggers
 from relay.engine.waiting_start import new_run
 from relay.errors import InvalidTransition, InvalidWorkflow, UsageError, WorkflowNotFound
 from relay.model.events import Event, NewEvent, matches
@@ -153,7 +153,7 @@ class Relay:
             )
         )
         if is_new and owner is not None and self.engine is not None:
-            self.engine.adopt([created.id])
+            self.engine.adopt([created.id], root=True)
         return created, is_new
 
     async def get_run(self, run_id: str) -> Run:
