@@ -15,8 +15,9 @@ WAITS_FOR_SOMEONE = {"approval", "handoff", "wait_for_event"}
 
 
 def _needs_outside_party(path: Path) -> bool:
-    workflow = load_workflow_file(path, catalog=build_registry(Settings(home=Path("/nonexistent"))),
-                                  environ=dict(os.environ))
+    workflow = load_workflow_file(
+        path, catalog=build_registry(Settings(home=Path("/nonexistent"))), environ=dict(os.environ)
+    )
     return any(s.action in WAITS_FOR_SOMEONE or s.requires_approval for s in workflow.steps)
 
 
@@ -26,8 +27,9 @@ def test_there_are_example_workflows() -> None:
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
 def test_example_workflow_loads(path: Path) -> None:
-    workflow = load_workflow_file(path, catalog=build_registry(Settings(home=Path("/nonexistent"))),
-                                  environ=dict(os.environ))
+    workflow = load_workflow_file(
+        path, catalog=build_registry(Settings(home=Path("/nonexistent"))), environ=dict(os.environ)
+    )
     assert workflow.steps
 
 

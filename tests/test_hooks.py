@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 
 import relay
@@ -47,7 +48,10 @@ def test_process_notifications_emit_the_seeds_event_types(home: Path) -> None:
     done = relay.notify_process_completed("p1", "Analysis", "pycharm", {"rows": 3}, ["review"])
     failed = relay.notify_process_failed("p2", "Other", "api", "boom")
     assert [started.type, done.type, failed.type] == [
-        "process_started", "process_complete", "process_failed"]
+        "process_started",
+        "process_complete",
+        "process_failed",
+    ]
     assert done.correlation_id == "p1"
     assert done.data["next_steps"] == ["review"]
     assert failed.data["error"] == "boom"
@@ -79,7 +83,7 @@ async def test_decorator_reports_an_async_function(home: Path) -> None:
     assert done["data"]["results"] == {"status": "fine"}  # type: ignore[index]
 
 
-async def test_pytest_plugin_emits_test_complete_with_counts(home: Path, tmp_path: Path) -> None:
+def test_pytest_plugin_emits_test_complete_with_counts(home: Path, tmp_path: Path) -> None:
     suite = tmp_path / "suite"
     suite.mkdir()
     (suite / "test_sample.py").write_text(
@@ -91,13 +95,27 @@ async def test_pytest_plugin_emits_test_complete_with_counts(home: Path, tmp_pat
         "def test_d(): pass\n"
     )
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--relay-emit",
-         "--relay-source", "pytest-ci", str(suite)],
-        capture_output=True, text=True, cwd=suite, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--relay-emit",
+            "--relay-source",
+            "pytest-ci",
+            str(suite),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=suite,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "emitted test_complete" in done.stdout
-    events = [e for e in await _events(home) if e["type"] == "test_complete"]
+    events = [e for e in anyio.run(_events, home) if e["type"] == "test_complete"]
     assert len(events) == 1
     data = events[0]["data"]
     assert (data["passed"], data["failed"], data["skipped"]) == (2, 1, 1)  # type: ignore[index]

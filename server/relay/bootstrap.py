@@ -16,9 +16,9 @@ from relay.engine.actions import ActionRegistry, load_plugins, registered_action
 from relay.engine.builtin_actions import builtin_specs
 from relay.engine.engine import Engine
 from relay.engine.runtime import Runtime
-from relay.service.triggers import trigger_loop
 from relay.engine.waiting import waiting_specs
 from relay.service.relay import Relay
+from relay.service.triggers import trigger_loop
 from relay.store import connect_store
 
 

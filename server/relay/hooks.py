@@ -39,7 +39,7 @@ Source = ProcessSource | str | None
 
 
 async def aemit_event(
-    type: str,
+    type: str,  # noqa: A002 - the seed's signature
     data: dict[str, Any] | None = None,
     *,
     source: Source = None,
@@ -50,13 +50,18 @@ async def aemit_event(
     settings = Settings()
     participant = str(source) if source else (settings.participant or "python")
     async with open_relay(settings, participant=participant) as relay:
-        result = await relay.emit(type, data, source=participant, correlation_id=correlation_id,
-                                  idempotency_key=idempotency_key)
+        result = await relay.emit(
+            type,
+            data,
+            source=participant,
+            correlation_id=correlation_id,
+            idempotency_key=idempotency_key,
+        )
     return result.event
 
 
 def emit_event(
-    type: str,
+    type: str,  # noqa: A002 - the seed's signature
     data: dict[str, Any] | None = None,
     *,
     source: Source = None,
@@ -64,8 +69,15 @@ def emit_event(
     idempotency_key: str | None = None,
 ) -> Event:
     """Append an event to relay's shared log; workflows waiting for it resume."""
-    return _blocking(aemit_event(type, data, source=source, correlation_id=correlation_id,
-                                 idempotency_key=idempotency_key))
+    return _blocking(
+        aemit_event(
+            type,
+            data,
+            source=source,
+            correlation_id=correlation_id,
+            idempotency_key=idempotency_key,
+        )
+    )
 
 
 def _blocking(coro: Coroutine[Any, Any, R]) -> R:
@@ -109,8 +121,12 @@ def notify_process_completed(
     next_steps: list[str] | None = None,
 ) -> Event:
     """Emit `process_complete`: the event the seed's cross-chat workflows wait for."""
-    data = {"process_id": process_id, "process_name": process_name, "results": results or {},
-            "next_steps": next_steps or []}
+    data = {
+        "process_id": process_id,
+        "process_name": process_name,
+        "results": results or {},
+        "next_steps": next_steps or [],
+    }
     return emit_event("process_complete", data, source=source, correlation_id=process_id)
 
 
@@ -122,8 +138,12 @@ def notify_process_failed(
     metadata: dict[str, Any] | None = None,
 ) -> Event:
     """Emit `process_failed` with the error."""
-    data = {"process_id": process_id, "process_name": process_name, "error": error,
-            "metadata": metadata or {}}
+    data = {
+        "process_id": process_id,
+        "process_name": process_name,
+        "error": error,
+        "metadata": metadata or {},
+    }
     return emit_event("process_failed", data, source=source, correlation_id=process_id)
 
 
@@ -146,7 +166,7 @@ def with_workflow_notifications(
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         if inspect.iscoroutinefunction(func):
-            return _async_wrapper(func, process_name, source, emit_events)  # type: ignore[return-value]
+            return _async_wrapper(func, process_name, source, emit_events)
         return _sync_wrapper(func, process_name, source, emit_events)
 
     return decorate
@@ -171,7 +191,9 @@ def _sync_wrapper(func: Callable[P, R], name: str, source: Source, emit: bool) -
     return wrapper
 
 
-def _async_wrapper(func: Callable[P, Any], name: str, source: Source, emit: bool) -> Callable[P, Any]:
+def _async_wrapper(
+    func: Callable[P, Any], name: str, source: Source, emit: bool
+) -> Callable[P, Any]:
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
         process_id = str(uuid.uuid4())
@@ -183,11 +205,17 @@ def _async_wrapper(func: Callable[P, Any], name: str, source: Source, emit: bool
         except Exception as exc:
             if emit:
                 failed = {**started, "error": f"{type(exc).__name__}: {exc}"}
-                await aemit_event("process_failed", failed, source=source, correlation_id=process_id)
+                await aemit_event(
+                    "process_failed", failed, source=source, correlation_id=process_id
+                )
             raise
         if emit:
-            done = {"process_id": process_id, "process_name": name, "results": _results(result),
-                    "next_steps": []}
+            done = {
+                "process_id": process_id,
+                "process_name": name,
+                "results": _results(result),
+                "next_steps": [],
+            }
             await aemit_event("process_complete", done, source=source, correlation_id=process_id)
         return result
 

@@ -246,11 +246,10 @@ async def test_http_status_outside_expect_status_fails_with_the_output(
     with pytest.raises(StepFailed) as caught:
         await run("http", {"method": "POST", "url": url}, make_ctx())
     assert str(caught.value) == f"HTTP 503 from POST {url}: upstream is down"
-    assert caught.value.output == {
-        "status": 503,
-        "headers": caught.value.output["headers"],
-        "text": "upstream is down",
-    }
+    output = caught.value.output
+    assert isinstance(output, dict)
+    assert output == {"status": 503, "headers": output["headers"], "text": "upstream is down"}
+    assert output["headers"]["content-type"] == "text/plain"
 
 
 @pytest.mark.parametrize("expect", ["5xx", 503, [200, 503], "503"])
@@ -420,8 +419,10 @@ async def test_a_step_timeout_around_shell_kills_the_command(
 ) -> None:
     pidfile = tmp_path / "pid"
     params = {"command": f"echo $$ > {pidfile}; exec sleep 30"}
+    started = time.monotonic()
     with pytest.raises(TimeoutError), anyio.fail_after(0.5):  # as the engine bounds a step
         await run("shell", params, make_ctx())
+    assert time.monotonic() - started < 1.5
     pid = _read_pid(pidfile)
     assert pid is not None
     with pytest.raises(ProcessLookupError):
@@ -434,8 +435,10 @@ async def test_a_group_that_ignores_sigterm_is_killed_with_its_grandchildren(
     monkeypatch.setattr(shell, "KILL_GRACE_SECONDS", 0.2)
     pidfile = tmp_path / "pid"
     command = f"trap '' TERM; sleep 30 & echo $! > {pidfile}; wait"
+    started = time.monotonic()
     with pytest.raises(StepTimedOut):
         await run("shell", {"command": command, "timeout_seconds": 0.3}, make_ctx())
+    assert time.monotonic() - started < 2  # timeout + grace, not the 30 s of sleep
     grandchild = _read_pid(pidfile)
     assert grandchild is not None
     await _wait_until_gone(grandchild)

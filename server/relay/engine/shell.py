@@ -88,7 +88,7 @@ async def run_command(
         # (and anything it started) would outlive the run that owned it.
         with anyio.CancelScope(shield=True):
             if exit_code is None:
-                pass
+                await _terminate_group(process)
             await process.aclose()
     tail = stderr.tail.decode("utf-8", errors="replace")
     return CommandResult(exit_code, stdout.text(), stderr.text(), tail)
