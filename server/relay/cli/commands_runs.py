@@ -1,0 +1,217 @@
+"""Commands about runs: `run`, `resume`, `status`, `runs`, `cancel`.
+
+`run` and `resume` drive their run in this process (an engine that claims only this
+run and its children) and watch it to the end; Ctrl-C stops watching and hands the run
+back to the store for any other worker, without cancelling it.
+"""
+
+import argparse
+import os
+import sys
+
+from relay.cli.interrupt import StopOnSignal
+from relay.cli.output import local_time, note, table, write, write_json
+from relay.cli.parsing import Subcommands, add_command
+from relay.cli.progress import progress_for
+from relay.cli.run_text import status_lines, summary_lines, symbols_for
+from relay.cli.session import client, driver
+from relay.config import Settings
+from relay.model.inputs import parse_input_assignments
+from relay.model.run import Run, RunStatus
+from relay.service.relay import Relay
+from relay.service.views import run_summary, run_view
+
+EXIT_BY_STATUS = {RunStatus.COMPLETED: 0, RunStatus.FAILED: 1, RunStatus.CANCELLED: 3}
+EXIT_INTERRUPTED = 130
+
+# Each look at a watched run returns at the latest after this long (sooner when its
+# status or what it waits for changes), so the display never lags by more.
+WATCH_SECONDS = 1.0
+
+NO_WORKER = (
+    "warning: no `relay worker` or `relay serve` process is running to execute run {run_id}; "
+    "it waits in the store until one starts"
+)
+
+
+class Watch:
+    """Follows one run to its end with a live display; remembers the last state seen."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.progress = progress_for(as_json)
+        self.run: Run | None = None
+
+    async def follow(self, relay: Relay, run: Run) -> int:
+        self.run = run
+        self.progress.show(run)
+        while not run.status.is_final:
+            run = self.run = await relay.wait_run(run.id, WATCH_SECONDS)
+            self.progress.show(run)
+        if self.as_json:
+            write_json(run_view(run))
+        else:
+            for line in summary_lines(run):
+                write(line)
+        return EXIT_BY_STATUS[run.status]
+
+    def interrupted(self) -> int:
+        """Ctrl-C: say where the run stands and that it goes on elsewhere."""
+        if self.run is None:
+            return EXIT_INTERRUPTED
+        if self.as_json:
+            write_json(run_view(self.run))
+        note(
+            f"stopped watching run {self.run.id} ({self.run.status.value}); it is not "
+            "cancelled: any `relay worker` or `relay serve` process carries it on "
+            f"(follow it with `relay status {self.run.id} --wait 60`)"
+        )
+        return EXIT_INTERRUPTED
+
+
+async def run_workflow(settings: Settings, args: argparse.Namespace) -> int:
+    if args.detach:
+        return await _start_detached(settings, args)
+    watch = Watch(args.json)
+    async with StopOnSignal(), driver(settings) as relay:
+        workflow = relay.resolve(args.workflow)
+        inputs = parse_input_assignments(workflow, args.inputs)
+        run, _ = await relay.start_run(workflow, inputs, cwd=os.getcwd())
+        return await watch.follow(relay, run)
+    return watch.interrupted()
+
+
+async def _start_detached(settings: Settings, args: argparse.Namespace) -> int:
+    async with client(settings) as relay:
+        workflow = relay.resolve(args.workflow)
+        inputs = parse_input_assignments(workflow, args.inputs)
+        run, _ = await relay.start_run(workflow, inputs, cwd=os.getcwd(), drive=False)
+        workers = await relay.live_workers()
+    if args.json:
+        write_json({"run_id": run.id})
+    else:
+        write(run.id)
+    if not workers:
+        note(NO_WORKER.format(run_id=run.id))
+    return 0
+
+
+async def resume_run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.detach:
+        return await _resume_detached(settings, args)
+    watch = Watch(args.json)
+    async with StopOnSignal(), driver(settings) as relay:
+        run = await relay.resume(args.run_id)
+        _drive_resumed(relay, run)
+        return await watch.follow(relay, run)
+    return watch.interrupted()
+
+
+def _drive_resumed(relay: Relay, run: Run) -> None:
+    # `Relay.resume` adopts the run when it wins the lease but does not make it one of
+    # this engine's roots: without that, an own-runs-only engine would not claim the
+    # run's child runs, nor the run itself if its lease was still held elsewhere.
+    if relay.engine is not None:
+        relay.engine.roots.add(run.root_run_id or run.id)
+        relay.engine.poke()
+
+
+async def _resume_detached(settings: Settings, args: argparse.Namespace) -> int:
+    async with client(settings) as relay:
+        run = await relay.resume(args.run_id)
+        workers = await relay.live_workers()
+    if args.json:
+        write_json(run_view(run))
+    else:
+        write(f"run {run.id} resumed: {run.status.value}")
+    if not workers:
+        note(NO_WORKER.format(run_id=run.id))
+    return 0
+
+
+async def show_status(settings: Settings, args: argparse.Namespace) -> int:
+    async with client(settings) as relay:
+        if args.wait:
+            run = await relay.wait_run(args.run_id, args.wait)
+        else:
+            run = await relay.get_run(args.run_id)
+    if args.json:
+        write_json(run_view(run))
+    else:
+        for line in status_lines(run, symbols_for(sys.stdout)):
+            write(line)
+    return 0
+
+
+async def list_runs(settings: Settings, args: argparse.Namespace) -> int:
+    async with client(settings) as relay:
+        runs = await relay.list_runs(args.status, args.workflow, args.limit)
+    if args.json:
+        write_json({"runs": [run_summary(r) for r in runs]})
+        return 0
+    rows = [
+        [r.id, r.workflow, r.status.value, r.started_by, local_time(r.updated_at)] for r in runs
+    ]
+    table(["RUN", "WORKFLOW", "STATUS", "STARTED BY", "UPDATED"], rows, empty="no runs")
+    return 0
+
+
+async def cancel_run(settings: Settings, args: argparse.Namespace) -> int:
+    async with client(settings) as relay:
+        run = await relay.cancel(args.run_id, args.reason)
+    if args.json:
+        write_json(run_view(run))
+    elif run.status.is_final:
+        write(f"run {run.id} is {run.status.value}")
+    else:
+        write(
+            f"cancellation of run {run.id} requested; it is still {run.status.value} and "
+            "stops as soon as the process that runs it notices"
+        )
+    return 0
+
+
+def register(commands: Subcommands) -> None:
+    run = add_command(commands, "run", run_workflow, "start a workflow and follow it to its end")
+    run.add_argument("workflow", metavar="WORKFLOW_OR_FILE", help="a workflow id or a YAML file")
+    run.add_argument(
+        "-i",
+        "--input",
+        dest="inputs",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an input, parsed by its declared type (JSON for object and array); repeatable",
+    )
+    run.add_argument(
+        "--detach", action="store_true", help="record the run, print its id and leave it to workers"
+    )
+    run.epilog = (
+        "exit codes: 0 completed, 1 failed, 2 bad usage or input, 3 cancelled, 130 interrupted "
+        "(Ctrl-C stops watching; the run is not cancelled and any worker carries it on)"
+    )
+
+    resume = add_command(
+        commands, "resume", resume_run, "run a failed or cancelled run again from its failed steps"
+    )
+    resume.add_argument("run_id", metavar="RUN_ID")
+    resume.add_argument("--detach", action="store_true", help="leave the run to workers")
+
+    status = add_command(commands, "status", show_status, "show a run and its steps")
+    status.add_argument("run_id", metavar="RUN_ID")
+    status.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to SECONDS for the run to finish or change first",
+    )
+
+    runs = add_command(commands, "runs", list_runs, "list recent runs, newest first")
+    runs.add_argument("--status", help=f"only runs with this status: {', '.join(RunStatus)}")
+    runs.add_argument("--workflow", help="only runs of this workflow id")
+    runs.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+
+    cancel = add_command(commands, "cancel", cancel_run, "cancel a run")
+    cancel.add_argument("run_id", metavar="RUN_ID")
+    cancel.add_argument("--reason", default="", help="recorded with the cancellation")

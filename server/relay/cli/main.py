@@ -1,0 +1,130 @@
+"""`relay`: parse argv, build Settings once, run one command, map errors to exit codes.
+
+Exit codes: 0 done (a run completed), 1 failed (a run failed, a file is invalid, the
+store refused), 2 bad usage or input, 3 a run was cancelled, 130 interrupted. A
+`RelayError` or a bad flag prints `relay: error: ...` and never a traceback.
+"""
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+import anyio
+from pydantic import ValidationError
+
+from relay.cli import (
+    commands_coordination,
+    commands_events,
+    commands_runs,
+    commands_server,
+    commands_workflows,
+)
+from relay.cli.output import error
+from relay.config import Settings
+from relay.errors import (
+    ConfigError,
+    ConflictError,
+    InvalidTransition,
+    RelayError,
+    RunNotFound,
+    StoreError,
+    TaskNotFound,
+    UsageError,
+    WorkflowError,
+)
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+# The most specific class wins (walking the MRO); RelayError catches the rest.
+EXIT_CODES: dict[type[RelayError], int] = {
+    UsageError: EXIT_USAGE,
+    WorkflowError: EXIT_USAGE,
+    RunNotFound: EXIT_USAGE,
+    TaskNotFound: EXIT_USAGE,
+    ConfigError: EXIT_USAGE,
+    InvalidTransition: 1,
+    ConflictError: 1,
+    StoreError: 1,
+    RelayError: 1,
+}
+
+DESCRIPTION = """\
+relay: durable workflows that AI chats, scripts and people drive together.
+
+Every command uses the same store as the MCP servers (RELAY_HOME, default ~/.relay, or
+RELAY_DATABASE_URL), so a shell script, a git hook or a CI job joins the coordination.
+Workflows are found on RELAY_WORKFLOWS_PATH (default ./workflows, then $RELAY_HOME/workflows).
+"""
+
+EPILOG = """\
+exit codes: 0 ok or run completed, 1 run failed or error, 2 bad usage or input,
+3 run cancelled, 130 interrupted. `relay COMMAND --help` describes each command.
+"""
+
+
+def exit_code(exc: RelayError) -> int:
+    return next(EXIT_CODES[c] for c in type(exc).__mro__ if c in EXIT_CODES)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="relay",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    for module in (
+        commands_runs,
+        commands_events,
+        commands_coordination,
+        commands_workflows,
+        commands_server,
+    ):
+        module.register(commands)
+    return parser
+
+
+def _settings_error(exc: ValidationError) -> str:
+    problems = [
+        f"RELAY_{'_'.join(str(part) for part in e['loc']).upper()}: {e['msg']}"
+        for e in exc.errors(include_url=False)
+    ]
+    return f"bad settings: {'; '.join(problems)}"
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """The one error inside (nested) task-group exception groups, or `exc` itself."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the parsed command; its RelayError becomes a message and an exit code."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        error(_settings_error(exc))
+        return EXIT_USAGE
+    try:
+        code: int = anyio.run(args.handler, settings, args)
+    except BaseException as exc:  # re-raised unless it is one of ours
+        cause = _innermost(exc)
+        if isinstance(cause, KeyboardInterrupt):
+            return EXIT_INTERRUPTED
+        if not isinstance(cause, RelayError):
+            raise
+        error(str(cause))
+        return exit_code(cause)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """The `relay` console script."""
+    logging.basicConfig(level=logging.WARNING, format="relay: %(levelname)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    sys.exit(run_command(args))

@@ -1,0 +1,16 @@
+"""Fixtures for the whole suite: no RELAY_* setting leaks in from the environment."""
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _no_relay_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in os.environ if n.startswith("RELAY_")]:
+        monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
