@@ -9,10 +9,17 @@ import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("relay")
-    group.addoption("--relay-emit", action="store_true", default=False,
-                    help="emit a relay `test_complete` event when the session ends")
-    group.addoption("--relay-source", default=None,
-                    help="the event's source (default: RELAY_PARTICIPANT, else 'pytest')")
+    group.addoption(
+        "--relay-emit",
+        action="store_true",
+        default=False,
+        help="emit a relay `test_complete` event when the session ends",
+    )
+    group.addoption(
+        "--relay-source",
+        default=None,
+        help="the event's source (default: RELAY_PARTICIPANT, else 'pytest')",
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -27,10 +34,18 @@ def _counts(session: pytest.Session) -> dict[str, int]:
     stats: dict[str, list[Any]] = getattr(reporter, "stats", {}) if reporter else {}
 
     def count(key: str) -> int:
-        return len([r for r in stats.get(key, []) if getattr(r, "when", "call") in ("call", "setup")])
+        return len(
+            [r for r in stats.get(key, []) if getattr(r, "when", "call") in ("call", "setup")]
+        )
 
-    return {"passed": count("passed"), "failed": count("failed"), "skipped": count("skipped"),
-            "errors": count("error"), "xfailed": count("xfailed"), "xpassed": count("xpassed")}
+    return {
+        "passed": count("passed"),
+        "failed": count("failed"),
+        "skipped": count("skipped"),
+        "errors": count("error"),
+        "xfailed": count("xfailed"),
+        "xpassed": count("xpassed"),
+    }
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -40,9 +55,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from relay.hooks import emit_event
 
     started = config.stash.get(_STARTED, time.monotonic())
-    data = {**_counts(session), "exit_status": int(exitstatus), "collected": session.testscollected,
-            "duration_seconds": round(time.monotonic() - started, 3),
-            "test_suite": " ".join(str(a) for a in config.args)}
+    data = {
+        **_counts(session),
+        "exit_status": int(exitstatus),
+        "collected": session.testscollected,
+        "duration_seconds": round(time.monotonic() - started, 3),
+        "test_suite": " ".join(str(a) for a in config.args),
+    }
     source = config.getoption("relay_source") or None
     event = emit_event("test_complete", data, source=source or _default_source())
     reporter: Any = config.pluginmanager.get_plugin("terminalreporter")

@@ -1,8 +1,174 @@
-"""Fixtures shared by the engine tests."""
+"""Fixtures shared by the engine tests: settings on a real SQLite file in `tmp_path`, an
+in-process Relay with its engine, inline workflow definitions, and bounded waits."""
+
+import os
+import select
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
+
+from relay.bootstrap import open_relay
+from relay.config import Settings
+from relay.service.relay import Relay
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _no_relay_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in os.environ if n.startswith("RELAY_")]:
+        monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def workflows_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    return folder
+
+
+MakeSettings = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, workflows_dir: Path) -> MakeSettings:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "home": tmp_path / "home",
+            "workflows_path": str(workflows_dir),
+            "lease_seconds": 5.0,
+            "poll_interval_seconds": 0.01,
+        }
+        return Settings(**{**values, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: MakeSettings) -> Settings:
+    return make_settings()
+
+
+OpenRelay = Callable[..., AbstractAsyncContextManager[Relay]]
+
+
+@pytest.fixture
+def open_other(settings: Settings) -> OpenRelay:
+    """Another Relay on the same database (e.g. a second process's view of it)."""
+
+    def make(*, participant: str = "other", worker: bool = False, **kw: Any) -> Any:
+        return open_relay(settings, participant=participant, worker=worker, **kw)
+
+    return make
+
+
+@pytest.fixture
+async def relay(settings: Settings) -> AsyncIterator[Relay]:
+    async with open_relay(settings, participant="pytest", worker=True) as relay:
+        yield relay
+
+
+# separate processes ------------------------------------------------------------------
+
+WORKERS_SCRIPT = Path(__file__).with_name("workers.py")
+READY_TIMEOUT_SECONDS = 20.0
+
+
+class WorkerProcess:
+    """A `workers.py` process; its stderr goes to a file shown when a test fails."""
+
+    def __init__(self, args: list[str], *, cwd: Path, log: Path) -> None:
+        self.log = log
+        self._stderr = log.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(WORKERS_SCRIPT), *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def read_line(self, timeout: float = READY_TIMEOUT_SECONDS) -> str:
+        """The next line of its stdout; fails the test if none comes in time."""
+        assert self.proc.stdout is not None
+        readable, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if readable else ""
+        if not line:
+            pytest.fail(f"worker {self.pid} said nothing; its stderr:\n{self.stderr()}")
+        return line.strip()
+
+    def stderr(self) -> str:
+        self._stderr.flush()
+        return self.log.read_text()
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to hand anything back."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._stderr.close()
+
+
+class Spawn(Protocol):
+    def __call__(self, *args: str, cwd: Path | None = None) -> WorkerProcess: ...
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
+    """Start `workers.py` processes; each is stopped when the test ends."""
+    started: list[WorkerProcess] = []
+
+    def make(*args: str, cwd: Path | None = None) -> WorkerProcess:
+        log = tmp_path / f"worker-{len(started)}.log"
+        process = WorkerProcess(list(args), cwd=cwd or tmp_path, log=log)
+        started.append(process)
+        return process
+
+    yield make
+    for process in started:
+        process.close()
+
+
+StartWorker = Callable[..., WorkerProcess]
+
+
+@pytest.fixture
+def start_worker(spawn: Spawn, settings: Settings) -> StartWorker:
+    """A serving worker process on the test's database, once it is ready."""
+
+    def make(name: str, *, cwd: Path | None = None) -> WorkerProcess:
+        process = spawn(
+            "serve",
+            str(settings.home),
+            settings.workflows_path or "",
+            name,
+            str(settings.lease_seconds),
+            cwd=cwd,
+        )
+        assert process.read_line() == "ready"
+        return process
+
+    return make

@@ -6,7 +6,7 @@ import pytest
 
 from relay.errors import InvalidWorkflow, Problem
 from relay.model.loading import ActionCatalog, load_workflow, load_workflow_file
-from relay.model.workflow import EventTrigger, ScheduleTrigger
+from relay.model.workflow import EventTrigger, ScheduleTrigger, Workflow
 
 SEED_MISSING_ACTIONS = {
     "automated_testing_pipeline.yaml": {
@@ -275,3 +275,27 @@ def test_an_alias_bomb_is_refused() -> None:
 def test_duplicate_ids_are_not_also_reported_as_a_cycle() -> None:
     problems = problems_of("id: x\nsteps:\n  - {id: a, action: log}\n  - {id: a, action: log}\n")
     assert [p.message.split(";")[0] for p in problems] == ["step 'a': duplicate step id 'a'"]
+
+
+def test_a_loaded_workflow_equals_its_snapshot_reloaded(seed_workflows: Path) -> None:
+    path = seed_workflows / "cross_chat_coordination.yaml"
+    workflow = load_workflow_file(path, environ={})
+    again = Workflow.from_snapshot(workflow.snapshot())
+    assert again == workflow
+    assert again.location(("steps", 0)) is None
+    assert again.definition_hash() == load_workflow_file(path, environ={}).definition_hash()
+
+
+def test_expressions_in_outputs_and_triggers_are_checked() -> None:
+    problems = problems_of(
+        "id: x\n"
+        "on:\n"
+        "  - event: e\n"
+        "    if: event.data.__class__\n"
+        "steps:\n"
+        "  - {id: a, action: log}\n"
+        "outputs:\n"
+        "  done: '${{ steps.b.status }}'\n"
+    )
+    assert [(p.line, p.field) for p in problems] == [(4, "if"), (8, "outputs.done")]
+    assert "refers to unknown step 'b'" in problems[1].message

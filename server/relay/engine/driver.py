@@ -21,7 +21,7 @@ from relay.engine.runtime import Runtime, StepsView, utcnow
 from relay.engine.steps import Outcome, ParamsError, render_params, resolve_action, run_attempt
 from relay.engine.waiting import Resolution, resolve
 from relay.engine.waiting_start import start_waiting
-from relay.errors import ConflictError, ExpressionError
+from relay.errors import ConflictError, ExpressionError, RelayError
 from relay.model.expressions import evaluate_condition, render
 from relay.model.run import Run, RunStatus, StepRun, StepStatus
 from relay.model.workflow import Workflow
@@ -56,24 +56,41 @@ class RunDriver:
 
     # signals from the engine --------------------------------------------------------------
 
-    def ring(self, signal_seq: int, cancel_requested: bool, reason: str | None = None) -> None:
+    def ring(self, signal_seq: int, cancel_reason: str | None) -> None:
+        """Someone signalled the run: look at its waits again (and stop, on a cancel)."""
         if signal_seq > self.rec.signal:
             self.rec.signal = signal_seq
             self.check_waits = True
-        if cancel_requested and self.cancel_reason is None:
-            self.cancel_reason = reason or "cancelled"
+        if cancel_reason is not None and self.cancel_reason is None:
+            self.cancel_reason = cancel_reason
         if self._send is not None:
             self._send.send_nowait(RING)
 
     # the loop ---------------------------------------------------------------------------
 
     async def drive(self) -> None:
+        """Advance the run until it finishes or parks.
+
+        Raises:
+            LeaseLost, StoreUnavailable, RunNotFound: as themselves, not wrapped in an
+                exception group, once the attempts still running have been cancelled.
+        """
         send, recv = anyio.create_memory_object_stream[Outcome](math.inf)
+        failure: RelayError | None = None
         self._send = send
-        async with anyio.create_task_group() as tg, send, recv:
-            await self._prepare()
-            while not await self._advance(tg, send, recv):
-                pass
+        try:
+            async with anyio.create_task_group() as tg, send, recv:
+                try:
+                    await self._prepare()
+                    while not await self._advance(tg, send, recv):
+                        pass
+                except RelayError as exc:
+                    failure = exc
+                    tg.cancel_scope.cancel()
+        finally:
+            self._send = None  # a stopped driver ignores rings
+        if failure is not None:
+            raise failure
 
     async def _prepare(self) -> None:
         if self.run.status is RunStatus.PENDING:
@@ -94,9 +111,8 @@ class RunDriver:
         if self.cancel_reason is not None or self._past_deadline(now):
             await self._stop_all(recv, now)
             return True
-        if self.check_waits or self._wait_due(now):
-            self.check_waits = False
-            await self._resolve_waiting(now)
+        if (self.check_waits or self._wait_due(now)) and not await self._resolve_waiting(now):
+            return False
         await self._start_ready(tg, send, now)
         if await self._flush():
             return False
@@ -251,11 +267,27 @@ class RunDriver:
             for s in self.steps.values()
         )
 
-    async def _resolve_waiting(self, now: datetime) -> None:
+    async def _resolve_waiting(self, now: datetime) -> bool:
+        """End the waiting steps whose decision, event, task, child run or time has come,
+        in a commit of their own that an outside signal fences: False (and nothing
+        changed) when someone rang the run meanwhile, so that it looks again."""
+        self.check_waits = False
+        if await self._flush():  # what is pending does not depend on outside decisions
+            return False
+        saved = self.rec.checkpoint(), set(self.candidates), self.fatal
         for step in [s for s in self.steps.values() if s.status is StepStatus.WAITING]:
             resolution = await resolve(self.rt.store, self.run.id, step, now)
             if resolution is not None:
                 self._apply(step.id, resolution, now)
+        try:
+            await self.rec.flush()
+        except ConflictError:
+            self.rec.restore(saved[0])
+            self.candidates, self.fatal = saved[1], saved[2]
+            await self._refresh_signal()
+            self.check_waits = True
+            return False
+        return True
 
     def _apply(self, step_id: str, r: Resolution, now: datetime) -> None:
         self.rec.close_wait(step_id, r)
@@ -282,8 +314,8 @@ class RunDriver:
 
     async def _refresh_signal(self) -> None:
         signals = await self.rt.store.run_signals([self.run.id])
-        signal, cancel = signals.get(self.run.id, (self.rec.signal, False))
-        self.ring(signal, cancel)
+        signal, cancel_reason = signals.get(self.run.id, (self.rec.signal, None))
+        self.ring(signal, cancel_reason)
 
     async def _park(self) -> bool:
         wake = self._next_wake()

@@ -32,11 +32,13 @@ class Engine:
         rt: Runtime,
         *,
         max_concurrent_runs: int = 256,
-        root_run_id: str | None = None,
+        own_runs_only: bool = False,
         claim: bool = True,
     ) -> None:
         self.rt = rt
-        self.root_run_id = root_run_id  # drive only this run and its children (`relay run`)
+        # `relay run`: drive only the runs this process started, and their children.
+        self.own_runs_only = own_runs_only
+        self.roots: set[str] = set()
         self.claim = claim
         self.drivers: dict[str, RunDriver] = {}
         self._scopes: dict[str, anyio.CancelScope] = {}
@@ -57,20 +59,22 @@ class Engine:
         self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool | None:
         assert self._tg is not None
+        held = list(self._scopes)  # each driver forgets its run as it is cancelled
         self._tg.cancel_scope.cancel()
         try:
             return await self._tg.__aexit__(et, exc, tb)
         finally:
-            await self._hand_back()
+            await self._hand_back(held)
 
-    async def _hand_back(self) -> None:
+    async def _hand_back(self, held: list[str]) -> None:
+        """Leave the store as a dead process would not: heartbeat gone, leases free,
+        so that other workers take the runs over at once instead of after the lease."""
         if self.claim:
             with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                 try:
                     await self.rt.store.forget_worker(self.rt.worker_id)
                 except RelayError as exc:
                     log.warning("could not remove this worker's heartbeat: %s", exc)
-        held = list(self._scopes)
         if not held:
             return
         with anyio.CancelScope(shield=True), anyio.move_on_after(5):
@@ -81,10 +85,12 @@ class Engine:
 
     # driving ----------------------------------------------------------------------------
 
-    def adopt(self, run_ids: Iterable[str]) -> None:
+    def adopt(self, run_ids: Iterable[str], *, root: bool = False) -> None:
         """Drive runs this worker already holds the lease on."""
         assert self._tg is not None
         for run_id in run_ids:
+            if root:
+                self.roots.add(run_id)
             if run_id not in self._scopes:
                 scope = anyio.CancelScope()
                 self._scopes[run_id] = scope
@@ -137,23 +143,27 @@ class Engine:
     async def _look(self) -> None:
         if self.drivers:
             await self.ring_held()
-        room = self._capacity - len(self._scopes)
-        if room > 0 and await self.rt.store.has_claimable(self.root_run_id):
-            claimed = await self.rt.store.claim_runs(
-                self.rt.worker_id, self.rt.lease_seconds, min(room, 64), self.root_run_id
-            )
-            self.adopt(claimed)
+        roots: list[str | None] = list(self.roots) if self.own_runs_only else [None]
+        for root in roots:
+            room = self._capacity - len(self._scopes)
+            if room > 0 and await self.rt.store.has_claimable(root):
+                claimed = await self.rt.store.claim_runs(
+                    self.rt.worker_id, self.rt.lease_seconds, min(room, 64), root
+                )
+                self.adopt(claimed)
 
     async def ring_held(self) -> None:
         """Tell drivers whose runs were signalled (approval, event, cancel) to look."""
         signals = await self.rt.store.run_signals(list(self.drivers))
-        for run_id, (signal_seq, cancel) in signals.items():
+        for run_id, (signal_seq, cancel_reason) in signals.items():
             driver = self.drivers.get(run_id)
-            if driver is not None and (signal_seq > driver.rec.signal or cancel):
-                driver.ring(signal_seq, cancel)
+            if driver is not None and (signal_seq > driver.rec.signal or cancel_reason):
+                driver.ring(signal_seq, cancel_reason)
 
     async def _seconds_to_next_wake(self) -> float:
-        wake = await self.rt.store.next_wake_at(self.root_run_id)
+        roots: list[str | None] = list(self.roots) if self.own_runs_only else [None]
+        wakes = [w for r in roots if (w := await self.rt.store.next_wake_at(r)) is not None]
+        wake = min(wakes) if wakes else None
         if wake is None:
             return IDLE_POLL_SECONDS
         return min(IDLE_POLL_SECONDS, max(0.0, (wake - utcnow()).total_seconds()))

@@ -43,6 +43,17 @@ class Recorder:
     def position(self, step_id: str) -> int:
         return self._positions[step_id]
 
+    def checkpoint(self) -> tuple[Run, dict[str, StepRun]]:
+        """The in-memory state, to `restore` if the next (fenced) commit is refused."""
+        assert not _has_writes(self.pending), "checkpoint with uncommitted writes"
+        return self.run, dict(self.steps)
+
+    def restore(self, saved: tuple[Run, dict[str, StepRun]]) -> None:
+        """Forget every change made since `checkpoint`: none of it was committed."""
+        self.run, self.steps = saved[0], dict(saved[1])
+        self.pending = self._new_save()
+        self._fence = False
+
     # run-level --------------------------------------------------------------------------
 
     def patch_run(self, **fields: Any) -> None:
@@ -205,6 +216,7 @@ class Recorder:
             wake_at=s.wake_at,
             state={**s.state},
             started_at=step.started_at or now,
+            attempts=step.attempts if s.attempts is None else s.attempts,
         )
         self._history("step.waiting", step_id, {"kind": s.waiting.kind.value, **s.waiting.detail})
         if s.approval is not None:
@@ -258,7 +270,8 @@ class Recorder:
         self._history("step.cancelled", step.id, {})
         if waiting is None:
             return
-        self._fence = True
+        # No fence: the store closes an approval or task only while it is undecided, and
+        # a decision that lands now is moot for a step that ends anyway.
         if waiting.kind is WaitKind.APPROVAL:
             approval = await self.rt.store.get_approval(step.state["approval_id"])
             if approval.status is ApprovalStatus.PENDING:
@@ -299,6 +312,9 @@ class Recorder:
         return result.matched
 
     async def park(self, wake_at: datetime | None) -> None:
+        """Release the run until `wake_at` or a signal; ConflictError (and nothing
+        recorded) when someone rang it since the driver last looked."""
+        saved = self.checkpoint()
         waiting = [s.waiting.model_dump(mode="json") for s in self.steps.values() if s.waiting]
         self.patch_run(status=RunStatus.WAITING, wake_at=wake_at)
         self.pending.release = True
@@ -309,10 +325,7 @@ class Recorder:
         try:
             await self.flush()
         except ConflictError:
-            self.pending.release = False
-            self.pending.run.pop("status", None)
-            self.pending.run.pop("wake_at", None)
-            self.run = self.run.model_copy(update={"status": RunStatus.RUNNING})
+            self.restore(saved)
             raise
 
     async def finish(

@@ -121,6 +121,7 @@ class Suspension:
     approval: Approval | None = None
     task: Task | None = None
     wait: EventWait | None = None
+    attempts: int | None = None  # a new count of the step's attempts (a child run started)
 
 
 @dataclass(frozen=True)
@@ -227,12 +228,13 @@ def suspend_delay(step: Step, p: DelayParams, now: datetime) -> Suspension:
     )
 
 
-def suspend_child(step: Step, child_id: str, workflow: str) -> Suspension:
+def suspend_child(step: Step, child_id: str, workflow: str, attempt: int) -> Suspension:
     return Suspension(
         waiting=Waiting(
             kind=WaitKind.RUN, step=step.id, detail={"run_id": child_id, "workflow": workflow}
         ),
         state={"child_run_id": child_id},
+        attempts=attempt,
     )
 
 

@@ -76,6 +76,9 @@ async def _start_child(
         inputs = validate_inputs(child_wf, p.inputs)
     except RelayError as exc:
         raise ParamsError(f"step {step.id!r}: cannot start workflow {p.workflow!r}: {exc}") from exc
+    # Each start of the step (a resume starts it again) gets its own child; a process
+    # that dies before recording the child finds it again by this key.
+    attempt = driver.steps[step.id].attempts + 1
     child = new_run(
         child_wf,
         inputs,
@@ -83,13 +86,15 @@ async def _start_child(
         cwd=run.cwd,
         env=run.env,
         parent=(run.id, step.id, run.root_run_id or run.id),
-        idempotency_key=f"{run.id}/{step.id}/{driver.steps[step.id].attempts + 1}",
+        idempotency_key=f"{run.id}/{step.id}/{attempt}",
     )
     created, _ = await rt.store.create_run(
         NewRun(run=child, definition=child_wf.snapshot(), history=[_created(child)])
     )
     if p.wait:
-        driver.rec.suspended(step.id, suspend_child(step, created.id, p.workflow), now)
+        driver.rec.suspended(step.id, suspend_child(step, created.id, p.workflow, attempt), now)
+        # The child found by its key may have finished already, and rung nobody since.
+        driver.check_waits = True
         return
     output = {"run_id": created.id, "status": created.status.value, "outputs": None}
     driver._end(step.id, driver.rec.completed(step.id, output, now))

@@ -50,6 +50,7 @@ def check_workflow(
         *([] if duplicates else _cycles(workflow, reporter)),  # ids are ambiguous otherwise
         *_expressions(workflow, reporter),
         *_input_defaults(workflow, reporter),
+        *_trigger_inputs(workflow, reporter),
         *_idle_approval_settings(workflow, reporter),
     ]
     if catalog is not None:
@@ -200,6 +201,16 @@ def _input_defaults(workflow: Workflow, reporter: Reporter) -> Iterator[Problem]
             conform(spec, spec.default)
         except ValueError as exc:
             yield reporter.problem(("inputs", name, "default"), str(exc))
+
+
+def _trigger_inputs(workflow: Workflow, reporter: Reporter) -> Iterator[Problem]:
+    declared = sorted(workflow.inputs)
+    for index, trigger in enumerate(workflow.on):
+        for name in trigger.inputs:
+            if name not in workflow.inputs:
+                known = f"; declared inputs: {', '.join(declared)}" if declared else ""
+                reason = f"unknown input {name!r}{known}"
+                yield reporter.problem(("on", index, "inputs", name), reason, about_key=True)
 
 
 def _idle_approval_settings(workflow: Workflow, reporter: Reporter) -> Iterator[Problem]:

@@ -351,7 +351,9 @@ def evaluate(source: str, context: Mapping[str, Any], *, step: str | None = None
         raise ExpressionError(source.strip(), str(exc) or type(exc).__name__, step=step) from exc
 
 
-def evaluate_condition(condition: str, context: Mapping[str, Any], *, step: str | None) -> bool:
+def evaluate_condition(
+    condition: str, context: Mapping[str, Any], *, step: str | None = None
+) -> bool:
     """Whether an `if:` condition (`${{ x }}` or bare `x`) holds; falsy values are false."""
     try:
         source = condition_source(condition)

@@ -81,22 +81,37 @@ async def drive_here(relay: "Relay", run_id: str) -> None:
 
 async def _pending_gate(relay: "Relay", run_id: str, step: str | None) -> Approval:
     run = await relay.store.get_run(run_id)
-    pending = await relay.store.list_approvals(ApprovalStatus.PENDING, run_id)
+    approvals = await relay.store.list_approvals(None, run_id)
+    pending = [a for a in approvals if a.status is ApprovalStatus.PENDING]
     if step is not None:
         for approval in pending:
             if approval.step_id == step:
                 return approval
         if step not in {s.id for s in run.steps}:
             raise UsageError(f"run {run_id!r} has no step {step!r}")
-        raise InvalidTransition(f"step {step!r} of run {run_id!r} is not waiting for an approval")
+        raise InvalidTransition(
+            f"step {step!r} of run {run_id!r} is not waiting for an approval"
+            + _last_decision([a for a in approvals if a.step_id == step])
+        )
     if not pending:
         raise InvalidTransition(
             f"run {run_id!r} ({run.status.value}) is not waiting for any approval"
+            + _last_decision(approvals)
         )
     if len(pending) > 1:
         steps = ", ".join(a.step_id for a in pending)
         raise UsageError(f"run {run_id!r} waits for approval at several steps ({steps}); name one")
     return pending[0]
+
+
+def _last_decision(approvals: list[Approval]) -> str:
+    """Why a later decision is refused: the first one (of the latest request) won."""
+    decided = [a for a in approvals if a.status is not ApprovalStatus.PENDING]
+    if not decided:
+        return ""
+    last = decided[-1]
+    who = f" by {last.decided_by} via {last.decided_channel}" if last.decided_by else ""
+    return f": step {last.step_id!r} was already {last.status.value}{who}"
 
 
 def _check_decider(approval: Approval, approver: str, channel: str) -> None:
@@ -129,7 +144,13 @@ async def approve(
     status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
     owner = relay.rt.worker_id if relay.engine is not None else None
     await relay.store.decide_approval(
-        approval.id, status, by=approver, channel=channel, comment=comment, claim_owner=owner
+        approval.id,
+        status,
+        by=approver,
+        channel=channel,
+        comment=comment,
+        claim_owner=owner,
+        lease_seconds=relay.rt.lease_seconds,
     )
     run = await _adopt_if_leased(relay, run_id)
     return {
@@ -185,6 +206,7 @@ async def complete_task(
         result=result,
         error=error or None,
         claim_owner=owner,
+        lease_seconds=relay.rt.lease_seconds,
     )
     return done, await _adopt_if_leased(relay, task.run_id)
 

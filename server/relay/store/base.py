@@ -41,8 +41,9 @@ class RunSave:
     attempts: list[Attempt] = field(default_factory=list)
     history: list[HistoryEntry] = field(default_factory=list)
     events: list[NewEvent] = field(default_factory=list)
-    approvals: list[Approval] = field(default_factory=list)  # inserted or replaced
-    tasks: list[Task] = field(default_factory=list)  # inserted or replaced
+    # inserted, or updated only while still undecided (pending; open or claimed)
+    approvals: list[Approval] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)
     waits: list[EventWait] = field(default_factory=list)  # registered with look-back
     drop_waits: list[str] = field(default_factory=list)  # step ids
     ring_runs: list[str] = field(default_factory=list)  # e.g. the parent of a finished child
@@ -119,7 +120,9 @@ class Store(Protocol):
     ) -> set[str]: ...  # the ids whose lease was lost
     async def release_leases(self, owner: str, run_ids: Sequence[str]) -> None: ...
     async def next_wake_at(self, root_run_id: str | None = None) -> datetime | None: ...
-    async def run_signals(self, run_ids: Sequence[str]) -> dict[str, tuple[int, bool]]: ...
+    async def run_signals(
+        self, run_ids: Sequence[str]
+    ) -> dict[str, tuple[int, str | None]]: ...  # (signal_seq, cancel reason or None)
     async def request_cancel(self, run_id: str, reason: str) -> Run: ...
     async def reopen_run(self, run_id: str, steps: Sequence[StepRun], by: str) -> Run: ...
 
@@ -148,6 +151,7 @@ class Store(Protocol):
         channel: str,
         comment: str,
         claim_owner: str | None = None,
+        lease_seconds: float = 15.0,
     ) -> Approval: ...  # ConflictError when already decided
     async def get_task(self, task_id: str) -> Task: ...
     async def list_tasks(self, to: str | None, status: TaskStatus | None) -> list[Task]: ...
@@ -161,6 +165,7 @@ class Store(Protocol):
         result: Any = None,
         error: str | None = None,
         claim_owner: str | None = None,
+        lease_seconds: float = 15.0,
     ) -> Task: ...  # ConflictError when not in an expected status
 
     # participants and workers

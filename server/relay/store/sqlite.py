@@ -162,7 +162,7 @@ class SqliteStore:
     async def next_wake_at(self, root_run_id: str | None = None) -> datetime | None:
         return await self._reader.call(lambda c: ops.next_wake_at(c, root_run_id))
 
-    async def run_signals(self, run_ids: Sequence[str]) -> dict[str, tuple[int, bool]]:
+    async def run_signals(self, run_ids: Sequence[str]) -> dict[str, tuple[int, str | None]]:
         return await self._reader.call(lambda c: ops.run_signals(c, run_ids))
 
     async def request_cancel(self, run_id: str, reason: str) -> Run:
@@ -217,9 +217,12 @@ class SqliteStore:
         channel: str,
         comment: str,
         claim_owner: str | None = None,
+        lease_seconds: float = 15.0,
     ) -> Approval:
         decision = ops.Decision(approval_id, status, by, channel, comment)
-        return await self._writer.call(lambda c: ops.decide_approval(c, decision, claim_owner))
+        return await self._writer.call(
+            lambda c: ops.decide_approval(c, decision, claim_owner, lease_seconds)
+        )
 
     async def get_task(self, task_id: str) -> Task:
         return await self._reader.call(lambda c: ops.get_task(c, task_id))
@@ -237,9 +240,12 @@ class SqliteStore:
         result: Any = None,
         error: str | None = None,
         claim_owner: str | None = None,
+        lease_seconds: float = 15.0,
     ) -> Task:
         change = ops.TaskChange(task_id, tuple(expect), status, by, result, error)
-        return await self._writer.call(lambda c: ops.update_task(c, change, claim_owner))
+        return await self._writer.call(
+            lambda c: ops.update_task(c, change, claim_owner, lease_seconds)
+        )
 
     # participants ------------------------------------------------------------------------
 

@@ -90,6 +90,9 @@ class DbThread:
         self._writer = writer
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        # Guards `_closed`: a job queued after the closing sentinel would never be served.
+        self._lock = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(
             target=self._serve,
             name="relay-sqlite-" + ("writer" if writer else "reader"),
@@ -99,9 +102,15 @@ class DbThread:
 
     async def call(self, op: Callable[[sqlite3.Connection], T]) -> T:
         job = _Job(op, asyncio.get_running_loop())
-        self._queue.put(job)
+        self._put(job)
         result: T = await job.future
         return result
+
+    def _put(self, job: _Job) -> None:
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailable("the relay store was closed")
+            self._queue.put(job)
 
     def call_sync(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Run an operation from a thread that has no event loop (start-up, hooks)."""
@@ -116,7 +125,7 @@ class DbThread:
                 box.append((result, error))
                 done.set()
 
-        self._queue.put(_SyncJob())
+        self._put(_SyncJob())
         done.wait()
         result, error = box[0]
         if error is not None:
@@ -124,7 +133,11 @@ class DbThread:
         return result  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        self._queue.put(None)
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
         self._thread.join(timeout=10)
         with contextlib.suppress(sqlite3.Error):
             self._conn.close()

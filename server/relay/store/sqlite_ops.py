@@ -41,23 +41,37 @@ UPDATE_STEP = (
     "wake_at = :wake_at, waiting = :waiting, gate_passed = :gate_passed, state = :state "
     "WHERE run_id = :run_id AND step_id = :step_id"
 )
+# An attempt's row is written when it starts and again when it ends; the end keeps the
+# recorded start and worker (the process that ends an attempt may not be the one that
+# began it).
 INSERT_ATTEMPT = (
-    "INSERT OR REPLACE INTO attempts VALUES "
-    "(:run_id, :step_id, :attempt, :started_at, :finished_at, :status, :error, :worker)"
+    "INSERT INTO attempts VALUES "
+    "(:run_id, :step_id, :attempt, :started_at, :finished_at, :status, :error, :worker) "
+    "ON CONFLICT (run_id, step_id, attempt) DO UPDATE SET finished_at = excluded.finished_at, "
+    "status = excluded.status, error = excluded.error"
 )
 INSERT_HISTORY = "INSERT INTO history (run_id, step_id, kind, at, data) VALUES (:run_id, :step_id, :kind, :at, :data)"
 INSERT_EVENT = (
     "INSERT INTO events (id, type, source, data, correlation_id, idempotency_key, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq"
 )
+# A run's holder creates approvals and tasks, and closes them (expired, cancelled) only
+# while they are still undecided: a decision an outside actor made first always stands.
 INSERT_APPROVAL = (
-    "INSERT OR REPLACE INTO approvals VALUES (:id, :run_id, :workflow, :step_id, :message, "
+    "INSERT INTO approvals VALUES (:id, :run_id, :workflow, :step_id, :message, "
     ":approvers, :channels, :allow_self, :requested_by, :status, :requested_at, :expires_at, "
-    ":decided_by, :decided_channel, :decided_at, :comment)"
+    ":decided_by, :decided_channel, :decided_at, :comment) "
+    "ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
+    "decided_by = excluded.decided_by, decided_channel = excluded.decided_channel, "
+    "decided_at = excluded.decided_at, comment = excluded.comment "
+    "WHERE approvals.status = 'pending'"
 )
 INSERT_TASK = (
-    "INSERT OR REPLACE INTO tasks VALUES (:id, :run_id, :workflow, :step_id, :to_name, :task, "
-    ":context, :status, :created_at, :updated_at, :expires_at, :claimed_by, :result, :error)"
+    "INSERT INTO tasks VALUES (:id, :run_id, :workflow, :step_id, :to_name, :task, "
+    ":context, :status, :created_at, :updated_at, :expires_at, :claimed_by, :result, :error) "
+    "ON CONFLICT (id) DO UPDATE SET status = excluded.status, "
+    "updated_at = excluded.updated_at, result = excluded.result, error = excluded.error "
+    "WHERE tasks.status IN ('open', 'claimed')"
 )
 RING = "UPDATE runs SET signal_seq = signal_seq + 1, wake_at = ? WHERE id = ?"
 # A run whose holder is gone (lease lapsed) or that nobody holds, and that has work now.
@@ -260,25 +274,33 @@ def release_leases(conn: sqlite3.Connection, owner: str, run_ids: Sequence[str])
 
 
 def next_wake_at(conn: sqlite3.Connection, root: str | None) -> datetime | None:
+    """When an active run may next become claimable: a held run when its lease would
+    lapse (its holder handles its wake-ups), any other at its `wake_at`."""
     row = _one(
         conn,
-        "SELECT MIN(t) AS t FROM ("
-        " SELECT MIN(wake_at) AS t FROM runs WHERE status IN ('pending', 'running', 'waiting')"
-        "  AND (:root IS NULL OR root_run_id = :root)"
-        " UNION ALL SELECT MIN(lease_expires_at) FROM runs"
-        "  WHERE status IN ('pending', 'running') AND lease_owner IS NOT NULL"
-        "  AND (:root IS NULL OR root_run_id = :root))",
-        {"root": root},
+        "SELECT MIN(CASE WHEN lease_owner IS NOT NULL AND lease_expires_at >= :now "
+        "THEN lease_expires_at ELSE wake_at END) AS t FROM runs "
+        "WHERE status IN ('pending', 'running', 'waiting') "
+        "AND (:root IS NULL OR root_run_id = :root)",
+        {"root": root, "now": rows.now_ts()},
     )
     return rows.dt(row["t"])
 
 
-def run_signals(conn: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, tuple[int, bool]]:
-    found: dict[str, tuple[int, bool]] = {}
+def run_signals(
+    conn: sqlite3.Connection, run_ids: Sequence[str]
+) -> dict[str, tuple[int, str | None]]:
+    """Each run's signal_seq, and its cancel reason when a cancel was requested."""
+    found: dict[str, tuple[int, str | None]] = {}
     for run_id in run_ids:
-        row = _one(conn, "SELECT signal_seq, cancel_requested FROM runs WHERE id = ?", (run_id,))
+        row = _one(
+            conn,
+            "SELECT signal_seq, cancel_requested, cancel_reason FROM runs WHERE id = ?",
+            (run_id,),
+        )
         if row is not None:
-            found[run_id] = (row["signal_seq"], bool(row["cancel_requested"]))
+            reason = (row["cancel_reason"] or "cancelled") if row["cancel_requested"] else None
+            found[run_id] = (row["signal_seq"], reason)
     return found
 
 
@@ -493,7 +515,9 @@ class Decision:
     comment: str
 
 
-def decide_approval(conn: sqlite3.Connection, d: Decision, claim_owner: str | None) -> Approval:
+def decide_approval(
+    conn: sqlite3.Connection, d: Decision, claim_owner: str | None, lease_seconds: float
+) -> Approval:
     now = rows.now_ts()
     cursor = conn.execute(
         "UPDATE approvals SET status = ?, decided_by = ?, decided_channel = ?, decided_at = ?, "
@@ -541,7 +565,7 @@ def decide_approval(conn: sqlite3.Connection, d: Decision, claim_owner: str | No
             },
         ),
     )
-    _ring(conn, (approval.run_id,), claim_owner, 15.0)
+    _ring(conn, (approval.run_id,), claim_owner, lease_seconds)
     return approval
 
 
@@ -572,7 +596,9 @@ class TaskChange:
     error: str | None
 
 
-def update_task(conn: sqlite3.Connection, ch: TaskChange, claim_owner: str | None) -> Task:
+def update_task(
+    conn: sqlite3.Connection, ch: TaskChange, claim_owner: str | None, lease_seconds: float
+) -> Task:
     task = get_task(conn, ch.task_id)
     if task.status not in ch.expect:
         who = f" by {task.claimed_by}" if task.claimed_by else ""
@@ -602,7 +628,7 @@ def update_task(conn: sqlite3.Connection, ch: TaskChange, claim_owner: str | Non
         },
     )
     if ch.status is not TaskStatus.CLAIMED:
-        _ring(conn, (task.run_id,), claim_owner, 15.0)
+        _ring(conn, (task.run_id,), claim_owner, lease_seconds)
     return get_task(conn, ch.task_id)
 
 

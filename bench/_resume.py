@@ -1,0 +1,79 @@
+"""The event-to-resume probe, shared by both processes of `bench/engine.py`.
+
+A run of `RESUME_WORKFLOW` parks on `wait_for_event`; `emit_resume` emits the one event
+it waits for, stamped with `time.perf_counter()` just before the `emit` call; the next
+step (a `python` action calling `resumed_at`) stamps the moment its code starts. Both
+stamps read CLOCK_MONOTONIC, which on Linux is one clock for every process.
+
+Run as a script, this module is the second process: it opens its own Relay (no engine)
+on the same database, reads run ids on stdin and answers `ok` once each event is emitted.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from relay.bootstrap import open_relay
+from relay.config import Settings
+from relay.service.relay import Relay
+
+RESUME_WORKFLOW = """
+id: bench-resume
+steps:
+  - id: wait
+    action: wait_for_event
+    params:
+      type: bench.resume
+      match: {data.run: "${{ run.id }}"}
+  - id: mark
+    action: python
+    params: {function: "_resume:resumed_at"}
+"""
+
+
+async def resumed_at() -> float:
+    """The step after the wait: its output is the moment it started."""
+    return time.perf_counter()
+
+
+async def emit_resume(relay: Relay, run_id: str) -> None:
+    """Emit the event the run `run_id` waits for."""
+    await relay.emit("bench.resume", {"run": run_id, "emitted_at": time.perf_counter()})
+
+
+def resume_seconds(wait_output: Any, mark_output: Any) -> float:
+    """From the start of the `emit` call to the start of the step after the wait."""
+    return float(mark_output) - float(wait_output["data"]["emitted_at"])
+
+
+async def serve(settings: Settings) -> None:
+    async with open_relay(settings, participant="bench-emitter") as relay:
+        sys.stdout.write("ready\n")
+        sys.stdout.flush()
+        async for line in anyio.wrap_file(sys.stdin):
+            await emit_resume(relay, line.strip())
+            sys.stdout.write("ok\n")
+            sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
+    args = parser.parse_args()
+    settings = Settings(
+        home=args.home,
+        database_url=args.database_url,
+        workflows_path=str(args.home / "workflows"),
+        sqlite_synchronous=args.synchronous,
+    )
+    anyio.run(serve, settings)
+
+
+if __name__ == "__main__":
+    main()

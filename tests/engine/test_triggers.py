@@ -1,0 +1,79 @@
+"""Event and schedule triggers start exactly one run per event or tick."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from engine_harness import finished
+
+from relay.service.triggers import catch_up_event_triggers, fire_schedules
+from relay.service.relay import Relay
+
+ON_DEPLOY = """
+id: on_deploy
+on:
+  - event: deploy_requested
+    match: {data.env: prod}
+    inputs: {version: "${{ event.data.version }}"}
+inputs: {version: {type: string}}
+steps:
+  - {id: say, action: log, params: {message: "deploying ${{ inputs.version }}"}}
+"""
+
+EVERY_MINUTE = """
+id: cron
+on:
+  - schedule: "* * * * *"
+steps:
+  - {id: tick, action: log, params: {message: tick}}
+"""
+
+
+async def test_an_event_trigger_starts_one_run_per_matching_event(
+    relay: Relay, workflows_dir: Path
+) -> None:
+    (workflows_dir / "on_deploy.yaml").write_text(ON_DEPLOY)
+    staging = await relay.emit("deploy_requested", {"env": "staging", "version": "0"})
+    prod = await relay.emit("deploy_requested", {"env": "prod", "version": "1.2"})
+    assert staging.started_runs == []
+    (run_id,) = prod.started_runs
+    done = await finished(relay, run_id)
+    assert done.inputs == {"version": "1.2"}
+    assert done.trigger_event is not None and done.trigger_event["seq"] == prod.event.seq
+    assert done.step("say").output == {"message": "deploying 1.2"}
+
+
+async def test_an_event_trigger_fires_once_even_when_the_log_is_matched_again(
+    relay: Relay, workflows_dir: Path, open_other
+) -> None:
+    (workflows_dir / "on_deploy.yaml").write_text(ON_DEPLOY)
+    async with open_other(participant="no_engine") as other:
+        await other.emit("deploy_requested", {"env": "prod", "version": "2"})
+        # The worker's trigger loop and a second catch-up both see the event.
+        await catch_up_event_triggers(other)
+        await catch_up_event_triggers(relay)
+    runs = await relay.list_runs(workflow="on_deploy")
+    assert len(runs) == 1
+
+
+async def test_a_schedule_fires_once_per_tick_from_two_relays_on_one_file(
+    relay: Relay, workflows_dir: Path, open_other
+) -> None:
+    (workflows_dir / "cron.yaml").write_text(EVERY_MINUTE)
+    since = datetime(2030, 1, 1, 12, 0, 30, tzinfo=UTC)
+    until = since + timedelta(minutes=1)  # exactly one tick: 12:01:00
+    async with open_other(participant="second") as second:
+        first_started = await fire_schedules(relay, since, until)
+        second_started = await fire_schedules(second, since, until)
+        again = await fire_schedules(second, since, until)
+    assert len(first_started) == 1
+    assert second_started == [] and again == []
+    runs = await relay.list_runs(workflow="cron")
+    assert [r.id for r in runs] == first_started
+
+
+async def test_each_cron_tick_starts_its_own_run(relay: Relay, workflows_dir: Path) -> None:
+    (workflows_dir / "cron.yaml").write_text(EVERY_MINUTE)
+    t0 = datetime(2030, 1, 1, 12, 0, 30, tzinfo=UTC)
+    first = await fire_schedules(relay, t0, t0 + timedelta(minutes=1))
+    second = await fire_schedules(relay, t0 + timedelta(minutes=1), t0 + timedelta(minutes=2))
+    assert len(first) == 1 and len(second) == 1 and first != second

@@ -1,0 +1,60 @@
+"""A separate relay process for the multi-process tests, run as a script:
+
+    python workers.py serve HOME WORKFLOWS PARTICIPANT LEASE_SECONDS
+        open relay with an engine on HOME's database and serve until killed;
+        prints `ready` once the engine runs
+    python workers.py emit HOME TYPE COUNT [DATA_JSON]
+        append COUNT events (no engine) and print their seqs as one JSON list
+    python workers.py approve HOME RUN_ID STEP APPROVER
+        approve a step (no engine) and print the result as JSON
+
+Settings are built explicitly from the arguments; the environment's RELAY_* are ignored.
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from relay.bootstrap import open_relay
+from relay.config import Settings
+
+
+def _settings(home: str, workflows: str = "", lease_seconds: float = 1.0) -> Settings:
+    return Settings(
+        home=Path(home),
+        workflows_path=workflows or str(Path(home) / "workflows"),
+        lease_seconds=lease_seconds,
+        poll_interval_seconds=0.01,
+    )
+
+
+async def serve(home: str, workflows: str, participant: str, lease_seconds: str) -> None:
+    settings = _settings(home, workflows, float(lease_seconds))
+    async with open_relay(settings, participant=participant, worker=True):
+        print("ready", flush=True)
+        await anyio.sleep_forever()
+
+
+async def emit(home: str, event_type: str, count: str, data: str = "{}") -> None:
+    seqs = []
+    async with open_relay(_settings(home), participant="emitter") as relay:
+        for i in range(int(count)):
+            result = await relay.emit(event_type, {**json.loads(data), "i": i})
+            seqs.append(result.event.seq)
+    print(json.dumps(seqs), flush=True)
+
+
+async def approve(home: str, run_id: str, step: str, approver: str) -> None:
+    async with open_relay(_settings(home), participant=approver) as relay:
+        result: dict[str, Any] = await relay.approve(run_id, step, approver=approver)
+    print(json.dumps(result), flush=True)
+
+
+COMMANDS = {"serve": serve, "emit": emit, "approve": approve}
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:]
+    anyio.run(COMMANDS[command], *args)
