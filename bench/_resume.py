@@ -12,10 +12,13 @@ on the same database, reads run ids on stdin and answers `ok` once each event is
 import argparse
 import sys
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 from relay.bootstrap import open_relay
 from relay.config import Settings
@@ -33,6 +36,7 @@ steps:
     action: python
     params: {function: "_resume:resumed_at"}
 """
+SCRIPT = str(Path(__file__).resolve())
 
 
 async def resumed_at() -> float:
@@ -48,6 +52,34 @@ async def emit_resume(relay: Relay, run_id: str) -> None:
 def resume_seconds(wait_output: Any, mark_output: Any) -> float:
     """From the start of the `emit` call to the start of the step after the wait."""
     return float(mark_output) - float(wait_output["data"]["emitted_at"])
+
+
+async def _expect(lines: BufferedByteReceiveStream, token: bytes) -> None:
+    line = await lines.receive_until(b"\n", 1024)
+    if line != token:
+        raise RuntimeError(f"the emitter process said {line!r}, not {token!r}")
+
+
+@asynccontextmanager
+async def emitter_process(settings: Settings) -> AsyncIterator[Callable[[str], Awaitable[None]]]:
+    """This module as a second process on `settings`' database; yields its `emit(run_id)`."""
+    command = [sys.executable, SCRIPT, "--home", str(settings.home)]
+    command += ["--database-url", settings.store_url()]
+    command += ["--synchronous", settings.sqlite_synchronous]
+    async with await anyio.open_process(command, stderr=None) as process:
+        stdin, stdout = process.stdin, process.stdout
+        if stdin is None or stdout is None:
+            raise RuntimeError("the emitter process has no pipes")
+        lines = BufferedByteReceiveStream(stdout)
+        with anyio.fail_after(60):
+            await _expect(lines, b"ready")
+
+        async def emit(run_id: str) -> None:
+            await stdin.send(run_id.encode() + b"\n")
+            await _expect(lines, b"ok")
+
+        yield emit
+        await stdin.aclose()
 
 
 async def serve(settings: Settings) -> None:

@@ -1,14 +1,15 @@
 """Engine benchmark: throughput, latency and memory of relay on one database.
 
-Prints ONE JSON object on stdout; progress goes to stderr. Every key names its unit,
-every figure its durability setting, and throughput figures (repeated: the machine is
-noisy) carry their ratio to the raw SQLite commit rate measured in the same invocation
-with relay's own pragmas. Each scenario gets a fresh temporary RELAY_HOME.
+Prints ONE JSON object on stdout; progress goes to stderr. Every key names its unit and
+every figure its durability setting. Throughput figures are repeated (the machine is
+noisy) and carry their ratio to the raw SQLite commit rate, measured in the same
+invocation with relay's own pragmas. Each scenario gets a fresh temporary RELAY_HOME.
 
     .venv/bin/python bench/engine.py [--quick] [--only NAME] [--database-url URL]
 """
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -18,35 +19,35 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
-from anyio.streams.buffered import BufferedByteReceiveStream
+from _harness import (
+    bench_relay,
+    collect_events,
+    fresh_home,
+    last_stamp,
+    load,
+    log_steps,
+    start_runs,
+    until,
+)
+from _resume import RESUME_WORKFLOW, emit_resume, emitter_process, resume_seconds
 
-from _resume import RESUME_WORKFLOW, emit_resume, resume_seconds
+import relay
 from relay.bootstrap import open_relay
-from relay.config import Settings
-from relay.model.events import Event
-from relay.model.loading import load_workflow
-from relay.model.run import Run, RunStatus
-from relay.model.workflow import Workflow
+from relay.model.run import RunStatus
 from relay.service.relay import Relay
-from relay.store.base import EventQuery
 from relay.store.sqlite import sqlite_path
 from relay.store.sqlite_db import open_connection
 
 Report = dict[str, Any]
-Emit = Callable[[str], Awaitable[None]]
-
-BENCH_DIR = Path(__file__).resolve().parent
+SCRIPT = str(Path(__file__).resolve())
 WARMUP_RUNS = 5  # latency runs done first and left out of the percentiles (imports, caches)
-POLL_SECONDS = 0.02  # how often the bench reads the event log for finished runs
-TIMEOUT_SECONDS = 600.0  # any single wait; only reached when something is broken
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,10 @@ class Options:
     @property
     def sizes(self) -> Sizes:
         return QUICK_SIZES if self.quick else FULL_SIZES
+
+    @property
+    def durability(self) -> str:
+        return f"synchronous={self.synchronous}"
 
 
 def say(message: str) -> None:
@@ -114,7 +119,8 @@ def spread(samples: Sequence[float], raw: Report | None = None) -> Report:
 
 
 def raw_rate(report: Report, synchronous: str) -> Report | None:
-    return report.get("raw_commit_rate_per_second", {}).get(f"synchronous={synchronous}")
+    raw: Report = report.get("raw_commit_rate_per_second", {})
+    return raw.get(f"synchronous={synchronous}")
 
 
 def rss_mib() -> float:
@@ -125,86 +131,11 @@ def rss_mib() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def peak_rss_mib() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
-
-
-# relay plumbing ----------------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_home(opts: Options, synchronous: str) -> Iterator[Settings]:
-    with tempfile.TemporaryDirectory(prefix="relay-bench-") as home:
-        yield Settings(
-            home=Path(home),
-            database_url=opts.database_url,
-            workflows_path=str(Path(home) / "workflows"),  # empty: no catalog scan cost
-            sqlite_synchronous=synchronous,  # type: ignore[arg-type]
-        )
-
-
-@asynccontextmanager
-async def bench_relay(opts: Options, synchronous: str) -> AsyncIterator[Relay]:
-    """A serving Relay (engine, triggers) on a fresh RELAY_HOME."""
-    with fresh_home(opts, synchronous) as settings:
-        async with open_relay(settings, participant="bench", worker=True) as relay:
-            yield relay
-
-
-def steps_workflow(workflow_id: str, steps: int) -> str:
-    lines = [f"id: {workflow_id}", "steps:"]
-    lines += [f"  - {{id: s{i}, action: log, params: {{message: step {i}}}}}" for i in range(steps)]
-    return "\n".join(lines)
-
-
-def load(relay: Relay, text: str) -> Workflow:
-    return load_workflow(text, catalog=relay.rt.actions)
-
-
-async def start_runs(relay: Relay, workflow: Workflow, count: int, batch: int) -> None:
-    """Start `count` runs, `batch` of them at a time (together, so they share commits)."""
-    for first in range(0, count, batch):
-        async with anyio.create_task_group() as tg:
-            for _ in range(min(batch, count - first)):
-                tg.start_soon(relay.start_run, workflow)
-
-
-async def until(relay: Relay, run_id: str, done: Callable[[Run], bool]) -> Run:
-    """The run once `done` holds, awaited through `Relay.wait_run` as a caller would."""
-    with anyio.fail_after(TIMEOUT_SECONDS):
-        while not done(run := await relay.wait_run(run_id, TIMEOUT_SECONDS)):
-            pass
-    return run
-
-
-async def collect_events(relay: Relay, kind: str, after_seq: int, runs: int) -> list[Event]:
-    """The first `kind` event of each of `runs` runs after `after_seq`, read incrementally
-    from the event log (cheap polling, so the engine keeps the CPU)."""
-    seen: dict[str | None, Event] = {}
-    with anyio.fail_after(TIMEOUT_SECONDS):
-        while len(seen) < runs:
-            found = await relay.store.list_events(
-                EventQuery(type=kind, after_seq=after_seq, limit=1000)
-            )
-            for event in found:
-                seen.setdefault(event.correlation_id, event)
-            if found:
-                after_seq = found[-1].seq
-            else:
-                await anyio.sleep(POLL_SECONDS)
-    return list(seen.values())
-
-
-def last_stamp(events: Sequence[Event]) -> float:
-    return max(e.created_at.timestamp() for e in events)
-
-
 # scenarios ---------------------------------------------------------------------------------
 
 
 def commit_rate(path: Path, synchronous: str, commits: int) -> float:
-    # relay's own connection settings: WAL, busy_timeout and the same synchronous level.
-    conn = open_connection(path, synchronous=synchronous)
+    conn = open_connection(path, synchronous=synchronous)  # relay's pragmas, WAL included
     try:
         conn.execute("CREATE TABLE probe (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
         start = time.perf_counter()
@@ -218,85 +149,77 @@ def commit_rate(path: Path, synchronous: str, commits: int) -> float:
 
 
 async def raw_commit_rate(opts: Options, report: Report) -> Report:
-    # On the database's own disk: next to a given SQLite file, else in the temp directory.
     url = opts.database_url
     if url is not None and not url.startswith("sqlite:"):
-        return {"skipped": "only measured for SQLite"}
+        return {"skipped": "measured for SQLite only"}
+    # On the database's own disk: beside a given SQLite file, else in the temp directory.
     near = None if url is None else str(sqlite_path(url).resolve().parent)
     result: Report = {
-        "definition": "one small INSERT per BEGIN IMMEDIATE ... COMMIT on a fresh file, "
-        "relay's pragmas (WAL, busy_timeout)",
+        "definition": "one small INSERT per BEGIN IMMEDIATE ... COMMIT on a fresh file "
+        "opened with relay's open_connection (WAL, busy_timeout, synchronous)",
         "commits_per_sample": opts.sizes.raw_commits,
     }
     for synchronous in ("FULL", "NORMAL"):
         samples = []
         for _ in range(opts.sizes.repeats):
             with tempfile.TemporaryDirectory(prefix="relay-raw-", dir=near) as scratch:
+                path, commits = Path(scratch) / "raw.db", opts.sizes.raw_commits
                 samples.append(
-                    await anyio.to_thread.run_sync(
-                        commit_rate, Path(scratch) / "raw.db", synchronous, opts.sizes.raw_commits
-                    )
+                    await anyio.to_thread.run_sync(commit_rate, path, synchronous, commits)
                 )
         say(f"raw commit rate, synchronous={synchronous}: {statistics.median(samples):.0f}/s")
         result[f"synchronous={synchronous}"] = spread(samples)
     return result
 
 
+STEPS_DEFINITION = (
+    "steps / seconds from the first start_run call to the last run's final transaction "
+    "(the created_at of its workflow.completed event); no-op `log` steps"
+)
+
+
 async def steps_per_second(opts: Options, synchronous: str, text: str, runs: int) -> float:
     """All steps of `runs` runs of `text`, started together, per second of wall time."""
-    async with bench_relay(opts, synchronous) as relay:
+    async with bench_relay(opts.database_url, synchronous) as relay:
         workflow = load(relay, text)
         cursor = await relay.store.last_seq()
-        started = time.time()  # wall clock: the store stamps events with it
+        started = time.time()  # the wall clock: the store stamps events with it
         await start_runs(relay, workflow, runs, batch=runs)
         finished = await collect_events(relay, "workflow.completed", cursor, runs)
         return runs * len(workflow.steps) / (last_stamp(finished) - started)
 
 
-STEPS_DEFINITION = (
-    "steps / seconds from the first start_run call to the commit of the last run's "
-    "workflow.completed event (its created_at, stamped in the run's final transaction)"
-)
-
-
 async def sequential_steps(opts: Options, report: Report) -> Report:
     steps = opts.sizes.sequential_steps
-    text = steps_workflow("bench-sequential", steps)
-    result: Report = {"runs": 1, "steps": steps, "action": "log", "definition": STEPS_DEFINITION}
+    result: Report = {"runs": 1, "steps": steps, "definition": STEPS_DEFINITION}
     for synchronous in ("FULL", "NORMAL"):
+        text = log_steps("bench-sequential", steps)
         samples = [
             await steps_per_second(opts, synchronous, text, runs=1)
             for _ in range(opts.sizes.repeats)
         ]
-        say(f"{steps} sequential steps, synchronous={synchronous}: {samples}")
+        say(f"{steps} sequential steps/s, synchronous={synchronous}: {samples}")
         result[f"synchronous={synchronous}"] = spread(samples, raw_rate(report, synchronous))
-    result["target"] = ">= 2500 steps/s with synchronous=FULL"
-    return result
+    return {**result, "target": ">= 2500 steps/s with synchronous=FULL"}
 
 
 async def concurrent_steps(opts: Options, report: Report) -> Report:
     runs, steps = opts.sizes.concurrent_runs, opts.sizes.steps_per_run
-    text = steps_workflow("bench-concurrent", steps)
+    text = log_steps("bench-concurrent", steps)
     samples = [
         await steps_per_second(opts, opts.synchronous, text, runs)
         for _ in range(opts.sizes.repeats)
     ]
-    say(f"{runs} runs x {steps} steps: {samples}")
-    return {
-        "durability": f"synchronous={opts.synchronous}",
-        "runs": runs,
-        "steps_per_run": steps,
-        "action": "log",
-        "definition": STEPS_DEFINITION,
-        **spread(samples, raw_rate(report, opts.synchronous)),
-    }
+    say(f"{runs} runs x {steps} steps, steps/s: {samples}")
+    figure = spread(samples, raw_rate(report, opts.synchronous))
+    return {"durability": opts.durability, "runs": runs, "steps_per_run": steps, **figure}
 
 
 async def one_step_latency(opts: Options, report: Report) -> Report:
     observed: list[float] = []
     in_store: list[float] = []
-    async with bench_relay(opts, opts.synchronous) as relay:
-        workflow = load(relay, steps_workflow("bench-one-step", 1))
+    async with bench_relay(opts.database_url, opts.synchronous) as relay:
+        workflow = load(relay, log_steps("bench-one-step", 1))
         for i in range(WARMUP_RUNS + opts.sizes.latency_runs):
             start = time.perf_counter()
             run, _ = await relay.start_run(workflow)
@@ -306,21 +229,23 @@ async def one_step_latency(opts: Options, report: Report) -> Report:
                 in_store.append((run.updated_at - run.created_at).total_seconds())
     say(f"1-step run latency: p50 {percentile(observed, 50) * 1000:.2f} ms")
     return {
-        "durability": f"synchronous={opts.synchronous}",
-        "definition": "from the start_run call until wait_run returns the completed run; "
-        "runs one after another, after a warm-up",
+        "durability": opts.durability,
+        "definition": "from the start_run call until the caller, woken by the store's "
+        "change feed, reads the completed run; runs one after another",
         "warmup_runs": WARMUP_RUNS,
         **latency_ms(observed),
         "in_store": {
-            "definition": "run.created_at (built before its first commit) to run.updated_at "
-            "(its final transaction): the engine's part, without the caller's wake-up",
+            "definition": "run.created_at (taken before its first commit) to run.updated_at "
+            "(taken in its final transaction): the engine's share",
             **latency_ms(in_store),
         },
         "target": "p50 <= 1 ms, p99 <= 5 ms",
     }
 
 
-async def resume_latencies(relay: Relay, emit: Emit, samples: int) -> Report:
+async def resume_latencies(
+    relay: Relay, emit: Callable[[str], Awaitable[None]], samples: int
+) -> Report:
     workflow = load(relay, RESUME_WORKFLOW)
     latencies: list[float] = []
     for i in range(WARMUP_RUNS + samples):
@@ -335,63 +260,27 @@ async def resume_latencies(relay: Relay, emit: Emit, samples: int) -> Report:
     return latency_ms(latencies)
 
 
-async def expect(lines: BufferedByteReceiveStream, token: bytes) -> None:
-    line = await lines.receive_until(b"\n", 1024)
-    if line != token:
-        raise RuntimeError(f"the emitter process said {line!r}, not {token!r}")
-
-
-@asynccontextmanager
-async def emitter_process(settings: Settings) -> AsyncIterator[Emit]:
-    """`bench/_resume.py` in a second process on the same database (no engine there)."""
-    command = [sys.executable, str(BENCH_DIR / "_resume.py"), "--home", str(settings.home)]
-    command += ["--database-url", settings.store_url()]
-    command += ["--synchronous", settings.sqlite_synchronous]
-    async with await anyio.open_process(command, stderr=None) as process:
-        assert process.stdin is not None and process.stdout is not None
-        stdin, lines = process.stdin, BufferedByteReceiveStream(process.stdout)
-        with anyio.fail_after(60):
-            await expect(lines, b"ready")
-
-        async def emit(run_id: str) -> None:
-            await stdin.send(run_id.encode() + b"\n")
-            await expect(lines, b"ok")
-
-        yield emit
-        await stdin.aclose()
-
-
 async def event_to_resume(opts: Options, report: Report) -> Report:
     samples = opts.sizes.latency_runs
     result: Report = {
-        "durability": f"synchronous={opts.synchronous}",
+        "durability": opts.durability,
         "definition": "from time.perf_counter() just before Relay.emit(...) is called until "
-        "the step after wait_for_event starts (a python action reads time.perf_counter() as "
-        "its first act); the run is parked (status waiting) before each emit; "
-        "CLOCK_MONOTONIC is shared by every process of the machine",
+        "the step after wait_for_event starts (a `python` action whose first act is "
+        "time.perf_counter()); each run is parked (status waiting) before its emit; "
+        "perf_counter is CLOCK_MONOTONIC, one clock for every process of the machine",
         "warmup_runs": WARMUP_RUNS,
     }
-    with fresh_home(opts, opts.synchronous) as settings:
+    with fresh_home(opts.database_url, opts.synchronous) as settings:
         result["poll_interval_seconds"] = settings.poll_interval_seconds
         async with open_relay(settings, participant="bench", worker=True) as relay:
             say("event-to-resume in one process")
             result["in_process"] = await resume_latencies(
                 relay, lambda run_id: emit_resume(relay, run_id), samples
             )
-            say("event-to-resume across two processes")
+            say("event-to-resume across two processes (emitter has no engine)")
             async with emitter_process(settings) as remote:
                 result["across_processes"] = await resume_latencies(relay, remote, samples)
-    result["target"] = "in_process p50 <= 1 ms; across_processes p99 <= 50 ms"
-    return result
-
-
-async def in_fresh_process(opts: Options, name: str) -> Report:
-    command = [sys.executable, str(Path(__file__).resolve()), "--only", name]
-    command += ["--synchronous", opts.synchronous] + (["--quick"] if opts.quick else [])
-    command += ["--database-url", opts.database_url] if opts.database_url else []
-    done = await anyio.run_process(command, stderr=None)
-    figures: Report = json.loads(done.stdout)[SCENARIOS[name][0]]
-    return {"process": "a fresh child process, so that RSS counts this scenario alone", **figures}
+    return {**result, "target": "in_process p50 <= 1 ms; across_processes p99 <= 50 ms"}
 
 
 WAITING_WORKFLOW = """
@@ -402,37 +291,46 @@ steps:
 """
 
 
+async def in_fresh_process(opts: Options, name: str) -> Report:
+    command = [sys.executable, SCRIPT, "--only", name, "--synchronous", opts.synchronous]
+    command += (["--quick"] if opts.quick else []) + (
+        ["--database-url", opts.database_url] if opts.database_url else []
+    )
+    done = await anyio.run_process(command, stderr=None)
+    figures: Report = json.loads(done.stdout)[SCENARIOS[name][0]]
+    return {"process": "a fresh child process: its RSS counts this scenario alone", **figures}
+
+
 async def waiting_runs(opts: Options, report: Report) -> Report:
     if opts.only != "waiting_runs":
         return await in_fresh_process(opts, "waiting_runs")
     count = opts.sizes.waiting_runs
-    async with bench_relay(opts, opts.synchronous) as relay:
-        workflow = load(relay, WAITING_WORKFLOW)
-        rss_before = rss_mib()
+    async with bench_relay(opts.database_url, opts.synchronous) as relay:
+        workflow, rss_before = load(relay, WAITING_WORKFLOW), rss_mib()
         cursor, start = await relay.store.last_seq(), time.perf_counter()
         await start_runs(relay, workflow, count, batch=500)
         await collect_events(relay, "workflow.waiting", cursor, count)
         park_seconds, rss_parked = time.perf_counter() - start, rss_mib()
         say(f"{count} runs parked in {park_seconds:.1f} s; RSS {rss_parked} MiB")
         cursor, emitted, start = await relay.store.last_seq(), time.time(), time.perf_counter()
-        emitted_event = await relay.emit("bench.all")
+        emit_result = await relay.emit("bench.all")
         emit_seconds = time.perf_counter() - start
         finished = await collect_events(relay, "workflow.completed", cursor, count)
-        resume_seconds = last_stamp(finished) - emitted
-    say(f"{count} runs resumed in {resume_seconds:.2f} s")
+        resume_all = last_stamp(finished) - emitted
+    say(f"{count} runs resumed in {resume_all:.2f} s")
     return {
-        "durability": f"synchronous={opts.synchronous}",
+        "durability": opts.durability,
         "runs": count,
         "rss_mib_before_starting": rss_before,
         "rss_mib_all_parked": rss_parked,
         "rss_kib_per_parked_run": round((rss_parked - rss_before) * 1024 / count, 2),
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "seconds_to_start_and_park_all": round(park_seconds, 2),
         "emit_call_seconds": round(emit_seconds, 3),
-        "runs_woken_by_the_emit": len(emitted_event.resumed_runs),
-        "resume_all_seconds": round(resume_seconds, 3),
+        "runs_woken_by_the_emit": len(emit_result.resumed_runs),
+        "resume_all_seconds": round(resume_all, 3),
         "resume_all_definition": "from the emit call of one matching event to the final "
-        "transaction of the last of the runs (its workflow.completed event's created_at)",
+        "transaction of the last run (the created_at of its workflow.completed event)",
         "target": "< 100 MB RSS in total with all parked; all resumed within 5 s",
     }
 
@@ -449,19 +347,26 @@ SCENARIOS: dict[str, tuple[str, Scenario]] = {
 NEEDS_RAW_RATE = {"sequential_steps", "concurrent_steps"}
 
 
+def source_digest() -> str:
+    """Of relay's sources as run: the engine changes often, figures belong to one version."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(relay.__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def header(opts: Options) -> Report:
-    clock = time.get_clock_info("perf_counter")
+    clocks = {name: time.get_clock_info(name) for name in ("perf_counter", "time")}
     return {
-        "durability": f"synchronous={opts.synchronous}",
+        "durability": opts.durability,
         "durability_note": "every figure uses this setting unless it names its own",
         "database": opts.database_url or "sqlite: a fresh temporary file per scenario",
         "quick": opts.quick,
+        "relay_sources_sha256": source_digest(),
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "sqlite_version": sqlite3.sqlite_version,
-        "time_resolution": {
-            "perf_counter": f"{clock.implementation}, {clock.resolution:g} s",
-            "wall_clock": f"{time.get_clock_info('time').implementation}, "
-            f"{time.get_clock_info('time').resolution:g} s (store timestamps: 1 us)",
+        "clock_resolution_seconds": {
+            f"{name} ({info.implementation})": info.resolution for name, info in clocks.items()
         },
     }
 
@@ -481,8 +386,8 @@ async def run(opts: Options) -> Report:
 def main() -> None:
     parser = argparse.ArgumentParser(description="relay engine benchmark (JSON on stdout)")
     parser.add_argument("--database-url", help="default: a fresh temporary SQLite file")
-    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke test")
-    parser.add_argument("--only", choices=list(SCENARIOS), help="run one scenario")
+    parser.add_argument("--quick", action="store_true", help="small counts: a smoke run")
+    parser.add_argument("--only", choices=list(SCENARIOS), help="run this scenario alone")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
     args = parser.parse_args()
     opts = Options(args.database_url, args.synchronous, args.only, args.quick)

@@ -25,9 +25,10 @@ async def start(relay: Relay, text: str, inputs: dict[str, Any] | None = None, *
     return run
 
 
-async def finished(relay: Relay, run_id: str, timeout: float = RUN_TIMEOUT_SECONDS) -> Run:
-    """The run once it is completed, failed or cancelled; fails the test after `timeout`."""
-    with anyio.fail_after(timeout):
+async def finished(relay: Relay, run_id: str, within_seconds: float = RUN_TIMEOUT_SECONDS) -> Run:
+    """The run once it is completed, failed or cancelled; fails the test if that takes
+    longer than `within_seconds`."""
+    with anyio.fail_after(within_seconds):
         while True:
             run = await relay.wait_run(run_id, 1.0)
             if run.status.is_final:
@@ -35,11 +36,14 @@ async def finished(relay: Relay, run_id: str, timeout: float = RUN_TIMEOUT_SECON
 
 
 async def eventually(
-    check: Callable[[], Awaitable[Any]], timeout: float = RUN_TIMEOUT_SECONDS
+    check: Callable[[], Awaitable[Any]], within_seconds: float = RUN_TIMEOUT_SECONDS
 ) -> Any:
-    """Poll `check` (every 10 ms) until it returns something truthy; fail after `timeout`."""
-    with anyio.fail_after(timeout):
-        while not (result := await check()):
+    """Poll `check` (every 10 ms) until it returns something truthy; fails the test if
+    that takes longer than `within_seconds`."""
+    with anyio.fail_after(within_seconds):
+        # Polling on purpose: what is checked (a file, another process's commit) has no
+        # event to wait on.
+        while not (result := await check()):  # noqa: ASYNC110
             await anyio.sleep(0.01)
         return result
 

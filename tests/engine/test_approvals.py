@@ -33,9 +33,9 @@ async def test_a_gated_step_runs_its_action_only_after_approval(
 ) -> None:
     marker = tmp_path / "deployed"
     run = await start(relay, GATED.format(marker=marker))
-    waiting = await waiting_step(relay, run.id, "deploy")
-    assert waiting.step("deploy").waiting is not None
-    assert waiting.step("deploy").waiting.kind.value == "approval"
+    gate = (await waiting_step(relay, run.id, "deploy")).step("deploy").waiting
+    assert gate is not None
+    assert gate.kind.value == "approval"
     assert not marker.exists()
     await relay.approve(run.id, "deploy", approver="alice")
     done = await finished(relay, run.id)
@@ -55,7 +55,8 @@ async def test_rejecting_a_gate_fails_the_step_with_who_and_comment(
     error = done.step("deploy").error or ""
     assert done.status.value == "failed"
     assert done.step("deploy").status.value == "failed"
-    assert "bob" in error and "not today" in error
+    assert "bob" in error
+    assert "not today" in error
     assert not marker.exists()
 
 
@@ -142,7 +143,7 @@ steps:
   - {id: gate, action: approval, params: {timeout_minutes: 0.002, on_timeout: reject}}
 """,
     )
-    done = await finished(relay, run.id, timeout=5)
+    done = await finished(relay, run.id, within_seconds=5)
     (approval,) = await relay.store.list_approvals(None, run.id)
     assert done.status.value == "failed"
     assert "timed out" in (done.step("gate").error or "")
@@ -157,5 +158,7 @@ async def test_approval_requested_and_decided_events_are_appended(relay: Relay) 
     events = await relay.list_events(correlation_id=run.id, limit=100)
     requested = [e for e in events if e.type == "approval.requested"]
     decided = [e for e in events if e.type == "approval.decided"]
-    assert len(requested) == 1 and requested[0].data["message"] == "Ship it?"
-    assert len(decided) == 1 and decided[0].data["approver"] == "alice"
+    assert len(requested) == 1
+    assert requested[0].data["message"] == "Ship it?"
+    assert len(decided) == 1
+    assert decided[0].data["approver"] == "alice"

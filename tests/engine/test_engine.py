@@ -3,9 +3,10 @@
 from pathlib import Path
 
 import anyio
-from conftest import OpenRelay
+import pytest
 from engine_harness import eventually, finished, start, step_statuses, waiting_step
 
+from conftest import OpenRelay
 from relay.bootstrap import open_relay
 from relay.config import Settings
 from relay.service.relay import Relay
@@ -28,7 +29,9 @@ async def test_an_engine_hands_its_leases_back_when_it_stops(
     started, effects = tmp_path / "started", tmp_path / "effects"
     script = f"echo run >> {effects}; touch {started}; [ $(wc -l < {effects}) -ge 2 ] || sleep 30"
     async with open_relay(settings, participant="first", worker=True) as first:
-        run = await start(first, f"id: r\nsteps:\n  - {{id: a, action: shell, params: {{command: '{script}'}}}}")
+        run = await start(
+            first, f"id: r\nsteps:\n  - {{id: a, action: shell, params: {{command: '{script}'}}}}"
+        )
         await eventually(lambda: anyio.to_thread.run_sync(started.exists))
     held = await _lease_owner(settings, run.id)
     async with open_relay(settings, participant="second", worker=True) as second:
@@ -68,9 +71,9 @@ steps:
         looks += 1
         return await has_claimable(root)
 
-    relay.rt.store.has_claimable = counting  # type: ignore[method-assign]
-    await anyio.sleep(0.5)
-    relay.rt.store.has_claimable = has_claimable  # type: ignore[method-assign]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(relay.rt.store, "has_claimable", counting)
+        await anyio.sleep(0.5)
     assert looks < 20, f"the claim loop looked {looks} times in 0.5 s"
     assert (await finished(relay, run.id)).status.value == "completed"
 
@@ -93,7 +96,9 @@ async def _listed(relay: Relay, worker_id: str) -> bool:
 async def test_a_parked_run_is_woken_by_an_event_from_a_relay_without_an_engine(
     relay: Relay, open_other: OpenRelay
 ) -> None:
-    run = await start(relay, "id: w\nsteps:\n  - {id: w, action: wait_for_event, params: {type: go}}")
+    run = await start(
+        relay, "id: w\nsteps:\n  - {id: w, action: wait_for_event, params: {type: go}}"
+    )
     await waiting_step(relay, run.id, "w")
     async with open_other(participant="hook") as hook:
         result = await hook.emit("go")

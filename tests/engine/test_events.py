@@ -15,7 +15,8 @@ async def test_a_second_append_with_the_same_idempotency_key_returns_the_first_e
 
 async def test_seq_is_strictly_increasing(relay: Relay) -> None:
     seqs = [(await relay.emit("tick", {"i": i})).event.seq for i in range(20)]
-    assert seqs == sorted(seqs) and len(set(seqs)) == 20
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == 20
     listed = [e.seq for e in await relay.list_events(type="tick", limit=100)]
     assert listed == seqs
 

@@ -2,18 +2,19 @@
 another process, triggers, approvals, where steps run, and no lock errors."""
 
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
-from conftest import MakeSettings, Spawn, StartWorker
 from engine_harness import eventually, finished, start, step_statuses
 
+from conftest import MakeSettings, Spawn, StartWorker
 from relay.bootstrap import open_relay
 from relay.config import Settings
 from relay.service.relay import Relay
-from relay.service.triggers import CURSOR
+from relay.service.triggers import trigger_cursor
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +54,7 @@ steps:
   - {{id: before, action: shell, params: {{command: "echo before >> {effects}"}}}}
   - id: slow
     action: shell
-    params: {{command: "echo slow >> {effects}; [ $(grep -c slow {effects}) -ge 2 ] || sleep 30"}}
+    params: {{command: "echo slow >> {effects}; [ $(grep -c slow {effects}) -ge 2 ] || sleep 10"}}
   - {{id: wait, action: wait_for_event, params: {{type: go}}}}
   - {{id: after, action: shell, params: {{command: "echo after >> {effects}"}}}}
 """,
@@ -72,7 +73,8 @@ steps:
     assert done.status.value == "completed", done.error
     assert sorted(_lines(effects)) == ["after", "before", "slow", "slow"]
     attempts = [(a.step_id, a.attempt, a.status.value) for a in await relay.store.attempts(run.id)]
-    assert ("slow", 1, "failed") in attempts and ("slow", 2, "completed") in attempts
+    assert ("slow", 1, "failed") in attempts
+    assert ("slow", 2, "completed") in attempts
     assert [a for a in attempts if a[0] != "slow"] == [
         ("before", 1, "completed"),
         ("after", 1, "completed"),
@@ -122,7 +124,7 @@ steps:
     emitted = await relay.emit("deploy_requested", {"env": "prod"})
 
     async def both_caught_up() -> bool:
-        cursor = await relay.store.get_cursor(CURSOR)
+        cursor = await relay.store.get_cursor(trigger_cursor("triggered"))
         return cursor is not None and cursor >= emitted.event.seq
 
     await eventually(both_caught_up)
@@ -184,7 +186,7 @@ async def test_a_run_taken_over_after_a_crash_keeps_its_working_directory(
         """
 id: where2
 steps:
-  - {id: nap, action: shell, params: {command: "touch napping; sleep 30"}}
+  - {id: nap, action: shell, params: {command: "touch napping; sleep 10"}}
 """,
         cwd=str(started_in),
     )
@@ -211,3 +213,30 @@ async def test_processes_emitting_concurrently_never_see_a_lock_error(
     assert all(result == sorted(result) for result in results)
     assert all("locked" not in e.stderr() for e in emitters)
     assert len(await relay.list_events(type="load", limit=1000)) == 600
+
+
+async def test_a_cancel_from_another_process_stops_the_step_a_worker_runs(
+    relay: Relay, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "pid"
+    start_worker("runner")
+    run = await start(
+        relay,
+        f"""
+id: long
+steps:
+  - {{id: sleepy, action: shell, params: {{command: "echo $$ > {pid_file}; exec sleep 30"}}}}
+""",
+    )
+    await eventually(
+        lambda: anyio.to_thread.run_sync(
+            lambda: pid_file.read_text().strip() if pid_file.exists() else ""
+        )
+    )
+    pid = int(pid_file.read_text())
+    await relay.cancel(run.id, "from elsewhere", wait_seconds=0)
+    done = await finished(relay, run.id, within_seconds=5)
+    assert done.status.value == "cancelled"
+    assert "from elsewhere" in (done.error or "")
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -118,7 +118,8 @@ steps:
     done = await finished(relay, run.id)
     assert done.status.value == "failed"
     assert step_statuses(done) == {"boom": "failed", "after": "skipped"}
-    assert done.error is not None and "boom" in done.error
+    assert done.error is not None
+    assert "boom" in done.error
 
 
 async def test_a_sibling_already_running_finishes_before_the_run_fails(

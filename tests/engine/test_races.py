@@ -48,7 +48,7 @@ def _writes_task(status: TaskStatus) -> Callable[[RunSave], bool]:
 
 def _race_in(relay: Relay, matches: Callable[[RunSave], bool], race: Any) -> RacingStore:
     racing = RacingStore(relay.rt.store, matches, race)
-    relay.rt.store = racing  # type: ignore[assignment]
+    relay.rt.store = racing
     return racing
 
 

@@ -98,7 +98,7 @@ steps:
   - {id: slow, action: shell, timeout_seconds: 0.3, params: {command: "sleep 10"}}
 """,
     )
-    done = await finished(relay, run.id, timeout=5)
+    done = await finished(relay, run.id, within_seconds=5)
     assert done.status.value == "failed"
     assert "timed out" in (done.step("slow").error or "")
 
@@ -114,7 +114,7 @@ steps:
   - {id: after, action: log, params: {message: never}}
 """,
     )
-    done = await finished(relay, run.id, timeout=5)
+    done = await finished(relay, run.id, within_seconds=5)
     assert done.status.value == "failed"
     assert "deadline" in (done.error or "")
     assert step_statuses(done) == {"slow": "cancelled", "after": "cancelled"}
@@ -130,6 +130,6 @@ steps:
   - {id: wait, action: wait_for_event, params: {type: never_comes}}
 """,
     )
-    done = await finished(relay, run.id, timeout=5)
+    done = await finished(relay, run.id, within_seconds=5)
     assert done.status.value == "failed"
     assert "deadline" in (done.error or "")

@@ -85,7 +85,9 @@ steps:
 
 
 async def test_a_failed_run_appends_step_failed_and_workflow_failed(relay: Relay) -> None:
-    run = await start(relay, "id: f\nsteps:\n  - {id: boom, action: shell, params: {command: 'exit 1'}}")
+    run = await start(
+        relay, "id: f\nsteps:\n  - {id: boom, action: shell, params: {command: 'exit 1'}}"
+    )
     await finished(relay, run.id)
     types = [e.type for e in await relay.list_events(correlation_id=run.id)]
     assert types == ["workflow.started", "step.failed", "workflow.failed"]
@@ -104,13 +106,15 @@ steps:
   - {{id: after, action: log, params: {{message: never}}}}
 """,
     )
-    await eventually(lambda: anyio.to_thread.run_sync(lambda: pid_file.exists() and pid_file.read_text().strip()))
+    await eventually(
+        lambda: anyio.to_thread.run_sync(lambda: pid_file.exists() and pid_file.read_text().strip())
+    )
     pid = int(pid_file.read_text())
     started = time.monotonic()
     cancelled = await relay.cancel(run.id, "enough")
-    await eventually(lambda: anyio.to_thread.run_sync(lambda: not _alive(pid)), timeout=1.0)
+    await eventually(lambda: anyio.to_thread.run_sync(lambda: not _alive(pid)), within_seconds=1.0)
     assert time.monotonic() - started < 1.0
-    done = await finished(relay, cancelled.id, timeout=2)
+    done = await finished(relay, cancelled.id, within_seconds=2)
     assert done.status.value == "cancelled"
     assert "enough" in (done.error or "")
     assert step_statuses(done) == {"sleepy": "cancelled", "after": "cancelled"}
@@ -162,3 +166,25 @@ async def test_a_completed_run_cannot_be_resumed(relay: Relay) -> None:
     await finished(relay, run.id)
     with pytest.raises(InvalidTransition, match="only a failed or cancelled run"):
         await relay.resume(run.id)
+
+
+async def test_a_run_resumed_after_its_deadline_gets_a_new_deadline(
+    relay: Relay, tmp_path: Path
+) -> None:
+    attempts = tmp_path / "attempts"
+    run = await start(
+        relay,
+        f"""
+id: late_then_quick
+deadline_seconds: 0.5
+steps:
+  - id: work
+    action: shell
+    params: {{command: "echo x >> {attempts}; [ $(wc -l < {attempts}) -ge 2 ] || sleep 10"}}
+""",
+    )
+    late = await finished(relay, run.id, within_seconds=5)
+    await relay.resume(run.id)
+    done = await finished(relay, run.id, within_seconds=5)
+    assert "deadline" in (late.error or "")
+    assert done.status.value == "completed", done.error

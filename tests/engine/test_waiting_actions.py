@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from engine_harness import finished, start, waiting_step
+from engine_harness import eventually, finished, start, waiting_step
 
 from relay.service.relay import Relay
 
@@ -63,7 +63,7 @@ steps:
     params: {type: deployed, match: {data.env: prod}, timeout_seconds: 0.3}
 """,
     )
-    done = await finished(relay, run.id, timeout=5)
+    done = await finished(relay, run.id, within_seconds=5)
     assert done.status.value == "failed"
     assert done.step("wait").status.value == "failed"
 
@@ -79,7 +79,7 @@ steps:
     params: {type: never_comes, timeout_seconds: 0.2}
 """,
     )
-    done = await finished(relay, run.id, timeout=5)
+    done = await finished(relay, run.id, within_seconds=5)
     assert done.status.value == "failed"
     assert "never_comes" in (done.step("wait").error or "")
 
@@ -126,8 +126,6 @@ async def test_a_waiting_run_is_parked_with_its_lease_released(relay: Relay) -> 
     async def parked() -> bool:
         current = await relay.store.get_run(run.id)
         return current.status.value == "waiting" and current.lease_owner is None
-
-    from engine_harness import eventually
 
     await eventually(parked)
     assert run.id not in relay.engine.drivers  # type: ignore[union-attr]
@@ -211,9 +209,7 @@ steps:
     assert child.parent_run_id == run.id
 
 
-async def test_a_failing_child_run_fails_the_parent_step(
-    relay: Relay, workflows_dir: Path
-) -> None:
+async def test_a_failing_child_run_fails_the_parent_step(relay: Relay, workflows_dir: Path) -> None:
     (workflows_dir / "bad_child.yaml").write_text(CHILD_FAILS)
     run = await start(
         relay,
@@ -234,7 +230,8 @@ async def test_resuming_a_parent_whose_child_failed_starts_a_new_child(
 ) -> None:
     fixed = tmp_path / "fixed"
     (workflows_dir / "flaky_child.yaml").write_text(
-        f"id: flaky_child\nsteps:\n  - {{id: check, action: shell, params: {{command: 'test -e {fixed}'}}}}\n"
+        "id: flaky_child\nsteps:\n"
+        f"  - {{id: check, action: shell, params: {{command: 'test -e {fixed}'}}}}\n"
     )
     run = await start(
         relay,
@@ -251,3 +248,26 @@ steps:
     assert failed.step("sub").output["status"] == "failed"
     assert done.status.value == "completed"
     assert done.step("sub").output["run_id"] != failed.step("sub").output["run_id"]
+
+
+async def test_cancelling_a_parent_cancels_the_child_it_waits_for(
+    relay: Relay, workflows_dir: Path
+) -> None:
+    (workflows_dir / "slow_child.yaml").write_text(
+        "id: slow_child\nsteps:\n  - {id: gate, action: approval}\n"
+    )
+    run = await start(
+        relay,
+        """
+id: parent4
+steps:
+  - {id: sub, action: run_workflow, params: {workflow: slow_child}}
+""",
+    )
+    parked = await waiting_step(relay, run.id, "sub")
+    child_id = parked.step("sub").state["child_run_id"]
+    await waiting_step(relay, child_id, "gate")
+    await relay.cancel(run.id, "stop all", wait_seconds=0)
+    child = await finished(relay, child_id)
+    assert (await finished(relay, run.id)).status.value == "cancelled"
+    assert child.status.value == "cancelled"

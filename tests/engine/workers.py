@@ -13,6 +13,7 @@ Settings are built explicitly from the arguments; the environment's RELAY_* are 
 
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,11 @@ async def approve(home: str, run_id: str, step: str, approver: str) -> None:
     print(json.dumps(result), flush=True)
 
 
-COMMANDS = {"serve": serve, "emit": emit, "approve": approve}
+COMMANDS: dict[str, Callable[..., Awaitable[None]]] = {
+    "serve": serve,
+    "emit": emit,
+    "approve": approve,
+}
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]

@@ -66,9 +66,10 @@ def make_run() -> MakeRun:
             "started_by": "pytest",
             "steps": tuple(StepRun(id=s, name=s.upper()) for s in steps),
         }
-        new_fields = {k: overrides.pop(k) for k in list(overrides) if k in NewRun.__dataclass_fields__}
+        new_fields = {
+            k: overrides.pop(k) for k in list(overrides) if k in NewRun.__dataclass_fields__
+        }
         run = Run(**{**run_fields, **overrides})
         return NewRun(run=run, definition={"id": "wf", "steps": []}, **new_fields)
 
     return make
-

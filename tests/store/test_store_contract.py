@@ -2,6 +2,7 @@
 
 import os
 import stat
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from relay.model.run import (
     Approval,
     ApprovalStatus,
     EventWait,
+    HistoryEntry,
     Run,
     RunStatus,
     StepRun,
@@ -31,12 +33,12 @@ from relay.model.run import (
     TaskStatus,
 )
 from relay.store import connect_store
-from relay.store.base import EventQuery, RunSave, Store
+from relay.store.base import EventQuery, NewRun, RunSave, Store
 from relay.store.migrate import migrate_sqlite, migration_scripts
 from relay.store.sqlite import sqlite_path
 from relay.store.sqlite_db import open_connection
 
-from .conftest import MakeRun
+MakeRun = Callable[..., NewRun]
 
 
 async def _created(store: Store, make_run: MakeRun, **kw: object) -> Run:
@@ -62,7 +64,7 @@ def _approval(run: Run, step: str = "a", **kw: object) -> Approval:
         "message": "ok?",
         "requested_at": _now(),
     }
-    return Approval(**{**values, **kw})  # type: ignore[arg-type]
+    return Approval(**{**values, **kw})
 
 
 def _task(run: Run, step: str = "a", **kw: object) -> Task:
@@ -76,7 +78,7 @@ def _task(run: Run, step: str = "a", **kw: object) -> Task:
         "created_at": _now(),
         "updated_at": _now(),
     }
-    return Task(**{**values, **kw})  # type: ignore[arg-type]
+    return Task(**{**values, **kw})
 
 
 # runs ------------------------------------------------------------------------------------
@@ -181,9 +183,7 @@ async def test_renewing_keeps_a_lease_and_reports_the_lost_ones(
     assert renewed.lease_expires_at > _now() + timedelta(seconds=20)
 
 
-async def test_releasing_frees_only_the_owners_own_leases(
-    store: Store, make_run: MakeRun
-) -> None:
+async def test_releasing_frees_only_the_owners_own_leases(store: Store, make_run: MakeRun) -> None:
     mine = await _leased(store, make_run, owner="w1")
     theirs = await _leased(store, make_run, owner="w2")
     await store.release_leases("w1", [mine.id, theirs.id])
@@ -210,16 +210,15 @@ async def test_the_next_wake_of_a_held_run_is_when_its_lease_lapses(
     run = await _leased(store, make_run, owner="w1", lease_seconds=30)
     await store.request_cancel(run.id, "ring it")  # sets wake_at to now
     held = await store.get_run(run.id)
-    assert held.wake_at is not None and held.wake_at <= _now()
+    assert held.wake_at is not None
+    assert held.wake_at <= _now()
     assert await store.next_wake_at() == held.lease_expires_at
 
 
 # saving ----------------------------------------------------------------------------------
 
 
-async def test_only_the_lease_holder_may_save(
-    store: Store, make_run: MakeRun
-) -> None:
+async def test_only_the_lease_holder_may_save(store: Store, make_run: MakeRun) -> None:
     run = await _leased(store, make_run, owner="w1")
     with pytest.raises(LeaseLost):
         await store.save(RunSave(run.id, "w2", None, run={"status": RunStatus.RUNNING}))
@@ -248,8 +247,6 @@ async def test_a_save_expecting_a_stale_signal_is_refused_and_writes_nothing(
 async def test_a_save_writes_steps_history_and_events_together(
     store: Store, make_run: MakeRun
 ) -> None:
-    from relay.model.run import HistoryEntry
-
     run = await _leased(store, make_run, owner="w1")
     save = RunSave(run.id, "w1", None, run={"status": RunStatus.RUNNING})
     save.steps = [StepRun(id="a", name="A", status=StepStatus.COMPLETED, output={"x": 1})]
@@ -314,7 +311,8 @@ async def test_an_event_matching_a_wait_wakes_the_run(store: Store, make_run: Ma
     hit = await store.append_event(NewEvent(type="go", source="t", data={"env": "prod"}))
     wait = await store.get_wait(run.id, "a")
     assert (miss.woken, hit.woken) == ((), (run.id,))
-    assert wait is not None and wait.matched_seq == hit.event.seq
+    assert wait is not None
+    assert wait.matched_seq == hit.event.seq
     assert (await store.get_run(run.id)).signal_seq == run.signal_seq + 1
 
 
@@ -381,9 +379,7 @@ async def _with_approval(store: Store, make_run: MakeRun) -> tuple[Run, Approval
     return run, approval
 
 
-async def test_the_first_decision_wins(
-    store: Store, other_store: Store, make_run: MakeRun
-) -> None:
+async def test_the_first_decision_wins(store: Store, other_store: Store, make_run: MakeRun) -> None:
     run, approval = await _with_approval(store, make_run)
     decided = await store.decide_approval(
         approval.id, ApprovalStatus.APPROVED, by="alice", channel="cli", comment="ok"
@@ -495,11 +491,13 @@ async def test_reopening_a_failed_run_resets_the_given_steps(
     await store.save(
         RunSave(run.id, "w1", None, run={"status": RunStatus.FAILED}, steps=[done, failed])
     )
-    reopened = await store.reopen_run(run.id, [StepRun(id="b", name="B")], by="pytest")
-    assert reopened.status is RunStatus.PENDING
+    deadline = _now() + timedelta(minutes=5)
+    reopened = await store.reopen_run(run.id, [StepRun(id="b", name="B")], "pytest", deadline)
+    assert (reopened.status, reopened.deadline_at) == (RunStatus.PENDING, deadline)
     assert [s.status for s in reopened.steps] == [StepStatus.COMPLETED, StepStatus.PENDING]
+    assert [h.kind for h in await store.history(run.id)] == ["run.resumed"]
     with pytest.raises(InvalidTransition):
-        await store.reopen_run(run.id, [], by="pytest")
+        await store.reopen_run(run.id, [], "pytest", None)
 
 
 # participants and workers ----------------------------------------------------------------
@@ -540,7 +538,7 @@ async def test_migrations_apply_once_however_often_a_store_connects(store_url: s
 
 
 async def test_the_database_file_is_private_to_its_user(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(home=tmp_path / "home")
     prepare_home(settings)
     opened = await connect_store(settings.store_url())
     await opened.aclose()

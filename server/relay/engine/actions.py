@@ -127,10 +127,8 @@ def params_model_from_signature(name: str, func: Callable[..., Any]) -> type[Bas
         annotation = Any if param.annotation is inspect.Parameter.empty else param.annotation
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (annotation, default)
-    extra = "allow" if _takes_kwargs(func) else "forbid"
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
-        f"{name}_params", __config__=ConfigDict(extra=extra), **fields
-    )
+    config = ConfigDict(extra="allow") if _takes_kwargs(func) else ConfigDict(extra="forbid")
+    model: type[BaseModel] = create_model(f"{name}_params", __config__=config, **fields)
     return model
 
 

@@ -69,7 +69,7 @@ class Engine:
     async def _hand_back(self, held: list[str]) -> None:
         """Leave the store as a dead process would not: heartbeat gone, leases free,
         so that other workers take the runs over at once instead of after the lease."""
-        if self.claim:
+        if self.claim and not self.own_runs_only:
             with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                 try:
                     await self.rt.store.forget_worker(self.rt.worker_id)
@@ -134,11 +134,11 @@ class Engine:
             generation = self.rt.store.generation()
             try:
                 await self._look()
-                timeout = await self._seconds_to_next_wake()
+                timeout_seconds = await self._seconds_to_next_wake()
             except StoreUnavailable as exc:
                 log.error("store unavailable, retrying: %s", exc)
-                timeout = 1.0
-            await self._wait_for_change(generation, timeout)
+                timeout_seconds = 1.0
+            await self._wait_for_change(generation, timeout_seconds)
 
     async def _look(self) -> None:
         if self.drivers:
@@ -168,8 +168,8 @@ class Engine:
             return IDLE_POLL_SECONDS
         return min(IDLE_POLL_SECONDS, max(0.0, (wake - utcnow()).total_seconds()))
 
-    async def _wait_for_change(self, generation: int, timeout: float) -> None:
-        with anyio.move_on_after(timeout):
+    async def _wait_for_change(self, generation: int, timeout_seconds: float) -> None:
+        with anyio.move_on_after(timeout_seconds):
             async with anyio.create_task_group() as tg:
 
                 async def on_poke() -> None:
@@ -196,7 +196,7 @@ class Engine:
     async def _renew_loop(self) -> None:
         # Renew at a third of the lease so that two missed renewals still keep it.
         while True:
-            if self.claim:
+            if self.claim and not self.own_runs_only:
                 await self._heartbeat()
             await anyio.sleep(self.rt.lease_seconds / 3)
             held = list(self._scopes)

@@ -5,6 +5,7 @@ Every transition updates the step in memory and appends what the store must reco
 commits them together.
 """
 
+import contextlib
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -294,10 +295,8 @@ class Recorder:
                 await self._cancel_child(child)
 
     async def _cancel_child(self, child_id: str) -> None:
-        try:
+        with contextlib.suppress(InvalidTransition):  # the child already finished
             await self.rt.store.request_cancel(child_id, f"its parent run {self.run.id} ended")
-        except InvalidTransition:
-            pass  # the child already finished
 
     # committing -------------------------------------------------------------------------
 

@@ -50,8 +50,9 @@ def refuse_inline_code(workflow: Workflow, actions: ActionRegistry) -> None:
                     None,
                     None,
                     f"step {step.id!r} uses {name!r}, which runs code on this machine; inline "
-                    "definitions may not do that unless the server runs with RELAY_ALLOW_INLINE_CODE=1 "
-                    "(or put the workflow in a file on RELAY_WORKFLOWS_PATH)",
+                    "definitions may not do that unless the server runs with "
+                    "RELAY_ALLOW_INLINE_CODE=1 (or put the workflow in a file on "
+                    "RELAY_WORKFLOWS_PATH)",
                     step=step.id,
                     field="action",
                 )

@@ -8,13 +8,13 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from relay.catalog import WorkflowCatalog
 from relay.engine.engine import Engine
-from relay.engine.runtime import Runtime
-from relay.service.triggers import fire_event_triggers
+from relay.engine.runtime import Runtime, utcnow
 from relay.engine.waiting_start import new_run
 from relay.errors import InvalidTransition, InvalidWorkflow, UsageError, WorkflowNotFound
 from relay.model.events import Event, NewEvent, matches
@@ -23,6 +23,7 @@ from relay.model.loading import load_workflow, load_workflow_file
 from relay.model.run import HistoryEntry, Participant, Run, RunStatus, StepStatus, Task, TaskStatus
 from relay.model.workflow import Workflow
 from relay.service import coordination
+from relay.service.triggers import fire_event_triggers
 from relay.service.views import waiting_for
 from relay.store.base import EventQuery, NewRun, RunQuery, Store
 
@@ -208,7 +209,8 @@ class Relay:
         run = await self.store.get_run(run_id)
         if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
             raise InvalidTransition(
-                f"run {run_id!r} is {run.status.value}; only a failed or cancelled run can be resumed"
+                f"run {run_id!r} is {run.status.value}; "
+                "only a failed or cancelled run can be resumed"
             )
         again = {
             StepStatus.FAILED,
@@ -231,7 +233,10 @@ class Relay:
             for s in run.steps
             if s.status in again
         ]
-        reopened = await self.store.reopen_run(run_id, steps, self.participant)
+        # The workflow's deadline counts from the resume, as from a start.
+        limit = (await self.rt.workflow_of(run)).deadline_seconds
+        deadline = None if limit is None else utcnow() + timedelta(seconds=limit)
+        reopened = await self.store.reopen_run(run_id, steps, self.participant, deadline)
         if self.engine is not None and await self.store.claim_run(
             run_id, self.rt.worker_id, self.rt.lease_seconds
         ):
@@ -242,7 +247,7 @@ class Relay:
 
     async def emit(
         self,
-        type: str,
+        type: str,  # noqa: A002 - the MCP tools' and DESIGN.md's parameter name
         data: Mapping[str, Any] | None = None,
         *,
         source: str | None = None,
@@ -276,7 +281,7 @@ class Relay:
 
     async def wait_for_event(
         self,
-        type: str,
+        type: str,  # noqa: A002 - the MCP tools' and DESIGN.md's parameter name
         match: Mapping[str, Any] | None = None,
         *,
         after_seq: int | None = None,
@@ -307,7 +312,7 @@ class Relay:
 
     async def list_events(
         self,
-        type: str | None = None,
+        type: str | None = None,  # noqa: A002 - the MCP tools' parameter name
         source: str | None = None,
         correlation_id: str | None = None,
         after_seq: int | None = None,

@@ -20,7 +20,11 @@ if TYPE_CHECKING:
     from relay.service.relay import Relay
 
 log = logging.getLogger("relay.triggers")
-CURSOR = "event-triggers"
+
+
+def trigger_cursor(workflow_id: str) -> str:
+    """The name of the cursor up to which a workflow's event triggers were matched."""
+    return f"event-triggers:{workflow_id}"
 
 
 def _event_triggers(workflow: Workflow) -> list[tuple[int, EventTrigger]]:
@@ -42,39 +46,59 @@ def _fires(trigger: EventTrigger, event: Event, context: dict[str, Any], wf: Wor
 async def fire_event_triggers(relay: "Relay", event: Event) -> list[str]:
     """Start the runs this event triggers (once per workflow trigger and event)."""
     started: list[str] = []
-    context = {"event": event.as_dict()}
     for workflow in relay.catalog.all():
-        for index, trigger in _event_triggers(workflow):
-            if not _fires(trigger, event, context, workflow):
-                continue
-            try:
-                inputs = render(trigger.inputs, context)
-                run, is_new = await relay.start_run(
-                    workflow,
-                    inputs,
-                    trigger_event=event.as_dict(),
-                    trigger_key=f"event:{workflow.id}:{index}:{event.seq}",
-                )
-            except (UsageError, ExpressionError) as exc:
-                log.warning("event %s could not start %s: %s", event.seq, workflow.id, exc)
-                continue
-            if is_new:
-                started.append(run.id)
+        started += await _fire_workflow(relay, workflow, event)
+    return started
+
+
+async def _fire_workflow(relay: "Relay", workflow: Workflow, event: Event) -> list[str]:
+    started: list[str] = []
+    context = {"event": event.as_dict()}
+    for index, trigger in _event_triggers(workflow):
+        if not _fires(trigger, event, context, workflow):
+            continue
+        try:
+            inputs = render(trigger.inputs, context)
+            run, is_new = await relay.start_run(
+                workflow,
+                inputs,
+                trigger_event=event.as_dict(),
+                trigger_key=f"event:{workflow.id}:{index}:{event.seq}",
+            )
+        except (UsageError, ExpressionError) as exc:
+            log.warning("event %s could not start %s: %s", event.seq, workflow.id, exc)
+            continue
+        if is_new:
+            started.append(run.id)
     return started
 
 
 async def catch_up_event_triggers(relay: "Relay") -> None:
-    """Match events appended by processes that did not fire triggers themselves."""
-    if not any(_event_triggers(wf) for wf in relay.catalog.all()):
+    """Match the events that no process matched as they were appended (the engine's own
+    lifecycle events; events from a process whose catalog lacks the workflow).
+
+    Each workflow has its own cursor, which starts where the log ends when a process
+    first sees the workflow: a workflow added later is not triggered by old events, and
+    processes with different workflow directories do not skip each other's events.
+    """
+    for workflow in relay.catalog.all():
+        if _event_triggers(workflow):
+            await _catch_up(relay, workflow)
+
+
+async def _catch_up(relay: "Relay", workflow: Workflow) -> None:
+    name = trigger_cursor(workflow.id)
+    cursor = await relay.store.get_cursor(name)
+    if cursor is None:
+        await relay.store.advance_cursor(name, await relay.store.last_seq())
         return
-    cursor = await relay.store.get_cursor(CURSOR) or 0
     while True:
         found = await relay.store.list_events(EventQuery(after_seq=cursor, limit=200))
-        for event in found:
-            await fire_event_triggers(relay, event)
         if not found:
             return
-        cursor = await relay.store.advance_cursor(CURSOR, found[-1].seq)
+        for event in found:
+            await _fire_workflow(relay, workflow, event)
+        cursor = await relay.store.advance_cursor(name, found[-1].seq)
 
 
 def next_tick(trigger: ScheduleTrigger, after: datetime) -> datetime:
@@ -95,12 +119,16 @@ async def fire_schedules(relay: "Relay", since: datetime, until: datetime) -> li
             if tick > until:
                 continue
             event = {"type": "scheduled", "source": "relay", "data": {"tick": tick.isoformat()}}
-            run, is_new = await relay.start_run(
-                workflow,
-                render(trigger.inputs, {"event": event}),
-                trigger_event=event,
-                trigger_key=f"schedule:{workflow.id}:{index}:{tick.isoformat()}",
-            )
+            try:
+                run, is_new = await relay.start_run(
+                    workflow,
+                    render(trigger.inputs, {"event": event}),
+                    trigger_event=event,
+                    trigger_key=f"schedule:{workflow.id}:{index}:{tick.isoformat()}",
+                )
+            except (UsageError, ExpressionError) as exc:
+                log.warning("the %s tick could not start %s: %s", tick, workflow.id, exc)
+                continue
             if is_new:
                 started.append(run.id)
     return started

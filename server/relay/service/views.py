@@ -63,10 +63,10 @@ def next_hint(run: Run, waiting: dict[str, Any] | None) -> str | None:
         who = f" (approvers: {', '.join(detail['approvers'])})" if detail.get("approvers") else ""
         return f'approve(run_id="{run.id}", step="{step}") or approved=False to reject{who}'
     if kind == WaitKind.TASK.value:
-        return (
-            f'participant {detail.get("to")!r} should complete_task(task_id="{detail.get("task_id")}", '
-            "result={...})"
-        )
+        task_id = detail.get("task_id")
+        who = detail.get("to")
+        return f'participant {who!r} should complete_task(task_id="{task_id}", result={{...}})'
+
     if kind == WaitKind.EVENT.value:
         match = detail.get("match") or {}
         data = {k[5:]: v for k, v in match.items() if k.startswith("data.")}

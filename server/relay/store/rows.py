@@ -74,7 +74,34 @@ def run_values(run: Run) -> dict[str, Any]:
     }
 
 
-RUN_COLUMNS = ["id", "workflow", "workflow_name", "definition_hash", "status", "inputs", "outputs", "error", "created_at", "updated_at", "started_by", "cwd", "env", "parent_run_id", "parent_step", "root_run_id", "trigger_event", "idempotency_key", "start_seq", "deadline_at", "wake_at", "signal_seq", "cancel_requested", "cancel_reason", "lease_owner", "lease_expires_at"]
+RUN_COLUMNS = [
+    "id",
+    "workflow",
+    "workflow_name",
+    "definition_hash",
+    "status",
+    "inputs",
+    "outputs",
+    "error",
+    "created_at",
+    "updated_at",
+    "started_by",
+    "cwd",
+    "env",
+    "parent_run_id",
+    "parent_step",
+    "root_run_id",
+    "trigger_event",
+    "idempotency_key",
+    "start_seq",
+    "deadline_at",
+    "wake_at",
+    "signal_seq",
+    "cancel_requested",
+    "cancel_reason",
+    "lease_owner",
+    "lease_expires_at",
+]
 
 # Run fields a lease holder may change through RunSave.run, and how each is encoded.
 RUN_PATCH_ENCODERS: dict[str, Any] = {
@@ -119,7 +146,22 @@ def run_from_row(row: Row, steps: tuple[StepRun, ...] = ()) -> Run:
     )
 
 
-STEP_COLUMNS = ["run_id", "step_id", "position", "name", "status", "attempts", "started_at", "finished_at", "output", "error", "wake_at", "waiting", "gate_passed", "state"]
+STEP_COLUMNS = [
+    "run_id",
+    "step_id",
+    "position",
+    "name",
+    "status",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "output",
+    "error",
+    "wake_at",
+    "waiting",
+    "gate_passed",
+    "state",
+]
 
 
 def step_values(run_id: str, position: int, step: StepRun) -> dict[str, Any]:

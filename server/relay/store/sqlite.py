@@ -7,6 +7,7 @@ processes' commits. Queries live in `relay.store.sqlite_ops`.
 """
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from relay.model.run import (
     Task,
     TaskStatus,
 )
+from relay.store import sqlite_coordination as coord
 from relay.store import sqlite_ops as ops
 from relay.store.base import (
     AppendResult,
@@ -105,14 +107,12 @@ class SqliteStore:
     def generation(self) -> int:
         return self._generation
 
-    async def wait_changed(self, generation: int, timeout: float) -> int:
+    async def wait_changed(self, generation: int, timeout_seconds: float) -> int:
         """Wait until something is committed after `generation` (by any process)."""
         if self._generation == generation:
             changed = self._changed
-            try:
-                await asyncio.wait_for(changed.wait(), timeout)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout_seconds)
         return self._generation
 
     # runs --------------------------------------------------------------------------------
@@ -168,8 +168,10 @@ class SqliteStore:
     async def request_cancel(self, run_id: str, reason: str) -> Run:
         return await self._writer.call(lambda c: ops.request_cancel(c, run_id, reason))
 
-    async def reopen_run(self, run_id: str, steps: Sequence[StepRun], by: str) -> Run:
-        return await self._writer.call(lambda c: ops.reopen_run(c, run_id, steps, by))
+    async def reopen_run(
+        self, run_id: str, steps: Sequence[StepRun], by: str, deadline_at: datetime | None
+    ) -> Run:
+        return await self._writer.call(lambda c: ops.reopen_run(c, run_id, steps, by, deadline_at))
 
     # events ------------------------------------------------------------------------------
 
@@ -201,12 +203,12 @@ class SqliteStore:
     # approvals and tasks -----------------------------------------------------------------
 
     async def get_approval(self, approval_id: str) -> Approval:
-        return await self._reader.call(lambda c: ops.get_approval(c, approval_id))
+        return await self._reader.call(lambda c: coord.get_approval(c, approval_id))
 
     async def list_approvals(
         self, status: ApprovalStatus | None, run_id: str | None = None
     ) -> list[Approval]:
-        return await self._reader.call(lambda c: ops.list_approvals(c, status, run_id))
+        return await self._reader.call(lambda c: coord.list_approvals(c, status, run_id))
 
     async def decide_approval(
         self,
@@ -219,16 +221,16 @@ class SqliteStore:
         claim_owner: str | None = None,
         lease_seconds: float = 15.0,
     ) -> Approval:
-        decision = ops.Decision(approval_id, status, by, channel, comment)
+        decision = coord.Decision(approval_id, status, by, channel, comment)
         return await self._writer.call(
-            lambda c: ops.decide_approval(c, decision, claim_owner, lease_seconds)
+            lambda c: coord.decide_approval(c, decision, claim_owner, lease_seconds)
         )
 
     async def get_task(self, task_id: str) -> Task:
-        return await self._reader.call(lambda c: ops.get_task(c, task_id))
+        return await self._reader.call(lambda c: coord.get_task(c, task_id))
 
     async def list_tasks(self, to: str | None, status: TaskStatus | None) -> list[Task]:
-        return await self._reader.call(lambda c: ops.list_tasks(c, to, status))
+        return await self._reader.call(lambda c: coord.list_tasks(c, to, status))
 
     async def update_task(
         self,
@@ -242,27 +244,27 @@ class SqliteStore:
         claim_owner: str | None = None,
         lease_seconds: float = 15.0,
     ) -> Task:
-        change = ops.TaskChange(task_id, tuple(expect), status, by, result, error)
+        change = coord.TaskChange(task_id, tuple(expect), status, by, result, error)
         return await self._writer.call(
-            lambda c: ops.update_task(c, change, claim_owner, lease_seconds)
+            lambda c: coord.update_task(c, change, claim_owner, lease_seconds)
         )
 
     # participants ------------------------------------------------------------------------
 
     async def heartbeat(self, worker_id: str, participant: str, pid: int, host: str) -> None:
-        await self._writer.call(lambda c: ops.heartbeat(c, worker_id, participant, pid, host))
+        await self._writer.call(lambda c: coord.heartbeat(c, worker_id, participant, pid, host))
 
     async def forget_worker(self, worker_id: str) -> None:
-        await self._writer.call(lambda c: ops.forget_worker(c, worker_id))
+        await self._writer.call(lambda c: coord.forget_worker(c, worker_id))
 
     async def live_workers(self, seen_within_seconds: float) -> list[str]:
-        return await self._reader.call(lambda c: ops.live_workers(c, seen_within_seconds))
+        return await self._reader.call(lambda c: coord.live_workers(c, seen_within_seconds))
 
     async def touch_participant(self, name: str) -> None:
-        await self._writer.call(lambda c: ops.touch_participant(c, name))
+        await self._writer.call(lambda c: coord.touch_participant(c, name))
 
     async def list_participants(self) -> list[Participant]:
-        return await self._reader.call(ops.list_participants)
+        return await self._reader.call(coord.list_participants)
 
 
 def _prepare_file(path: Path) -> None:

@@ -166,9 +166,9 @@ class DbThread:
         try:
             outcomes = self._transaction(batch)
         except (sqlite3.Error, RelayError) as exc:
-            error = exc if isinstance(exc, RelayError) else _unavailable(exc)
+            failure: BaseException = exc if isinstance(exc, RelayError) else _unavailable(exc)
             for job in batch:
-                job.settle(None, error)
+                job.settle(None, failure)
             return
         if self._on_commit is not None:
             self._on_commit()

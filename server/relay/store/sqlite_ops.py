@@ -4,23 +4,17 @@ threads (writes inside the writer's transaction, one savepoint each)."""
 import sqlite3
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from relay.errors import ConflictError, InvalidTransition, LeaseLost, RunNotFound, TaskNotFound
+from relay.errors import ConflictError, InvalidTransition, LeaseLost, RunNotFound
 from relay.model.events import Event, NewEvent, matches
 from relay.model.run import (
-    Approval,
-    ApprovalStatus,
     Attempt,
     EventWait,
     HistoryEntry,
-    Participant,
     Run,
     StepRun,
-    Task,
-    TaskStatus,
 )
 from relay.store import rows
 from relay.store.base import AppendResult, EventQuery, NewRun, RunQuery, RunSave, SaveResult
@@ -50,7 +44,10 @@ INSERT_ATTEMPT = (
     "ON CONFLICT (run_id, step_id, attempt) DO UPDATE SET finished_at = excluded.finished_at, "
     "status = excluded.status, error = excluded.error"
 )
-INSERT_HISTORY = "INSERT INTO history (run_id, step_id, kind, at, data) VALUES (:run_id, :step_id, :kind, :at, :data)"
+INSERT_HISTORY = (
+    "INSERT INTO history (run_id, step_id, kind, at, data) "
+    "VALUES (:run_id, :step_id, :kind, :at, :data)"
+)
 INSERT_EVENT = (
     "INSERT INTO events (id, type, source, data, correlation_id, idempotency_key, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq"
@@ -316,12 +313,19 @@ def request_cancel(conn: sqlite3.Connection, run_id: str, reason: str) -> Run:
     return get_run(conn, run_id)
 
 
-def reopen_run(conn: sqlite3.Connection, run_id: str, steps: Sequence[StepRun], by: str) -> Run:
+def reopen_run(
+    conn: sqlite3.Connection,
+    run_id: str,
+    steps: Sequence[StepRun],
+    by: str,
+    deadline_at: datetime | None,
+) -> Run:
+    """Make a failed or cancelled run pending again, with `steps` reset and a new deadline."""
     cursor = conn.execute(
         "UPDATE runs SET status = 'pending', error = NULL, outputs = NULL, cancel_requested = 0, "
-        "cancel_reason = NULL, wake_at = NULL, signal_seq = signal_seq + 1, updated_at = ? "
-        "WHERE id = ? AND status IN ('failed', 'cancelled')",
-        (rows.now_ts(), run_id),
+        "cancel_reason = NULL, wake_at = NULL, signal_seq = signal_seq + 1, updated_at = ?, "
+        "deadline_at = ? WHERE id = ? AND status IN ('failed', 'cancelled')",
+        (rows.now_ts(), rows.ts(deadline_at), run_id),
     )
     if cursor.rowcount == 0:
         run = get_run(conn, run_id)
@@ -473,7 +477,8 @@ def get_wait(conn: sqlite3.Connection, run_id: str, step_id: str) -> EventWait |
 
 def advance_cursor(conn: sqlite3.Connection, name: str, seq: int) -> int:
     conn.execute(
-        "INSERT INTO cursors VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+        "INSERT INTO cursors VALUES (?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET seq = MAX(seq, excluded.seq)",
         (name, seq),
     )
     return int(conn.execute("SELECT seq FROM cursors WHERE name = ?", (name,)).fetchone()[0])
@@ -482,196 +487,3 @@ def advance_cursor(conn: sqlite3.Connection, name: str, seq: int) -> int:
 def get_cursor(conn: sqlite3.Connection, name: str) -> int | None:
     row = conn.execute("SELECT seq FROM cursors WHERE name = ?", (name,)).fetchone()
     return None if row is None else int(row[0])
-
-
-# approvals and tasks ---------------------------------------------------------------------
-
-
-def get_approval(conn: sqlite3.Connection, approval_id: str) -> Approval:
-    row = _one(conn, "SELECT * FROM approvals WHERE id = ?", (approval_id,))
-    if row is None:
-        raise InvalidTransition(f"no approval with id {approval_id!r}")
-    return rows.approval_from_row(row)
-
-
-def list_approvals(
-    conn: sqlite3.Connection, status: ApprovalStatus | None, run_id: str | None
-) -> list[Approval]:
-    found = _all(
-        conn,
-        "SELECT * FROM approvals WHERE (:status IS NULL OR status = :status) "
-        "AND (:run IS NULL OR run_id = :run) ORDER BY requested_at",
-        {"status": None if status is None else status.value, "run": run_id},
-    )
-    return [rows.approval_from_row(r) for r in found]
-
-
-@dataclass(frozen=True)
-class Decision:
-    approval_id: str
-    status: ApprovalStatus
-    by: str
-    channel: str
-    comment: str
-
-
-def decide_approval(
-    conn: sqlite3.Connection, d: Decision, claim_owner: str | None, lease_seconds: float
-) -> Approval:
-    now = rows.now_ts()
-    cursor = conn.execute(
-        "UPDATE approvals SET status = ?, decided_by = ?, decided_channel = ?, decided_at = ?, "
-        "comment = ? WHERE id = ? AND status = 'pending'",
-        (d.status.value, d.by, d.channel, now, d.comment, d.approval_id),
-    )
-    approval = get_approval(conn, d.approval_id)
-    if cursor.rowcount == 0:
-        raise ConflictError(
-            f"approval for step {approval.step_id!r} of run {approval.run_id!r} was already "
-            f"{approval.status.value}"
-            + (
-                f" by {approval.decided_by} via {approval.decided_channel}"
-                if approval.decided_by
-                else ""
-            )
-        )
-    conn.execute(
-        INSERT_HISTORY,
-        {
-            "run_id": approval.run_id,
-            "step_id": approval.step_id,
-            "kind": "approval.decided",
-            "at": now,
-            "data": rows.dumps(
-                {"status": d.status.value, "by": d.by, "channel": d.channel, "comment": d.comment}
-            ),
-        },
-    )
-    insert_event(
-        conn,
-        NewEvent(
-            type="approval.decided",
-            source=d.by,
-            correlation_id=approval.run_id,
-            data={
-                "run_id": approval.run_id,
-                "workflow": approval.workflow,
-                "step": approval.step_id,
-                "approved": d.status is ApprovalStatus.APPROVED,
-                "status": d.status.value,
-                "approver": d.by,
-                "channel": d.channel,
-                "comment": d.comment,
-            },
-        ),
-    )
-    _ring(conn, (approval.run_id,), claim_owner, lease_seconds)
-    return approval
-
-
-def get_task(conn: sqlite3.Connection, task_id: str) -> Task:
-    row = _one(conn, "SELECT * FROM tasks WHERE id = ?", (task_id,))
-    if row is None:
-        raise TaskNotFound(task_id)
-    return rows.task_from_row(row)
-
-
-def list_tasks(conn: sqlite3.Connection, to: str | None, status: TaskStatus | None) -> list[Task]:
-    found = _all(
-        conn,
-        "SELECT * FROM tasks WHERE (:to IS NULL OR to_name = :to) "
-        "AND (:status IS NULL OR status = :status) ORDER BY created_at",
-        {"to": to, "status": None if status is None else status.value},
-    )
-    return [rows.task_from_row(r) for r in found]
-
-
-@dataclass(frozen=True)
-class TaskChange:
-    task_id: str
-    expect: tuple[TaskStatus, ...]
-    status: TaskStatus
-    by: str
-    result: Any
-    error: str | None
-
-
-def update_task(
-    conn: sqlite3.Connection, ch: TaskChange, claim_owner: str | None, lease_seconds: float
-) -> Task:
-    task = get_task(conn, ch.task_id)
-    if task.status not in ch.expect:
-        who = f" by {task.claimed_by}" if task.claimed_by else ""
-        raise ConflictError(f"task {ch.task_id!r} is already {task.status.value}{who}")
-    now = rows.now_ts()
-    claimed_by = ch.by if ch.status is TaskStatus.CLAIMED else (task.claimed_by or ch.by)
-    conn.execute(
-        "UPDATE tasks SET status = ?, claimed_by = ?, result = ?, error = ?, updated_at = ? "
-        "WHERE id = ?",
-        (
-            ch.status.value,
-            claimed_by,
-            None if ch.result is None else rows.dumps(ch.result),
-            ch.error,
-            now,
-            ch.task_id,
-        ),
-    )
-    conn.execute(
-        INSERT_HISTORY,
-        {
-            "run_id": task.run_id,
-            "step_id": task.step_id,
-            "kind": f"task.{ch.status.value}",
-            "at": now,
-            "data": rows.dumps({"task_id": task.id, "by": ch.by}),
-        },
-    )
-    if ch.status is not TaskStatus.CLAIMED:
-        _ring(conn, (task.run_id,), claim_owner, lease_seconds)
-    return get_task(conn, ch.task_id)
-
-
-# participants ----------------------------------------------------------------------------
-
-
-def touch_participant(conn: sqlite3.Connection, name: str) -> None:
-    conn.execute(
-        "INSERT INTO participants VALUES (?, ?) "
-        "ON CONFLICT(name) DO UPDATE SET last_seen = excluded.last_seen",
-        (name, rows.now_ts()),
-    )
-
-
-def list_participants(conn: sqlite3.Connection) -> list[Participant]:
-    found = _all(
-        conn,
-        "SELECT p.name, p.last_seen, (SELECT COUNT(*) FROM tasks t WHERE t.to_name = p.name "
-        "AND t.status IN ('open', 'claimed')) AS open_tasks FROM participants p "
-        "ORDER BY p.last_seen DESC",
-    )
-    return [
-        Participant(name=r["name"], last_seen=rows.dt(r["last_seen"]), open_tasks=r["open_tasks"])
-        for r in found
-    ]
-
-
-def heartbeat(
-    conn: sqlite3.Connection, worker_id: str, participant: str, pid: int, host: str
-) -> None:
-    now = rows.now_ts()
-    conn.execute(
-        "INSERT INTO workers VALUES (?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen",
-        (worker_id, participant, pid, host, now, now),
-    )
-
-
-def forget_worker(conn: sqlite3.Connection, worker_id: str) -> None:
-    conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
-
-
-def live_workers(conn: sqlite3.Connection, seen_within_seconds: float) -> list[str]:
-    since = rows.now_ts() - seen_within_seconds
-    found = conn.execute("SELECT id FROM workers WHERE last_seen >= ? ORDER BY id", (since,))
-    return [r[0] for r in found.fetchall()]
