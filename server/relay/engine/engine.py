@@ -8,6 +8,7 @@ Use as `async with Engine(runtime) as engine:`; the loops live in its task group
 import logging
 import os
 import socket
+from collections import deque
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Self
@@ -41,9 +42,13 @@ class Engine:
         self.roots: set[str] = set()
         self.claim = claim
         self.drivers: dict[str, RunDriver] = {}
-        self._scopes: dict[str, anyio.CancelScope] = {}
-        self._limiter = anyio.Semaphore(max_concurrent_runs)
+        self._scopes: dict[str, anyio.CancelScope] = {}  # runs being driven
+        # Leased runs not driven yet: at most `max_concurrent_runs` drivers (tasks) exist,
+        # so 10,000 runs woken at once cost 10,000 ids here, not 10,000 tasks.
+        self._queue: deque[str] = deque()
+        self._held: set[str] = set()  # every run whose lease this engine holds
         self._capacity = max_concurrent_runs
+        self._full = False
         self._tg: TaskGroup | None = None
         self._poke = anyio.Event()
 
@@ -59,7 +64,7 @@ class Engine:
         self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool | None:
         assert self._tg is not None
-        held = list(self._scopes)  # each driver forgets its run as it is cancelled
+        held = list(self._held)  # each driver forgets its run as it is cancelled
         self._tg.cancel_scope.cancel()
         try:
             return await self._tg.__aexit__(et, exc, tb)
@@ -87,14 +92,21 @@ class Engine:
 
     def adopt(self, run_ids: Iterable[str], *, root: bool = False) -> None:
         """Drive runs this worker already holds the lease on."""
-        assert self._tg is not None
         for run_id in run_ids:
             if root:
                 self.roots.add(run_id)
-            if run_id not in self._scopes:
-                scope = anyio.CancelScope()
-                self._scopes[run_id] = scope
-                self._tg.start_soon(self._drive, run_id, scope)
+            if run_id not in self._held:
+                self._held.add(run_id)
+                self._queue.append(run_id)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        assert self._tg is not None
+        while self._queue and len(self._scopes) < self._capacity:
+            run_id = self._queue.popleft()
+            scope = anyio.CancelScope()
+            self._scopes[run_id] = scope
+            self._tg.start_soon(self._drive, run_id, scope)
 
     def poke(self) -> None:
         """Look for claimable runs now (e.g. after starting one without a lease)."""
@@ -103,11 +115,10 @@ class Engine:
     async def _drive(self, run_id: str, scope: anyio.CancelScope) -> None:
         try:
             with scope:
-                async with self._limiter:
-                    run = await self.rt.store.get_run(run_id)
-                    driver = RunDriver(self.rt, run, await self.rt.workflow_of(run))
-                    self.drivers[run_id] = driver
-                    await driver.drive()
+                run = await self.rt.store.get_run(run_id)
+                driver = RunDriver(self.rt, run, await self.rt.workflow_of(run))
+                self.drivers[run_id] = driver
+                await driver.drive()
         except LeaseLost:
             log.info("run %s was taken over by another worker", run_id)
         except RunNotFound:
@@ -118,7 +129,11 @@ class Engine:
         finally:
             self.drivers.pop(run_id, None)
             self._scopes.pop(run_id, None)
-            self.poke()
+            self._held.discard(run_id)
+            self._dispatch()
+            if self._full:  # there was no room when it last looked: look again
+                self._full = False
+                self.poke()
 
     async def _release(self, run_ids: list[str]) -> None:
         with anyio.CancelScope(shield=True):
@@ -131,7 +146,7 @@ class Engine:
 
     async def _claim_loop(self) -> None:
         while True:
-            generation = self.rt.store.generation()
+            generation = self.rt.store.doorbell()
             try:
                 await self._look()
                 timeout_seconds = await self._seconds_to_next_wake()
@@ -145,7 +160,8 @@ class Engine:
             await self.ring_held()
         roots: list[str | None] = list(self.roots) if self.own_runs_only else [None]
         for root in roots:
-            room = self._capacity - len(self._scopes)
+            room = self._capacity - len(self._held)
+            self._full = room <= 0
             if room > 0 and await self.rt.store.has_claimable(root):
                 claimed = await self.rt.store.claim_runs(
                     self.rt.worker_id, self.rt.lease_seconds, min(room, 64), root
@@ -177,7 +193,7 @@ class Engine:
                     tg.cancel_scope.cancel()
 
                 async def on_change() -> None:
-                    await self.rt.store.wait_changed(generation, 3600.0)
+                    await self.rt.store.wait_doorbell(generation, 3600.0)
                     tg.cancel_scope.cancel()
 
                 tg.start_soon(on_poke)
@@ -199,7 +215,7 @@ class Engine:
             if self.claim and not self.own_runs_only:
                 await self._heartbeat()
             await anyio.sleep(self.rt.lease_seconds / 3)
-            held = list(self._scopes)
+            held = list(self._held)
             if not held:
                 continue
             try:
@@ -214,3 +230,6 @@ class Engine:
                 scope = self._scopes.get(run_id)
                 if scope is not None:
                     scope.cancel()
+                elif run_id in self._queue:
+                    self._queue.remove(run_id)
+                    self._held.discard(run_id)

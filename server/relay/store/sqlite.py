@@ -10,10 +10,10 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from relay.errors import ConfigError, StoreUnavailable
@@ -43,6 +43,8 @@ from relay.store.base import (
 from relay.store.migrate import migrate_sqlite
 from relay.store.sqlite_db import DbThread, Watcher, open_connection
 
+T = TypeVar("T")
+
 
 def sqlite_path(url: str) -> Path:
     """`sqlite:///abs/path.db` (or `sqlite:////abs/path.db`) or `sqlite:relative.db`."""
@@ -68,7 +70,9 @@ class SqliteStore:
         self._changed = asyncio.Event()
         self._writer = DbThread(path, synchronous=synchronous, writer=True, on_commit=self._ping)
         self._reader = DbThread(path, synchronous=synchronous, writer=False)
-        self._watcher = Watcher(path, poll_interval_seconds, self._ping)
+        self._bell_generation = 0
+        self._bell = asyncio.Event()
+        self._watcher = Watcher(path, poll_interval_seconds, self._ping, self._ping_bell)
         self._closed = False
 
     @classmethod
@@ -107,6 +111,32 @@ class SqliteStore:
     def generation(self) -> int:
         return self._generation
 
+    def _ping_bell(self) -> None:
+        self._loop.call_soon_threadsafe(self._ring_bell)
+
+    def _ring_bell(self) -> None:
+        self._bell_generation += 1
+        self._bell.set()
+        self._bell = asyncio.Event()
+
+    def doorbell(self) -> int:
+        return self._bell_generation
+
+    async def wait_doorbell(self, generation: int, timeout_seconds: float) -> int:
+        """Wait until a run may need an engine (rung, cancelled, created unheld)."""
+        if self._bell_generation == generation:
+            bell = self._bell
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(bell.wait(), timeout_seconds)
+        return self._bell_generation
+
+    async def _write_ringing(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """A write that may ring runs: engines in this process hear it at once."""
+        try:
+            return await self._writer.call(op)
+        finally:
+            self._ring_bell()
+
     async def wait_changed(self, generation: int, timeout_seconds: float) -> int:
         """Wait until something is committed after `generation` (by any process)."""
         if self._generation == generation:
@@ -118,6 +148,8 @@ class SqliteStore:
     # runs --------------------------------------------------------------------------------
 
     async def create_run(self, new: NewRun) -> tuple[Run, bool]:
+        if new.owner is None:  # nobody drives it yet: engines should look
+            return await self._write_ringing(lambda c: ops.create_run(c, new))
         return await self._writer.call(lambda c: ops.create_run(c, new))
 
     async def get_run(self, run_id: str) -> Run:
@@ -136,6 +168,8 @@ class SqliteStore:
         return await self._reader.call(lambda c: ops.attempts(c, run_id))
 
     async def save(self, save: RunSave) -> SaveResult:
+        if save.ring_runs:
+            return await self._write_ringing(lambda c: ops.save(c, save))
         return await self._writer.call(lambda c: ops.save(c, save))
 
     async def claim_runs(
@@ -166,19 +200,21 @@ class SqliteStore:
         return await self._reader.call(lambda c: ops.run_signals(c, run_ids))
 
     async def request_cancel(self, run_id: str, reason: str) -> Run:
-        return await self._writer.call(lambda c: ops.request_cancel(c, run_id, reason))
+        return await self._write_ringing(lambda c: ops.request_cancel(c, run_id, reason))
 
     async def reopen_run(
         self, run_id: str, steps: Sequence[StepRun], by: str, deadline_at: datetime | None
     ) -> Run:
-        return await self._writer.call(lambda c: ops.reopen_run(c, run_id, steps, by, deadline_at))
+        return await self._write_ringing(
+            lambda c: ops.reopen_run(c, run_id, steps, by, deadline_at)
+        )
 
     # events ------------------------------------------------------------------------------
 
     async def append_event(
         self, event: NewEvent, *, claim_owner: str | None = None, lease_seconds: float = 15.0
     ) -> AppendResult:
-        return await self._writer.call(
+        return await self._write_ringing(
             lambda c: ops.append_event(c, event, claim_owner, lease_seconds)
         )
 
@@ -222,7 +258,7 @@ class SqliteStore:
         lease_seconds: float = 15.0,
     ) -> Approval:
         decision = coord.Decision(approval_id, status, by, channel, comment)
-        return await self._writer.call(
+        return await self._write_ringing(
             lambda c: coord.decide_approval(c, decision, claim_owner, lease_seconds)
         )
 
@@ -245,7 +281,7 @@ class SqliteStore:
         lease_seconds: float = 15.0,
     ) -> Task:
         change = coord.TaskChange(task_id, tuple(expect), status, by, result, error)
-        return await self._writer.call(
+        return await self._write_ringing(
             lambda c: coord.update_task(c, change, claim_owner, lease_seconds)
         )
 

@@ -241,6 +241,11 @@ def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
     return error
 
 
+# Bumped by every write that may need an engine's attention (a ring, a cancel, a new run
+# nobody holds): engines wait on it instead of on every commit, their own saves included.
+DOORBELL = "SELECT seq FROM cursors WHERE name = 'doorbell'"
+
+
 class Watcher:
     """Polls `PRAGMA data_version` to notice commits by other processes.
 
@@ -249,24 +254,36 @@ class Watcher:
     wake-up latency.
     """
 
-    def __init__(self, path: Path, interval_seconds: float, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        interval_seconds: float,
+        on_change: Callable[[], None],
+        on_doorbell: Callable[[], None],
+    ) -> None:
         self._conn = open_connection(path, synchronous="NORMAL")
         self._interval = interval_seconds
         self._on_change = on_change
+        self._on_doorbell = on_doorbell
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="relay-sqlite-watch", daemon=True)
         self._thread.start()
 
     def _poll(self) -> None:
-        last = None
+        last, bell = None, None
         while not self._stop.wait(self._interval):
             try:
                 version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+                if version == last:
+                    continue
+                row = self._conn.execute(DOORBELL).fetchone()
             except sqlite3.Error:
                 continue  # transient; the next tick tries again
-            if last is not None and version != last:
+            if last is not None:
                 self._on_change()
-            last = version
+                if (row and row[0]) != bell:
+                    self._on_doorbell()
+            last, bell = version, (row and row[0])
 
     def close(self) -> None:
         self._stop.set()

@@ -111,6 +111,8 @@ def create_run(conn: sqlite3.Connection, new: NewRun) -> tuple[Run, bool]:
         values["lease_owner"] = new.owner
         values["lease_expires_at"] = rows.now_ts() + new.lease_seconds
     conn.execute(INSERT_RUN, values)
+    if new.owner is None:
+        bump_doorbell(conn)
     conn.executemany(INSERT_STEP, [rows.step_values(run.id, i, s) for i, s in enumerate(run.steps)])
     conn.executemany(INSERT_HISTORY, [rows.history_values(h) for h in new.history])
     for event in new.events:
@@ -186,6 +188,8 @@ def save(conn: sqlite3.Connection, s: RunSave) -> SaveResult:
     matched = {w.step_id: e for w in s.waits if (e := _register_wait(conn, w)) is not None}
     now = rows.now_ts()
     conn.executemany(RING, [(now, run_id) for run_id in s.ring_runs])
+    if s.ring_runs:
+        bump_doorbell(conn)
     return SaveResult(signal_seq=row["signal_seq"], matched=matched)
 
 
@@ -257,9 +261,15 @@ def renew_leases(
             "UPDATE runs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?",
             (expires, run_id, owner),
         )
-        if cursor.rowcount == 0:
+        if cursor.rowcount == 0 and _held_by_another(conn, run_id, owner):
             lost.add(run_id)
     return lost
+
+
+def _held_by_another(conn: sqlite3.Connection, run_id: str, owner: str) -> bool:
+    """A lease this owner released itself (the run finished or parked) is not lost."""
+    row = conn.execute("SELECT lease_owner FROM runs WHERE id = ?", (run_id,)).fetchone()
+    return row is not None and row[0] is not None and row[0] != owner
 
 
 def release_leases(conn: sqlite3.Connection, owner: str, run_ids: Sequence[str]) -> None:
@@ -310,6 +320,7 @@ def request_cancel(conn: sqlite3.Connection, run_id: str, reason: str) -> Run:
         "wake_at = ? WHERE id = ?",
         (reason, rows.now_ts(), run_id),
     )
+    bump_doorbell(conn)
     return get_run(conn, run_id)
 
 
@@ -343,6 +354,7 @@ def reopen_run(
             "data": rows.dumps({"by": by, "steps": [s.id for s in steps]}),
         },
     )
+    bump_doorbell(conn)
     return get_run(conn, run_id)
 
 
@@ -413,6 +425,13 @@ def _ring(
     return _ring_claim(conn, run_ids, owner, lease_seconds, ring=True)
 
 
+def bump_doorbell(conn: sqlite3.Connection) -> None:
+    """Tell every engine (they watch this counter) that a run may need attention."""
+    conn.execute(
+        "INSERT INTO cursors VALUES ('doorbell', 1) ON CONFLICT(name) DO UPDATE SET seq = seq + 1"
+    )
+
+
 def _ring_claim(
     conn: sqlite3.Connection,
     run_ids: Sequence[str],
@@ -422,8 +441,9 @@ def _ring_claim(
     ring: bool,
 ) -> tuple[str, ...]:
     now = rows.now_ts()
-    if ring:
+    if ring and run_ids:
         conn.executemany(RING, [(now, run_id) for run_id in run_ids])
+        bump_doorbell(conn)
     if owner is None:
         return ()
     claimed = []
