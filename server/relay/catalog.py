@@ -4,6 +4,7 @@ A file that fails to load is reported with its problems; the others still load. 
 first directory on the path wins when two files declare the same id.
 """
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,15 @@ class WorkflowCatalog:
         if broken:
             raise InvalidWorkflow(broken)
         raise WorkflowNotFound(workflow_id, list(workflows))
+
+    def resolve(self, workflow_or_file: str) -> Workflow:
+        """A workflow id, or the path of a YAML file (the user's own, so trusted)."""
+        path = Path(workflow_or_file)
+        if path.suffix in SUFFIXES or os.sep in workflow_or_file:
+            if not path.is_file():
+                raise WorkflowNotFound(workflow_or_file)
+            return load_workflow_file(path, catalog=self.actions, environ=self.environ)
+        return self.get(workflow_or_file)
 
     def path_of(self, workflow_id: str) -> Path | None:
         found = self.scan()[0].get(workflow_id)

@@ -57,8 +57,9 @@ async def emit_event(settings: Settings, args: argparse.Namespace) -> int:
 
 async def list_events(settings: Settings, args: argparse.Namespace) -> int:
     async with StopOnSignal(), client(settings) as relay:
-        events = await _page(relay, args, args.after_seq, args.limit)
-        cursor = await _last_seq(relay, events, args.after_seq)
+        events, cursor = await relay.event_page(
+            args.type, args.source, args.correlation_id, args.after_seq, args.limit
+        )
         if not args.follow:
             _show_page(events, cursor, args.json)
             return 0
@@ -71,15 +72,6 @@ async def _page(
     relay: Relay, args: argparse.Namespace, after_seq: int | None, limit: int
 ) -> list[Event]:
     return await relay.list_events(args.type, args.source, args.correlation_id, after_seq, limit)
-
-
-async def _last_seq(relay: Relay, events: list[Event], after_seq: int | None) -> int:
-    """The cursor to pass as `--after-seq` next time: nothing before it is left unread."""
-    if events:
-        return events[-1].seq
-    if after_seq is not None:
-        return after_seq
-    return await relay.store.last_seq()
 
 
 def _show_page(events: list[Event], last_seq: int, as_json: bool) -> None:

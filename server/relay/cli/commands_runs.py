@@ -102,18 +102,8 @@ async def resume_run(settings: Settings, args: argparse.Namespace) -> int:
     watch = Watch(args.json)
     async with StopOnSignal(), driver(settings) as relay:
         run = await relay.resume(args.run_id)
-        _drive_resumed(relay, run)
         return await watch.follow(relay, run)
     return watch.interrupted()
-
-
-def _drive_resumed(relay: Relay, run: Run) -> None:
-    # `Relay.resume` adopts the run when it wins the lease but does not make it one of
-    # this engine's roots: without that, an own-runs-only engine would not claim the
-    # run's child runs, nor the run itself if its lease was still held elsewhere.
-    if relay.engine is not None:
-        relay.engine.roots.add(run.root_run_id or run.id)
-        relay.engine.poke()
 
 
 async def _resume_detached(settings: Settings, args: argparse.Namespace) -> int:

@@ -5,16 +5,12 @@ own run in-process; `relay worker` drives everyone's. `validate`, `schema` and `
 never open the store.
 """
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from relay.bootstrap import build_registry, open_relay
 from relay.catalog import WorkflowCatalog
 from relay.config import Settings, process_environment
-from relay.errors import WorkflowNotFound
-from relay.model.loading import load_workflow_file
 from relay.model.workflow import Workflow
 from relay.service.relay import Relay
 
@@ -44,16 +40,8 @@ async def driver(settings: Settings) -> AsyncIterator[Relay]:
 
 
 def resolve_offline(settings: Settings, workflow_or_file: str) -> Workflow:
-    """`Relay.resolve` without a store: a catalog id or a YAML file path.
-
-    Raises:
-        WorkflowNotFound, InvalidWorkflow
-    """
-    registry = build_registry(settings)
-    environ = process_environment()
-    path = Path(workflow_or_file)
-    if path.suffix in (".yaml", ".yml") or os.sep in workflow_or_file:
-        if not path.is_file():
-            raise WorkflowNotFound(workflow_or_file)
-        return load_workflow_file(path, catalog=registry, environ=environ)
-    return WorkflowCatalog(settings.workflow_dirs(), registry, environ).get(workflow_or_file)
+    """`Relay.resolve` without opening the store (for `graph`)."""
+    catalog = WorkflowCatalog(
+        settings.workflow_dirs(), build_registry(settings), process_environment()
+    )
+    return catalog.resolve(workflow_or_file)

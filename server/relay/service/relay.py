@@ -9,17 +9,16 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from relay.catalog import WorkflowCatalog
 from relay.engine.engine import Engine
 from relay.engine.runtime import Runtime, utcnow
 from relay.engine.waiting_start import new_run
-from relay.errors import InvalidTransition, InvalidWorkflow, UsageError, WorkflowNotFound
+from relay.errors import InvalidTransition, InvalidWorkflow, UsageError
 from relay.model.events import Event, NewEvent, matches
 from relay.model.inputs import validate_inputs
-from relay.model.loading import load_workflow, load_workflow_file
+from relay.model.loading import load_workflow
 from relay.model.run import HistoryEntry, Participant, Run, RunStatus, StepStatus, Task, TaskStatus
 from relay.model.workflow import Workflow
 from relay.service import coordination
@@ -87,12 +86,7 @@ class Relay:
 
     def resolve(self, workflow_or_file: str) -> Workflow:
         """A workflow id from the catalog, or a YAML file path (the user's own: trusted)."""
-        path = Path(workflow_or_file)
-        if path.suffix in (".yaml", ".yml") or os.sep in workflow_or_file:
-            if not path.is_file():
-                raise WorkflowNotFound(workflow_or_file)
-            return load_workflow_file(path, catalog=self.rt.actions, environ=self.rt.environ)
-        return self.catalog.get(workflow_or_file)
+        return self.catalog.resolve(workflow_or_file)
 
     def validate(self, definition: str) -> dict[str, Any]:
         try:
@@ -237,10 +231,14 @@ class Relay:
         limit = (await self.rt.workflow_of(run)).deadline_seconds
         deadline = None if limit is None else utcnow() + timedelta(seconds=limit)
         reopened = await self.store.reopen_run(run_id, steps, self.participant, deadline)
-        if self.engine is not None and await self.store.claim_run(
-            run_id, self.rt.worker_id, self.rt.lease_seconds
-        ):
-            self.engine.adopt([run_id])
+        if self.engine is not None:
+            # A root of this engine, so an own-runs-only engine (`relay resume`) also
+            # claims its child runs, and the run itself if its lease lapses elsewhere.
+            self.engine.roots.add(run.root_run_id or run_id)
+            if await self.store.claim_run(run_id, self.rt.worker_id, self.rt.lease_seconds):
+                self.engine.adopt([run_id])
+            else:
+                self.engine.poke()
         return reopened
 
     # events -----------------------------------------------------------------------------
@@ -278,6 +276,21 @@ class Relay:
 
     async def _emit_from_step(self, event: NewEvent) -> Event:
         return (await self._append(event)).event
+
+    async def event_page(
+        self,
+        type: str | None = None,  # noqa: A002 - the MCP tools' parameter name
+        source: str | None = None,
+        correlation_id: str | None = None,
+        after_seq: int | None = None,
+        limit: int = 50,
+    ) -> tuple[list[Event], int]:
+        """Events as `list_events` gives them, and the `last_seq` to pass as `after_seq`
+        next time so that nothing is left unread."""
+        events = await self.list_events(type, source, correlation_id, after_seq, limit)
+        if events:
+            return events, events[-1].seq
+        return events, after_seq if after_seq is not None else await self.store.last_seq()
 
     async def wait_for_event(
         self,

@@ -4,6 +4,9 @@ Times are stored as UNIX seconds and JSON as text; both backends use the same en
 """
 
 import json
+import secrets
+import time
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +36,16 @@ def dt(value: float | None) -> datetime | None:
 
 def now_ts() -> float:
     return datetime.now(UTC).timestamp()
+
+
+def uuid7() -> str:
+    """A time-ordered UUID (RFC 9562 version 7): new ids land at the right edge of the
+    index instead of on a random page, so an append writes fewer pages."""
+    millis = time.time_ns() // 1_000_000
+    value = (millis & (2**48 - 1)) << 80 | secrets.randbits(80)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
 
 
 def dumps(value: Any) -> str:

@@ -2,7 +2,6 @@
 threads (writes inside the writer's transaction, one savepoint each)."""
 
 import sqlite3
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -366,7 +365,7 @@ def insert_event(conn: sqlite3.Connection, new: NewEvent) -> tuple[Event, bool]:
         row = _one(conn, "SELECT * FROM events WHERE idempotency_key = ?", (new.idempotency_key,))
         if row is not None:
             return rows.event_from_row(row), True
-    event_id, created = str(uuid.uuid4()), rows.now_ts()
+    event_id, created = rows.uuid7(), rows.now_ts()
     seq = conn.execute(
         INSERT_EVENT,
         (
