@@ -193,3 +193,63 @@ steps:
 
 async def _not_driving(relay: Relay, run_id: str) -> bool:
     return run_id not in relay.engine.drivers  # type: ignore[union-attr]
+
+
+async def test_a_ring_while_a_stopped_driver_winds_down_its_attempts_is_ignored(
+    relay: Relay, tmp_path: Path
+) -> None:
+    quick_done, stubborn = tmp_path / "quick_done", tmp_path / "stubborn"
+    run = await start(
+        relay,
+        f"""
+id: winding_down
+steps:
+  - {{id: quick, needs: [], action: shell, params: {{command: "sleep 0.3; touch {quick_done}"}}}}
+  - id: stubborn
+    needs: []
+    action: shell
+    params: {{command: "trap 'sleep 1; exit 1' TERM; touch {stubborn}; sleep 10 & wait"}}
+""",
+    )
+    await eventually(lambda: anyio.to_thread.run_sync(stubborn.exists))
+    await relay.store.release_leases(relay.rt.worker_id, [run.id])
+    assert await relay.store.claim_run(run.id, "thief", 60)
+    # `quick` ends, its commit finds the lease lost, and the driver stops while
+    # `stubborn` takes a second to die: a ring now reaches a driver on its way out.
+    await eventually(lambda: anyio.to_thread.run_sync(quick_done.exists))
+    await anyio.sleep(0.1)
+    await relay.store.request_cancel(run.id, "ring")
+    await eventually(lambda: _not_driving(relay, run.id))
+    after = await start(relay, "id: after\nsteps:\n  - {id: a, action: log, params: {message: a}}")
+    assert (await finished(relay, after.id)).status.value == "completed"
+
+
+async def test_a_step_starts_only_once_the_steps_it_needs_are_recorded_complete(
+    relay: Relay, tmp_path: Path
+) -> None:
+    marker = tmp_path / "second_ran"
+    seen_during_commit: list[bool] = []
+
+    def records_first_completed(save: RunSave) -> bool:
+        return any(s.id == "first" and s.status.value == "completed" for s in save.steps)
+
+    async def slow_disk() -> None:
+        # A process killed during this commit must not leave `second`'s side effect
+        # behind while `first` is not recorded as completed (it would run again).
+        await anyio.sleep(0.5)
+        seen_during_commit.append(marker.exists())
+
+    racing = _race_in(relay, records_first_completed, slow_disk)
+    run = await start(
+        relay,
+        f"""
+id: ordered_commits
+steps:
+  - {{id: first, action: log, params: {{message: hi}}}}
+  - {{id: second, action: shell, params: {{command: "touch {marker}"}}}}
+""",
+    )
+    done = await finished(relay, run.id)
+    assert racing.raced
+    assert done.status.value == "completed"
+    assert seen_during_commit == [False]

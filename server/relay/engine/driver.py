@@ -2,12 +2,15 @@
 
 The driver keeps the run in memory while it holds the lease and records every
 transition in one store transaction (a finished step and the steps it unblocks share
-one commit). When nothing can run until someone acts or a timer fires, it parks the
-run (status `waiting`, lease released) and returns: a waiting run holds no task.
+one commit), and starts an action only once the commit that records its attempt is
+done. When nothing can run until someone acts or a timer fires, it parks the run
+(status `waiting`, lease released) and returns: a waiting run holds no task.
 """
 
+import functools
 import math
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +44,8 @@ class RunDriver:
                 self.dependants[need].append(step_id)
         self.candidates = {s.id for s in run.steps if s.status is StepStatus.PENDING}
         self.running: dict[str, anyio.CancelScope] = {}
+        # Attempts recorded but not yet committed: each starts once its commit is done.
+        self._queued: list[tuple[str, anyio.CancelScope, Callable[[], object]]] = []
         self.fatal: str | None = None  # the step whose failure fails the run
         self.check_waits = True
         self._send: MemoryObjectSendStream[Outcome] | None = None
@@ -79,7 +84,9 @@ class RunDriver:
         failure: RelayError | None = None
         self._send = send
         try:
-            async with anyio.create_task_group() as tg, send, recv:
+            # The streams outlive the task group: rings may come while it waits for the
+            # last attempts to end.
+            async with send, recv, anyio.create_task_group() as tg:
                 try:
                     await self._prepare()
                     while not await self._advance(tg, send, recv):
@@ -212,11 +219,20 @@ class RunDriver:
             participant=self.run.started_by,
             emit=self._emit,
         )
+        timeout_seconds = step.effective_timeout(self.wf.defaults)
         scope = anyio.CancelScope()
-        self.running[step_id] = scope
-        tg.start_soon(
-            self._guarded, scope, spec, params, ctx, step.effective_timeout(self.wf.defaults), send
+        launch = functools.partial(
+            tg.start_soon, self._guarded, scope, spec, params, ctx, timeout_seconds, send
         )
+        self._queued.append((step_id, scope, launch))
+
+    def _launch_queued(self) -> None:
+        """Start the attempts whose start (and the outcomes that let them run) is now
+        committed: a step's action never runs before what it depends on is durable."""
+        for step_id, scope, launch in self._queued:
+            self.running[step_id] = scope
+            launch()
+        self._queued.clear()
 
     async def _guarded(self, scope: anyio.CancelScope, *args: Any) -> None:
         with scope:
@@ -308,6 +324,7 @@ class RunDriver:
         except ConflictError:
             await self._refresh_signal()
             return True
+        self._launch_queued()
         if matched:
             self.check_waits = True
         return bool(matched)
@@ -340,6 +357,7 @@ class RunDriver:
         await self.rec.finish(status, outputs, error)
 
     async def _stop_all(self, recv: MemoryObjectReceiveStream[Outcome], now: datetime) -> None:
+        self._queued.clear()  # never started: close_unfinished cancels their steps
         for scope in self.running.values():
             scope.cancel()
         while self.running:
