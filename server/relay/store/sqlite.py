@@ -81,14 +81,15 @@ class SqliteStore:
     ) -> "SqliteStore":
         path = sqlite_path(url)
         _prepare_file(path)
-        conn = open_connection(path, synchronous=synchronous)
         try:
-            migrate_sqlite(conn)
+            conn = open_connection(path, synchronous=synchronous)
+            try:
+                migrate_sqlite(conn)
+            finally:
+                conn.close()
+            return cls(path, synchronous=synchronous, poll_interval_seconds=poll_interval_seconds)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open the relay database {str(path)!r}: {exc}") from exc
-        finally:
-            conn.close()
-        return cls(path, synchronous=synchronous, poll_interval_seconds=poll_interval_seconds)
 
     async def aclose(self) -> None:
         if self._closed:

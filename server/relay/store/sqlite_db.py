@@ -36,12 +36,27 @@ def open_connection(path: Path, *, synchronous: str) -> sqlite3.Connection:
     # busy_timeout: wait (inside SQLite) for another process's lock instead of failing at once.
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     # WAL: readers never block the writer nor the writer them, across processes too.
-    conn.execute("PRAGMA journal_mode = WAL")
+    _retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL"))
     # FULL syncs the WAL on every commit (a committed step survives power loss);
     # NORMAL only at checkpoints (survives a process crash, not a power cut).
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+def _retry_busy(statement: Callable[[], object]) -> None:
+    # Switching to WAL needs a moment of exclusive access and, unlike ordinary locks,
+    # does not always go through busy_timeout: when another process is opening or
+    # migrating the same new file, wait for it here.
+    give_up = time.monotonic() + BUSY_GIVE_UP_SECONDS
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() > give_up:
+                raise
+            time.sleep(0.01)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
