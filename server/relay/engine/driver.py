@@ -38,6 +38,7 @@ class RunDriver:
         self.wf = workflow
         self.rec = Recorder(rt, run)
         self.deps = workflow.dependencies()
+        self.defs = {s.id: s for s in workflow.steps}
         self.dependants: dict[str, list[str]] = {s.id: [] for s in workflow.steps}
         for step_id, needs in self.deps.items():
             for need in needs:
@@ -121,10 +122,17 @@ class RunDriver:
         if (self.check_waits or self._wait_due(now)) and not await self._resolve_waiting(now):
             return False
         await self._start_ready(tg, send, now)
+        if (
+            not self.running
+            and not self._queued
+            and (self.fatal is not None or not self.rec.unfinished)
+        ):
+            await self._finish()  # one commit for the last outcome and the run's end
+            return True
         if await self._flush():
             return False
         if not self.running:
-            if self.fatal is not None or all(s.status.is_final for s in self.steps.values()):
+            if self.fatal is not None or not self.rec.unfinished:
                 await self._finish()
                 return True
             if not self._ready(utcnow()) and not self.check_waits:
@@ -148,7 +156,7 @@ class RunDriver:
         step = self.steps[step_id]
         if step.status in (StepStatus.COMPLETED, StepStatus.SKIPPED):
             return True
-        return step.status is StepStatus.FAILED and self.wf.step(step_id).continue_on_failure
+        return step.status is StepStatus.FAILED and self.defs[step_id].continue_on_failure
 
     def _ready(self, now: datetime) -> list[str]:
         if self.fatal is not None:
@@ -185,7 +193,7 @@ class RunDriver:
     async def _start(
         self, step_id: str, tg: TaskGroup, send: MemoryObjectSendStream[Outcome], now: datetime
     ) -> None:
-        step = self.wf.step(step_id)
+        step = self.defs[step_id]
         state = self.steps[step_id]
         context = self.context()
         if step.if_ and state.attempts == 0 and not state.gate_passed:
@@ -255,7 +263,7 @@ class RunDriver:
         if outcome.ok:
             self._end(outcome.step_id, self.rec.completed(outcome.step_id, outcome.output, now))
             return
-        step = self.wf.step(outcome.step_id)
+        step = self.defs[outcome.step_id]
         policy = step.effective_retry(self.wf.defaults)
         attempts = self.steps[outcome.step_id].attempts
         if attempts < policy.max_attempts:
@@ -271,7 +279,7 @@ class RunDriver:
         self._end(step_id, self.rec.failed(step_id, error, output, now))
 
     def _end(self, step_id: str, status: StepStatus) -> None:
-        if status is StepStatus.FAILED and not self.wf.step(step_id).continue_on_failure:
+        if status is StepStatus.FAILED and not self.defs[step_id].continue_on_failure:
             self.fatal = self.fatal or step_id
         self.candidates.update(self.dependants[step_id])
 
@@ -279,8 +287,8 @@ class RunDriver:
 
     def _wait_due(self, now: datetime) -> bool:
         return any(
-            s.status is StepStatus.WAITING and s.wake_at is not None and s.wake_at <= now
-            for s in self.steps.values()
+            wake <= now and self.steps[step_id].status is StepStatus.WAITING
+            for step_id, wake in self.rec.timed.items()
         )
 
     async def _resolve_waiting(self, now: datetime) -> bool:
@@ -288,6 +296,8 @@ class RunDriver:
         in a commit of their own that an outside signal fences: False (and nothing
         changed) when someone rang the run meanwhile, so that it looks again."""
         self.check_waits = False
+        if not any(s.status is StepStatus.WAITING for s in self.steps.values()):
+            return True
         if await self._flush():  # what is pending does not depend on outside decisions
             return False
         saved = self.rec.checkpoint(), set(self.candidates), self.fatal
@@ -379,11 +389,7 @@ class RunDriver:
         return self.run.deadline_at is not None and now >= self.run.deadline_at
 
     def _next_wake(self) -> datetime | None:
-        times = [
-            s.wake_at
-            for s in self.steps.values()
-            if s.wake_at is not None and s.status in (StepStatus.PENDING, StepStatus.WAITING)
-        ]
+        times = list(self.rec.timed.values())
         if self.run.deadline_at is not None:
             times.append(self.run.deadline_at)
         return min(times) if times else None

@@ -34,6 +34,7 @@ class Recorder:
         self.run = run
         self.steps = {s.id: s for s in run.steps}
         self._positions = {s.id: i for i, s in enumerate(run.steps)}
+        self._reindex()
         self.signal = run.signal_seq
         self._fence = False  # the next commit must not race an outside decision
         self.pending = self._new_save()
@@ -44,6 +45,25 @@ class Recorder:
     def position(self, step_id: str) -> int:
         return self._positions[step_id]
 
+    # Kept in step with `steps` so that the driver's per-turn questions ("is any timer
+    # due?", "is every step done?") cost O(timers), not O(steps): a 1,000-step run would
+    # otherwise spend most of its time scanning.
+    def _reindex(self) -> None:
+        self.timed: dict[str, datetime] = {}
+        self.unfinished: set[str] = set()
+        for step in self.steps.values():
+            self._index(step)
+
+    def _index(self, step: StepRun) -> None:
+        if step.wake_at is not None and step.status in (StepStatus.PENDING, StepStatus.WAITING):
+            self.timed[step.id] = step.wake_at
+        else:
+            self.timed.pop(step.id, None)
+        if step.status.is_final:
+            self.unfinished.discard(step.id)
+        else:
+            self.unfinished.add(step.id)
+
     def checkpoint(self) -> tuple[Run, dict[str, StepRun]]:
         """The in-memory state, to `restore` if the next (fenced) commit is refused."""
         assert not _has_writes(self.pending), "checkpoint with uncommitted writes"
@@ -52,6 +72,7 @@ class Recorder:
     def restore(self, saved: tuple[Run, dict[str, StepRun]]) -> None:
         """Forget every change made since `checkpoint`: none of it was committed."""
         self.run, self.steps = saved[0], dict(saved[1])
+        self._reindex()
         self.pending = self._new_save()
         self._fence = False
 
@@ -80,6 +101,7 @@ class Recorder:
     def _set(self, step: StepRun, **fields: Any) -> StepRun:
         updated = step.model_copy(update=fields)
         self.steps[step.id] = updated
+        self._index(updated)
         self.pending.steps = [s for s in self.pending.steps if s.id != step.id]
         self.pending.steps.append(updated)
         return updated

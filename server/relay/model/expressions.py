@@ -196,6 +196,7 @@ def _syntax_reason(source: str, exc: SyntaxError) -> str:
     return plain
 
 
+@functools.lru_cache(maxsize=1024)
 def check_expression(source: str) -> str | None:
     """Why `source` is not an acceptable expression, or None when it is."""
     if not source.strip():
