@@ -73,9 +73,10 @@ CREATE TABLE attempts (
     PRIMARY KEY (run_id, step_id, attempt)
 ) WITHOUT ROWID;
 
--- Append-only: rows are inserted, never updated or deleted.
+-- Append-only: rows are inserted, never updated or deleted (so a plain rowid key never
+-- reuses a number, without AUTOINCREMENT's extra page write per insert).
 CREATE TABLE history (
-    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq      INTEGER PRIMARY KEY,
     run_id   TEXT NOT NULL,
     step_id  TEXT,
     kind     TEXT NOT NULL,
@@ -84,17 +85,19 @@ CREATE TABLE history (
 );
 CREATE INDEX history_run ON history(run_id, seq);
 
--- AUTOINCREMENT: a seq is never reused, so "after_seq" cursors stay valid forever.
+-- Events are never deleted, so the rowid `seq` is never reused and "after_seq" cursors
+-- stay valid forever. Every index here costs one page write per append: keep them few.
 CREATE TABLE events (
-    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq              INTEGER PRIMARY KEY,
     id               TEXT NOT NULL UNIQUE,
     type             TEXT NOT NULL,
     source           TEXT NOT NULL,
     data             TEXT NOT NULL,
     correlation_id   TEXT,
-    idempotency_key  TEXT UNIQUE,
+    idempotency_key  TEXT,
     created_at       REAL NOT NULL
 );
+CREATE UNIQUE INDEX events_idempotency ON events(idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX events_type ON events(type, seq);
 CREATE INDEX events_source ON events(source, seq);
 CREATE INDEX events_correlation ON events(correlation_id, seq) WHERE correlation_id IS NOT NULL;
