@@ -4,6 +4,7 @@ The CLI, the MCP server, the HTTP app and the Python hooks all call these method
 none of them holds logic of its own. One `Relay` per process.
 """
 
+import copy
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -55,11 +56,22 @@ class Relay:
         self.engine = engine
         self.allow_inline_code = allow_inline_code
         self._touched: dict[str, float] = {}
+        self._participant = runtime.participant
         runtime.emit = self._emit_from_step
 
     @property
     def participant(self) -> str:
-        return self.rt.participant
+        """Who is calling: the default source of events, approver, task owner."""
+        return self._participant
+
+    def acting_as(self, participant: str) -> "Relay":
+        """This process's Relay (same store, engine and catalog) on behalf of another
+        participant: e.g. the MCP client whose `initialize` named it."""
+        if participant == self._participant:
+            return self
+        view = copy.copy(self)
+        view._participant = participant
+        return view
 
     async def touch(self, name: str | None = None) -> None:
         name = name or self.participant
