@@ -292,19 +292,34 @@ class RunDriver:
         )
 
     async def _resolve_waiting(self, now: datetime) -> bool:
-        """End the waiting steps whose decision, event, task, child run or time has come,
-        in a commit of their own that an outside signal fences: False (and nothing
-        changed) when someone rang the run meanwhile, so that it looks again."""
+        """End the waiting steps whose decision, event, task, child run or time has come.
+
+        A resolution that only ends a step joins the next commit (with the steps it
+        unblocks). One that also writes an approval or a task (a timeout) is committed
+        alone, fenced by the run's signal: False (and nothing changed) when someone rang
+        the run meanwhile, so that it looks again.
+        """
         self.check_waits = False
-        if not any(s.status is StepStatus.WAITING for s in self.steps.values()):
+        uncommitted = {s.id for s in self.rec.pending.steps}
+        waiting = [
+            s
+            for s in self.steps.values()
+            if s.status is StepStatus.WAITING and s.id not in uncommitted
+        ]
+        found = [
+            (s.id, r) for s in waiting if (r := await resolve(self.rt.store, self.run.id, s, now))
+        ]
+        if not found:
+            return True
+        if not any(r.approval is not None or r.task is not None for _, r in found):
+            for step_id, resolution in found:
+                self._apply(step_id, resolution, now)
             return True
         if await self._flush():  # what is pending does not depend on outside decisions
             return False
         saved = self.rec.checkpoint(), set(self.candidates), self.fatal
-        for step in [s for s in self.steps.values() if s.status is StepStatus.WAITING]:
-            resolution = await resolve(self.rt.store, self.run.id, step, now)
-            if resolution is not None:
-                self._apply(step.id, resolution, now)
+        for step_id, resolution in found:
+            self._apply(step_id, resolution, now)
         try:
             await self.rec.flush()
         except ConflictError:
