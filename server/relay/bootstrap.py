@@ -15,6 +15,7 @@ from relay.config import Settings, process_environment
 from relay.engine.actions import ActionRegistry, load_plugins, registered_actions
 from relay.engine.builtin_actions import builtin_specs
 from relay.engine.engine import Engine
+from relay.engine.mcp_call import mcp_call_spec, servers_from_config
 from relay.engine.runtime import Runtime
 from relay.engine.waiting import waiting_specs
 from relay.service.relay import Relay
@@ -25,7 +26,8 @@ from relay.store import connect_store
 def build_registry(settings: Settings) -> ActionRegistry:
     """Built-ins, then plugins (RELAY_PLUGINS, the relay.actions entry points)."""
     registry = ActionRegistry()
-    for spec in [*builtin_specs(), *waiting_specs()]:
+    mcp_servers = servers_from_config(settings.mcp_server_table())
+    for spec in [*builtin_specs(), *waiting_specs(), mcp_call_spec(mcp_servers)]:
         registry.add(spec)
     load_plugins(settings.plugin_modules())
     for spec in registered_actions():

@@ -1,11 +1,18 @@
 """Settings: the only code that reads environment variables."""
 
+import json
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from relay.errors import ConfigError
+
+MCP_SERVERS_FILE = "mcp_servers.json"  # in RELAY_HOME; Claude Desktop's `mcpServers` format
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class Settings(BaseSettings):
@@ -25,6 +32,10 @@ class Settings(BaseSettings):
     allow_inline_code: bool = False
     auth_token: SecretStr | None = None
     allowed_hosts: str = ""
+    # JSON text, {"mcpServers": {...}} or just {...} (or that object, from Python). Checked by
+    # mcp_server_table, whose errors (unlike pydantic's) never quote it: it may hold a token.
+    mcp_servers: Any = None
+    mcp_config: Path | None = None  # a file in that format; default {home}/mcp_servers.json
 
     @field_validator("home", mode="after")
     @classmethod
@@ -41,6 +52,59 @@ class Settings(BaseSettings):
 
     def plugin_modules(self) -> list[str]:
         return [name.strip() for name in self.plugins.split(",") if name.strip()]
+
+    def mcp_server_table(self) -> dict[str, Any]:
+        """The named MCP servers of `mcp_call`: RELAY_MCP_SERVERS, else the file
+        RELAY_MCP_CONFIG names, else {home}/mcp_servers.json when it exists. `${VAR}` and
+        `${VAR:-default}` in its strings are read from the environment (keep tokens there)."""
+        if isinstance(self.mcp_servers, str):
+            try:
+                data = json.loads(self.mcp_servers)
+            except json.JSONDecodeError as exc:
+                where = f"line {exc.lineno} column {exc.colno}"
+                raise ConfigError(f"RELAY_MCP_SERVERS is not valid JSON ({where})") from None
+            return _mcp_servers(data, "RELAY_MCP_SERVERS")
+        if self.mcp_servers is not None:
+            return _mcp_servers(self.mcp_servers, "RELAY_MCP_SERVERS")
+        path = self.mcp_config.expanduser() if self.mcp_config else self.home / MCP_SERVERS_FILE
+        if self.mcp_config is None and not path.is_file():
+            return {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read MCP server config {path}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise ConfigError(f"MCP server config {path} is not valid JSON: {exc}") from None
+        return _mcp_servers(data, str(path))
+
+
+def _mcp_servers(data: Any, source: str) -> dict[str, Any]:
+    if isinstance(data, dict) and "mcpServers" in data:
+        data = data["mcpServers"]
+    if not isinstance(data, dict):
+        raise ConfigError(f'{source}: expected {{"mcpServers": {{name: server, ...}}}}')
+    expanded: dict[str, Any] = _expanded(data, source)
+    return expanded
+
+
+def _expanded(value: Any, source: str) -> Any:
+    if isinstance(value, dict):
+        return {key: _expanded(item, source) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expanded(item, source) for item in value]
+    if isinstance(value, str):
+        return _ENV_REFERENCE.sub(lambda match: _env_value(match, source), value)
+    return value
+
+
+def _env_value(match: re.Match[str], source: str) -> str:
+    name, default = match.group(1), match.group(2)
+    value = os.environ.get(name)
+    if default is not None and not value:
+        return default
+    if value is None:
+        raise ConfigError(f"{source} refers to ${{{name}}}, which is not set")
+    return value
 
 
 def process_environment() -> dict[str, str]:

@@ -49,6 +49,11 @@ class ActionSpec:
     kind: ActionKind = "plain"
     description: str = ""
     runs_code: bool = False  # shell/python: refused in inline definitions unless allowed
+    # Whether a step's (unrendered) params make it run code here (mcp_call with `command`).
+    runs_code_when: Callable[[Mapping[str, Any]], bool] | None = None
+
+    def runs_code_with(self, params: Mapping[str, Any]) -> bool:
+        return self.runs_code or (self.runs_code_when is not None and self.runs_code_when(params))
 
 
 # Actions that relay knows about but that a later release provides.
@@ -56,10 +61,6 @@ UNAVAILABLE: dict[str, str] = {
     "notify": (
         "relay's `notify` action (Slack and other channels) is not available in this version; "
         "remove the step or define `notify` yourself under `actions:` (e.g. uses: log)"
-    ),
-    "mcp_call": (
-        "relay's `mcp_call` action is not available in this version; "
-        "register an action with @relay.action to call the tool yourself"
     ),
 }
 

@@ -43,13 +43,15 @@ def refuse_inline_code(workflow: Workflow, actions: ActionRegistry) -> None:
         alias = workflow.actions.get(step.action)
         name = alias.uses if alias else step.action
         spec = actions.get(name)
-        if name in CODE_ACTIONS or (spec is not None and spec.runs_code):
+        params = alias.params if alias else step.params
+        if name in CODE_ACTIONS or (spec is not None and spec.runs_code_with(params)):
+            what = f"{name!r} with `command`" if spec and not spec.runs_code else repr(name)
             problems.append(
                 Problem(
                     "<inline>",
                     None,
                     None,
-                    f"step {step.id!r} uses {name!r}, which runs code on this machine; inline "
+                    f"step {step.id!r} uses {what}, which runs code on this machine; inline "
                     "definitions may not do that unless the server runs with "
                     "RELAY_ALLOW_INLINE_CODE=1 (or put the workflow in a file on "
                     "RELAY_WORKFLOWS_PATH)",
@@ -115,20 +117,34 @@ def _last_decision(approvals: list[Approval]) -> str:
     return f": step {last.step_id!r} was already {last.status.value}{who}"
 
 
-def _check_decider(approval: Approval, approver: str, channel: str) -> None:
+def decider_problem(approval: Approval, approver: str, channel: str) -> str | None:
+    """Why `approver` may not decide `approval` through `channel`; None when they may."""
     if approval.approvers and approver not in approval.approvers:
-        raise InvalidTransition(
+        return (
             f"{approver!r} may not decide step {approval.step_id!r}: its approvers are "
             f"{', '.join(approval.approvers)}"
         )
     if not approval.allow_self and approver == approval.requested_by:
-        raise InvalidTransition(
-            f"{approver!r} started this run and this approval does not allow self-approval"
-        )
+        return f"{approver!r} started this run and this approval does not allow self-approval"
     if approval.channels and channel not in approval.channels:
-        raise InvalidTransition(
+        return (
             f"step {approval.step_id!r} may only be decided through {', '.join(approval.channels)}"
         )
+    return None
+
+
+def _check_decider(approval: Approval, approver: str, channel: str) -> None:
+    problem = decider_problem(approval, approver, channel)
+    if problem is not None:
+        raise InvalidTransition(problem)
+
+
+async def decidable_gate(relay: "Relay", run_id: str, channel: str) -> Approval | None:
+    """The first pending approval of `run_id` that the caller may decide via `channel`."""
+    for approval in await relay.store.list_approvals(ApprovalStatus.PENDING, run_id):
+        if decider_problem(approval, relay.participant, channel) is None:
+            return approval
+    return None
 
 
 async def approve(
