@@ -8,8 +8,10 @@ connection, and every connection must share one engine and one store.
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from relay import __version__
 from relay.service.relay import Relay
@@ -34,30 +36,40 @@ class McpState:
 def build_server(relay: Relay, *, participant: str | None = None) -> MCPServer[McpState]:
     """The MCP server over `relay`; `participant` (RELAY_PARTICIPANT) names the callers,
     else each client's own name from `initialize`."""
+    from relay.mcp_server import prompts, resources, tools
+    from relay.mcp_server.updates import ResourceUpdates
+
     state = McpState(relay, participant)
+    # Subscribed resources are re-read when the store changes (in any process) and their
+    # subscribers notified: one watcher per server, whichever lifespans are running.
+    updates = ResourceUpdates(InMemorySubscriptionBus())
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[McpState]) -> AsyncIterator[McpState]:
-        yield state
+        async with updates.watching(relay.store):
+            yield state
 
     server: MCPServer[McpState] = MCPServer(
-        "relay", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan
+        "relay",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        subscriptions=updates.bus,
     )
-    from relay.mcp_server import prompts, resources, tools
-
     tools.register(server)
     resources.register(server, state)
+    updates.install(server)
     prompts.register(server)
     return server
 
 
-def caller(ctx: Context) -> Relay:
+def caller(ctx: Context[McpState, Any]) -> Relay:
     """The shared Relay, acting as the participant this request comes from."""
     state: McpState = ctx.request_context.lifespan_context
     return state.relay.acting_as(state.participant or client_name(ctx) or "mcp")
 
 
-def client_name(ctx: Context) -> str | None:
+def client_name(ctx: Context[McpState, Any]) -> str | None:
     params = ctx.session.client_params
     info = None if params is None else params.client_info
     return None if info is None else info.name

@@ -16,11 +16,26 @@ from relay.catalog import WorkflowCatalog
 from relay.engine.engine import Engine
 from relay.engine.runtime import Runtime, utcnow
 from relay.engine.waiting_start import new_run
-from relay.errors import InvalidTransition, InvalidWorkflow, UsageError
+from relay.errors import (
+    ConfigError,
+    InvalidTransition,
+    InvalidWorkflow,
+    UsageError,
+    WorkflowNotFound,
+)
 from relay.model.events import Event, NewEvent, matches
 from relay.model.inputs import validate_inputs
 from relay.model.loading import load_workflow
-from relay.model.run import HistoryEntry, Participant, Run, RunStatus, StepStatus, Task, TaskStatus
+from relay.model.run import (
+    Approval,
+    HistoryEntry,
+    Participant,
+    Run,
+    RunStatus,
+    StepStatus,
+    Task,
+    TaskStatus,
+)
 from relay.model.workflow import Workflow
 from relay.service import coordination
 from relay.service.triggers import fire_event_triggers
@@ -28,6 +43,10 @@ from relay.service.views import waiting_for
 from relay.store.base import EventQuery, NewRun, RunQuery, Store
 
 Progress = Callable[[float, float | None, str], Awaitable[None]]
+
+SLACK_NOT_CONFIGURED = (
+    "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_CHANNEL, or SLACK_WEBHOOK_URL"
+)
 
 # How often one process records that a participant is active, at most.
 TOUCH_EVERY_SECONDS = 5.0
@@ -100,6 +119,25 @@ class Relay:
         """A workflow id from the catalog, or a YAML file path (the user's own: trusted)."""
         return self.catalog.resolve(workflow_or_file)
 
+    def workflow_for(self, workflow: str | None = None, definition: str | None = None) -> Workflow:
+        """A catalog workflow by id, or an inline (untrusted) definition: exactly one."""
+        if (workflow is None) == (definition is None):
+            raise UsageError(
+                "give exactly one of `workflow` (the id of a workflow file; list_workflows "
+                "shows them) or `definition` (a whole workflow as YAML text)"
+            )
+        if definition is not None:
+            return self.load_inline(definition)
+        return self.catalog.get(workflow or "")
+
+    def workflow_source(self, workflow_id: str) -> str:
+        """The YAML text of the workflow file that declares `workflow_id`."""
+        path = self.catalog.path_of(workflow_id)
+        if path is None:
+            self.catalog.get(workflow_id)  # raises: not found, or the file does not load
+            raise WorkflowNotFound(workflow_id)
+        return path.read_text(encoding="utf-8")
+
     def validate(self, definition: str) -> dict[str, Any]:
         try:
             if "\n" in definition or ":" in definition:
@@ -167,13 +205,26 @@ class Relay:
         await self.touch()
         return await self.store.get_run(run_id)
 
+    async def history(self, run_id: str) -> list[HistoryEntry]:
+        """A run's append-only history, oldest first."""
+        await self.store.get_run(run_id)  # RunNotFound
+        return await self.store.history(run_id)
+
     async def wait_run(
-        self, run_id: str, wait_seconds: float, progress: Progress | None = None
+        self,
+        run_id: str,
+        wait_seconds: float,
+        progress: Progress | None = None,
+        *,
+        until: Callable[[Run], bool] | None = None,
     ) -> Run:
-        """The run once it finishes, its status or `waiting_for` changes, or time is up."""
+        """The run once it finishes, its status or `waiting_for` changes (or, given
+        `until`, once `until(run)` holds), or time is up."""
         run = await self.get_run(run_id)
         start, deadline = run.status, time.monotonic() + max(0.0, wait_seconds)
         first = waiting_for(run)
+        if until is not None and until(run):
+            return run
         while not run.status.is_final and time.monotonic() < deadline:
             generation = self.store.generation()
             if progress is not None:
@@ -183,7 +234,8 @@ class Relay:
                 )
             await self.store.wait_changed(generation, min(1.0, deadline - time.monotonic()))
             run = await self.store.get_run(run_id)
-            if run.status != start or waiting_for(run) != first:
+            changed = run.status != start or waiting_for(run) != first
+            if until(run) if until is not None else changed:
                 break
         return run
 
@@ -374,6 +426,10 @@ class Relay:
             self, run_id, step, approved, approver or self.participant, comment, channel
         )
 
+    async def decidable_gate(self, run_id: str, channel: str = "mcp") -> Approval | None:
+        """The pending approval of `run_id` this participant may decide via `channel`."""
+        return await coordination.decidable_gate(self, run_id, channel)
+
     async def list_approvals(self, status: str | None = "pending") -> list[dict[str, Any]]:
         await self.touch()
         return await coordination.list_approvals(self, status)
@@ -399,6 +455,20 @@ class Relay:
     async def list_participants(self) -> list[Participant]:
         await self.touch()
         return await self.store.list_participants()
+
+    async def notify_slack(
+        self,
+        message: str,
+        *,
+        title: str | None = None,
+        status: str | None = None,
+        run_id: str | None = None,
+        fields: Mapping[str, str] | None = None,
+        channel: str | None = None,
+    ) -> dict[str, Any]:
+        """Post a message to Slack (in `run_id`'s thread when given). Slack arrives with a
+        later release: until then it is not configured."""
+        raise ConfigError(SLACK_NOT_CONFIGURED)
 
     async def live_workers(self) -> list[str]:
         return await self.store.live_workers(3 * self.rt.lease_seconds)

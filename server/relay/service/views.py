@@ -50,6 +50,13 @@ def waiting_for(run: Run) -> dict[str, Any] | None:
     return None
 
 
+def is_settled(run: Run) -> bool:
+    """Finished, or waiting for someone or something other than the clock: where
+    `start_workflow(wait_seconds=...)` stops waiting."""
+    waiting = waiting_for(run)
+    return run.status.is_final or (waiting is not None and waiting["kind"] != WaitKind.TIMER)
+
+
 def next_hint(run: Run, waiting: dict[str, Any] | None) -> str | None:
     """One line naming the call that would unblock the run."""
     if run.status.is_final:

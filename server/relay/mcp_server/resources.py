@@ -1,0 +1,137 @@
+"""relay's resources: `relay://` URIs over the same service calls and views as the tools.
+
+Every reader is a closure over the process's `McpState` (a static resource may not take
+a `Context`), so the updates watcher can re-read any subscribed URI outside a request.
+Ids in URIs are checked before any lookup; lookups are by id in the catalog or the
+store, never by joining paths, so no URI reaches a file it does not name.
+"""
+
+import json
+import re
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+
+from relay.mcp_server.errors import as_resource_errors
+from relay.mcp_server.server import McpState
+from relay.model.graph import to_mermaid
+from relay.model.schema import workflow_json_schema_text
+from relay.service.views import (
+    event_view,
+    participant_view,
+    run_summary,
+    run_view,
+    task_view,
+)
+
+JSON = "application/json"
+YAML = "text/yaml"
+MERMAID = "text/vnd.mermaid"
+
+RECENT = 50  # events in relay://events/recent, runs in relay://runs
+_ID = re.compile(r"[A-Za-z0-9_.-]+")
+
+# The URIs whose changes are published to subscribers (DESIGN.md: runs and events).
+EVENTS_URI = "relay://events/recent"
+RUN_URI = "relay://runs/{run_id}"
+
+
+def checked_id(kind: str, value: str) -> str:
+    """`value` when it is a plausible id, else a clear not-found error."""
+    if not _ID.fullmatch(value) or set(value) == {"."}:
+        raise ResourceNotFoundError(
+            f"{value!r} is not a valid {kind} id (letters, digits, '_', '.', '-')"
+        )
+    return value
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=2, default=str)
+
+
+def _workflow_readers(server: MCPServer[McpState], state: McpState) -> None:
+    relay = state.relay
+
+    @server.resource("relay://workflows", name="workflows", mime_type=JSON)
+    def workflows() -> str:
+        """Every workflow on RELAY_WORKFLOWS_PATH (as list_workflows returns them)."""
+        return _json(relay.list_workflows())
+
+    @server.resource("relay://workflows/{id}", name="workflow", mime_type=YAML)
+    def workflow_file(id: str) -> str:  # noqa: A002 - DESIGN.md's URI variable
+        """A workflow's YAML file, as written."""
+        with as_resource_errors():
+            return relay.workflow_source(checked_id("workflow", id))
+
+    @server.resource("relay://workflows/{id}/diagram", name="workflow-diagram", mime_type=MERMAID)
+    def workflow_diagram(id: str) -> str:  # noqa: A002 - DESIGN.md's URI variable
+        """A workflow's steps as a Mermaid flowchart."""
+        with as_resource_errors():
+            return to_mermaid(relay.workflow_for(workflow=checked_id("workflow", id)))
+
+    @server.resource("relay://schema/workflow", name="workflow-schema", mime_type=JSON)
+    def workflow_schema() -> str:
+        """The JSON Schema of relay's workflow YAML format."""
+        return workflow_json_schema_text()
+
+
+def _run_readers(server: MCPServer[McpState], state: McpState) -> None:
+    relay = state.relay
+
+    @server.resource("relay://runs", name="runs", mime_type=JSON)
+    async def runs() -> str:
+        """The most recent runs, newest first."""
+        return _json({"runs": [run_summary(r) for r in await relay.list_runs(limit=RECENT)]})
+
+    @server.resource(RUN_URI, name="run", mime_type=JSON)
+    async def run(run_id: str) -> str:
+        """One run: steps, waiting_for, next, outputs. Subscribe to hear of its changes."""
+        with as_resource_errors():
+            return _json(run_view(await relay.get_run(checked_id("run", run_id))))
+
+    @server.resource(
+        "relay://runs/{run_id}/steps/{step_id}/output", name="step-output", mime_type=JSON
+    )
+    async def step_output(run_id: str, step_id: str) -> str:
+        """A step's whole output (run views cut large ones and point here)."""
+        with as_resource_errors():
+            found = await relay.get_run(checked_id("run", run_id))
+        for step in found.steps:
+            if step.id == checked_id("step", step_id):
+                return _json(step.output)
+        steps = ", ".join(s.id for s in found.steps)
+        raise ResourceNotFoundError(f"run {run_id!r} has no step {step_id!r}; its steps: {steps}")
+
+
+def _coordination_readers(server: MCPServer[McpState], state: McpState) -> None:
+    relay = state.relay
+
+    @server.resource(EVENTS_URI, name="recent-events", mime_type=JSON)
+    async def recent_events() -> str:
+        """The newest events of the shared log. Subscribe to hear of new ones."""
+        events, last_seq = await relay.event_page(limit=RECENT)
+        return _json({"events": [event_view(e) for e in events], "last_seq": last_seq})
+
+    @server.resource("relay://approvals/pending", name="pending-approvals", mime_type=JSON)
+    async def pending_approvals() -> str:
+        """Approval gates waiting for a decision, across all runs."""
+        return _json({"approvals": await relay.list_approvals("pending")})
+
+    @server.resource("relay://tasks/open", name="open-tasks", mime_type=JSON)
+    async def open_tasks() -> str:
+        """Every participant's open tasks (handoffs waiting to be done)."""
+        return _json({"tasks": [task_view(t) for t in await relay.list_tasks("*", "open")]})
+
+    @server.resource("relay://participants", name="participants", mime_type=JSON)
+    async def participants() -> str:
+        """Participants seen recently, with their open tasks."""
+        found = await relay.list_participants()
+        return _json({"participants": [participant_view(p) for p in found]})
+
+
+def register(server: MCPServer[McpState], state: McpState) -> None:
+    """Add relay's resources and resource templates to `server`."""
+    _workflow_readers(server, state)
+    _run_readers(server, state)
+    _coordination_readers(server, state)

@@ -1,0 +1,218 @@
+"""The tools' structured results: pydantic mirrors of `relay.service.views`' dicts.
+
+Each tool returns one of these, so the SDK publishes an `outputSchema` for it. The views
+build the data; these models only give it a schema (`extra="forbid"` keeps the two in
+step: a key added to a view and not here fails loudly in the tests).
+"""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from relay.model.run import Run
+from relay.service.views import run_view
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# workflows --------------------------------------------------------------------------------
+
+
+class WorkflowStep(_Out):
+    id: str
+    name: str
+    action: str
+
+
+class WorkflowInfo(_Out):
+    id: str
+    name: str | None = None
+    description: str | None = None
+    inputs: dict[str, Any] = Field(description="Declared inputs: type, default, description")
+    steps: list[WorkflowStep]
+    triggers: list[dict[str, Any]]
+    path: str | None = Field(description="The YAML file it was loaded from")
+
+
+class FileProblem(_Out):
+    path: str
+    line: int | None
+    message: str
+
+
+class WorkflowList(_Out):
+    workflows: list[WorkflowInfo]
+    errors: list[FileProblem] = Field(description="Files that failed to load, with the reason")
+
+
+class Validation(_Out):
+    valid: bool
+    errors: list[FileProblem]
+    id: str | None = Field(description="The workflow's id when it is valid")
+
+
+# runs -------------------------------------------------------------------------------------
+
+
+class StepInfo(_Out):
+    id: str
+    name: str
+    status: str = Field(description="pending|running|waiting|completed|failed|skipped|cancelled")
+    attempts: int
+    started_at: str | None
+    finished_at: str | None
+    output: Any = Field(
+        description="The step's output; a large one is cut to a preview with `full`, the "
+        "relay://runs/{run_id}/steps/{step_id}/output resource that holds all of it"
+    )
+    error: str | None
+
+
+class WaitingFor(_Out):
+    kind: Literal["approval", "event", "task", "timer", "run"]
+    step: str
+    detail: dict[str, Any]
+
+
+class RunInfo(_Out):
+    """A run (DESIGN.md's run shape)."""
+
+    run_id: str
+    workflow: str
+    status: str = Field(description="pending|running|waiting|completed|failed|cancelled")
+    inputs: dict[str, Any]
+    created_at: str | None
+    updated_at: str | None
+    started_by: str
+    steps: list[StepInfo]
+    waiting_for: WaitingFor | None = Field(description="What the run waits for, if anything")
+    next: str | None = Field(description="The one call that would unblock or follow the run")
+    outputs: dict[str, Any] | None
+    error: str | None
+    parent_run_id: str | None
+
+
+class RunSummary(_Out):
+    run_id: str
+    workflow: str
+    status: str
+    created_at: str | None
+    updated_at: str | None
+    started_by: str
+    error: str | None
+
+
+class RunList(_Out):
+    runs: list[RunSummary]
+
+
+# events -----------------------------------------------------------------------------------
+
+
+class EventInfo(_Out):
+    id: str
+    seq: int = Field(description="Position in the shared log; strictly increasing")
+    type: str
+    source: str
+    data: dict[str, Any]
+    correlation_id: str | None
+    idempotency_key: str | None
+    created_at: str
+
+
+class Emitted(_Out):
+    event: EventInfo
+    duplicate: bool = Field(description="True when the idempotency_key was seen before")
+    started_runs: list[str] = Field(description="Runs this event started through triggers")
+    resumed_runs: list[str] = Field(description="Waiting runs this event satisfied")
+
+
+class EventWaitResult(_Out):
+    event: EventInfo | None
+    timed_out: bool
+
+
+class EventList(_Out):
+    events: list[EventInfo]
+    last_seq: int = Field(description="Pass as after_seq next time to read only newer events")
+
+
+# approvals, tasks, participants -----------------------------------------------------------
+
+
+class Decision(_Out):
+    run_id: str
+    step: str
+    approved: bool
+    run_status: str
+
+
+class ApprovalInfo(_Out):
+    approval_id: str
+    run_id: str
+    workflow: str
+    step: str
+    message: str
+    approvers: list[str]
+    status: str
+    requested_at: str | None
+    expires_at: str | None
+    decided_by: str | None
+    channel: str | None
+    decided_at: str | None
+    comment: str
+
+
+class ApprovalList(_Out):
+    approvals: list[ApprovalInfo]
+
+
+class TaskInfo(_Out):
+    task_id: str
+    run_id: str
+    workflow: str
+    step: str
+    to: str = Field(description="The participant the task is addressed to")
+    task: str = Field(description="What to do")
+    context: dict[str, Any]
+    status: str = Field(description="open|claimed|completed|failed|cancelled|expired")
+    created_at: str | None
+    claimed_by: str | None
+    result: Any
+    error: str | None
+
+
+class TaskList(_Out):
+    tasks: list[TaskInfo]
+
+
+class TaskDone(_Out):
+    task_id: str
+    run_id: str
+    run_status: str
+
+
+class ParticipantInfo(_Out):
+    name: str
+    last_seen: str | None
+    open_tasks: int
+
+
+class ParticipantList(_Out):
+    participants: list[ParticipantInfo]
+
+
+class SlackResult(_Out):
+    notification_id: str
+    delivered: bool
+    queued: bool
+    channel: str | None
+    ts: str | None
+    thread_ts: str | None
+
+
+def run_info(run: Run) -> RunInfo:
+    """A run as the tools return it (compact: large step outputs point to a resource)."""
+    return RunInfo.model_validate(run_view(run))

@@ -1,0 +1,152 @@
+"""The workflow and run tools; `register` adds every relay tool to the server.
+
+Each tool is one call into the service layer (`relay.service.relay.Relay`, acting as
+the calling participant) and returns one of `schemas`' models. The docstrings and the
+parameter descriptions are what the model reads: they say when to use the tool.
+"""
+
+from typing import Annotated
+
+from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from relay.mcp_server import chat_approval, coordination_tools
+from relay.mcp_server.context import WAIT_SCHEMA, Ctx, RunId, check_wait, progress_of
+from relay.mcp_server.errors import tool_errors
+from relay.mcp_server.schemas import (
+    RunInfo,
+    RunList,
+    RunSummary,
+    Validation,
+    WorkflowList,
+    run_info,
+)
+from relay.mcp_server.server import McpState, caller
+from relay.service.views import run_summary
+
+
+@tool_errors
+async def list_workflows(ctx: Ctx) -> WorkflowList:
+    """List the workflows this server can start: id, name, description, inputs (with
+    types and defaults), steps and triggers. Files that fail to load are listed under
+    `errors` with the line and the reason; the others still load."""
+    return WorkflowList.model_validate(caller(ctx).list_workflows())
+
+
+@tool_errors
+async def validate_workflow(
+    ctx: Ctx,
+    definition: Annotated[
+        str,
+        Field(
+            description="A whole workflow as YAML text, or the id of a workflow file to re-check"
+        ),
+    ],
+) -> Validation:
+    """Check a workflow definition without running it. Returns `valid`, and every
+    problem with its line; an inline definition may not use shell or python steps unless
+    the server allows inline code."""
+    return Validation.model_validate(caller(ctx).validate(definition))
+
+
+@tool_errors
+async def get_status(
+    ctx: Ctx,
+    run_id: RunId,
+    wait_seconds: Annotated[
+        float,
+        Field(
+            description="Wait up to this many seconds (0-300) for the run to finish or for "
+            "its status or `waiting_for` to change; 0 answers at once",
+            json_schema_extra=WAIT_SCHEMA,
+        ),
+    ] = 0,
+) -> RunInfo:
+    """A run's status: its steps (status, attempts, short outputs), `waiting_for` and a
+    one-line `next` naming the call that would unblock it. With wait_seconds, returns as
+    soon as something changes: the way to follow a run without push notifications."""
+    relay = caller(ctx)
+    wait = check_wait(wait_seconds, "get_status")
+    if wait == 0:
+        return run_info(await relay.get_run(run_id))
+    return run_info(await relay.wait_run(run_id, wait, progress_of(ctx)))
+
+
+@tool_errors
+async def list_runs(
+    ctx: Ctx,
+    status: Annotated[
+        str | None,
+        Field(
+            description="Only runs in this status: pending, running, waiting, completed, "
+            "failed or cancelled"
+        ),
+    ] = None,
+    workflow: Annotated[str | None, Field(description="Only runs of this workflow id")] = None,
+    limit: Annotated[int, Field(description="At most this many (1-1000), newest first")] = 20,
+) -> RunList:
+    """Recent runs, newest first, as summaries (get_status shows one in full)."""
+    runs = await caller(ctx).list_runs(status, workflow, limit)
+    return RunList(runs=[RunSummary.model_validate(run_summary(r)) for r in runs])
+
+
+@tool_errors
+async def cancel_workflow(
+    ctx: Ctx,
+    run_id: RunId,
+    reason: Annotated[str, Field(description="Why; recorded in the run's history")] = "",
+) -> RunInfo:
+    """Cancel a run: running steps are stopped, waiting ones abandoned. A cancelled run
+    can be resumed later with resume_workflow."""
+    return run_info(await caller(ctx).cancel(run_id, reason))
+
+
+@tool_errors
+async def resume_workflow(ctx: Ctx, run_id: RunId) -> RunInfo:
+    """Retry a failed or cancelled run from its failed (or unfinished) steps, keeping the
+    outputs of the steps that completed."""
+    return run_info(await caller(ctx).resume(run_id))
+
+
+READ_ONLY = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+
+
+def register(server: MCPServer[McpState]) -> None:
+    """Add every relay tool to `server`."""
+    server.add_tool(list_workflows, title="List workflows", annotations=READ_ONLY)
+    server.add_tool(validate_workflow, title="Validate a workflow", annotations=READ_ONLY)
+    server.add_tool(
+        chat_approval.start_workflow_tool(),
+        name="start_workflow",
+        title="Start a workflow",
+        # Each call starts a new run, unless it repeats an idempotency_key.
+        annotations=ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=False,
+        ),
+    )
+    server.add_tool(get_status, title="Get a run's status", annotations=READ_ONLY)
+    server.add_tool(list_runs, title="List runs", annotations=READ_ONLY)
+    server.add_tool(
+        cancel_workflow,
+        title="Cancel a run",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+        ),
+    )
+    server.add_tool(
+        resume_workflow,
+        title="Resume a failed or cancelled run",
+        annotations=ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=False,
+        ),
+    )
+    coordination_tools.register(server)

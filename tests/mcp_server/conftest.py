@@ -1,0 +1,126 @@
+"""Fixtures of the in-memory MCP tests: a Relay (with its engine) on a real SQLite file, the
+MCP server over it, and the SDK's real client in both protocol eras."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from mcp import Client
+from mcp.server.mcpserver import MCPServer
+from mcp.types import Implementation
+
+from relay.bootstrap import open_relay
+from relay.config import Settings
+from relay.mcp_server.server import McpState, build_server
+from relay.service.relay import Relay
+
+WORKFLOWS = {
+    "hello.yaml": """
+id: hello
+name: Hello
+description: Greets
+inputs:
+  name: {type: string, default: world}
+steps:
+  - id: greet
+    action: log
+    params: {message: "Hello, ${{ inputs.name }}!"}
+outputs:
+  greeting: "${{ steps.greet.output.message }}"
+""",
+    "gated.yaml": """
+id: gated
+steps:
+  - id: build
+    action: log
+    params: {message: built}
+  - id: gate
+    action: approval
+    params: {message: "Ship ${{ run.id }}?"}
+  - id: ship
+    action: log
+    params: {message: shipped}
+""",
+    "handoff.yaml": """
+id: handoff
+steps:
+  - id: review
+    action: handoff
+    params: {to: pycharm, task: Review the change, context: {file: a.py}}
+""",
+    "awaits.yaml": """
+id: awaits
+steps:
+  - id: wait
+    action: wait_for_event
+    params: {type: fix_done, match: {data.ticket: 7}, timeout_seconds: 60}
+""",
+    "big.yaml": """
+id: big
+steps:
+  - id: loud
+    action: log
+    params: {message: "${{ inputs.text }}"}
+inputs:
+  text: {type: string}
+""",
+    "fails.yaml": """
+id: fails
+steps:
+  - id: check
+    action: shell
+    params: {command: "echo the disk is full >&2; exit 3"}
+""",
+    "broken.yaml": """
+id: broken
+steps:
+  - id: a
+    action: no_such_action
+""",
+}
+
+
+@pytest.fixture
+def workflows_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "workflows"
+    folder.mkdir()
+    for name, text in WORKFLOWS.items():
+        (folder / name).write_text(text.lstrip(), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def settings(tmp_path: Path, workflows_dir: Path) -> Settings:
+    return Settings(
+        home=tmp_path / "home",
+        workflows_path=str(workflows_dir),
+        lease_seconds=5.0,
+        poll_interval_seconds=0.01,
+    )
+
+
+@pytest.fixture
+async def relay(settings: Settings) -> AsyncIterator[Relay]:
+    async with open_relay(settings, participant="mcp-test", worker=True) as relay:
+        yield relay
+
+
+@pytest.fixture
+def server(relay: Relay) -> MCPServer[McpState]:
+    return build_server(relay)
+
+
+@pytest.fixture(params=["auto", "legacy"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Every client test runs in both protocol eras: 2026-07-28 and the 2025 handshake."""
+    param: str = request.param
+    return param
+
+
+CHAT = Implementation(name="claude_code", version="1.0")
+
+
+@pytest.fixture
+async def client(server: MCPServer[McpState], mode: str) -> AsyncIterator[Client]:
+    async with Client(server, mode=mode, raise_exceptions=True, client_info=CHAT) as client:
+        yield client

@@ -1,0 +1,217 @@
+"""The tools over the SDK's real in-memory client, in both protocol eras."""
+
+from mcp import Client
+from mcp_harness import call, fail
+
+from relay.service.relay import Relay
+
+TOOLS = {
+    "list_workflows", "validate_workflow", "start_workflow", "get_status", "list_runs",
+    "cancel_workflow", "resume_workflow", "emit_event", "wait_for_event", "list_events",
+    "approve", "list_approvals", "notify_slack", "list_tasks", "claim_task", "complete_task",
+    "list_participants",
+}  # fmt: skip
+
+
+async def test_every_tool_is_listed_with_schemas_descriptions_and_annotations(
+    client: Client,
+) -> None:
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert set(tools) == TOOLS
+    for tool in tools.values():
+        assert len(tool.description or "") > 40, tool.name
+        assert tool.input_schema["type"] == "object"
+        assert tool.output_schema is not None
+        assert tool.output_schema["type"] == "object"
+        assert tool.annotations is not None
+        assert tool.annotations.read_only_hint is not None
+        assert tool.annotations.idempotent_hint is not None, tool.name
+    start = tools["start_workflow"]
+    assert set(start.input_schema["properties"]) == {
+        "workflow", "definition", "inputs", "idempotency_key", "wait_seconds"
+    }  # fmt: skip
+    assert start.input_schema["properties"]["wait_seconds"]["maximum"] == 300
+    assert {"run_id", "steps", "waiting_for", "next"} <= set(start.output_schema["properties"])
+
+
+async def test_annotations_tell_reads_from_writes(client: Client) -> None:
+    hints = {t.name: t.annotations for t in (await client.list_tools()).tools}
+    for name in ("get_status", "list_runs", "list_events", "list_tasks", "list_workflows"):
+        assert hints[name].read_only_hint
+        assert hints[name].idempotent_hint
+    cancel, start = hints["cancel_workflow"], hints["start_workflow"]
+    assert cancel.destructive_hint
+    assert not cancel.read_only_hint
+    assert not start.idempotent_hint
+    assert not start.destructive_hint
+    assert hints["notify_slack"].open_world_hint  # type: ignore[union-attr]
+    assert not hints["emit_event"].open_world_hint  # type: ignore[union-attr]
+
+
+async def test_a_gated_run_waits_with_a_next_hint_then_completes_once_approved(
+    client: Client,
+) -> None:
+    run = await call(client, "start_workflow", workflow="gated", wait_seconds=10)
+    assert run["waiting_for"]["kind"] == "approval"
+    assert run["waiting_for"]["step"] == "gate"
+    assert run["next"].startswith(f'approve(run_id="{run["run_id"]}", step="gate")')
+    assert next(s["status"] for s in run["steps"]) == "completed"
+
+    pending = await call(client, "list_approvals")
+    assert [(a["run_id"], a["step"]) for a in pending["approvals"]] == [(run["run_id"], "gate")]
+    decided = await call(client, "approve", run_id=run["run_id"], comment="ship it")
+    assert decided["step"] == "gate"
+    assert decided["approved"] is True
+
+    done = await call(client, "get_status", run_id=run["run_id"], wait_seconds=10)
+    while done["status"] != "completed":
+        done = await call(client, "get_status", run_id=run["run_id"], wait_seconds=10)
+    assert [s["status"] for s in done["steps"]] == ["completed"] * 3
+    assert done["waiting_for"] is None
+    assert done["next"] is None
+    approvals = await call(client, "list_approvals", status="all")
+    assert approvals["approvals"][0]["decided_by"] == "claude_code"
+
+
+async def test_start_without_waiting_returns_at_once_and_get_status_follows(
+    client: Client,
+) -> None:
+    run = await call(client, "start_workflow", workflow="hello", inputs={"name": "Ada"})
+    assert run["workflow"] == "hello"
+    assert run["inputs"] == {"name": "Ada"}
+    while run["status"] != "completed":
+        run = await call(client, "get_status", run_id=run["run_id"], wait_seconds=5)
+    assert run["outputs"] == {"greeting": "Hello, Ada!"}
+    runs = await call(client, "list_runs", workflow="hello")
+    assert [r["run_id"] for r in runs["runs"]] == [run["run_id"]]
+    assert (await call(client, "list_runs", status="failed"))["runs"] == []
+
+
+async def test_an_idempotency_key_returns_the_same_run(client: Client) -> None:
+    first = await call(client, "start_workflow", workflow="hello", idempotency_key="k1")
+    again = await call(client, "start_workflow", workflow="hello", idempotency_key="k1")
+    assert first["run_id"] == again["run_id"]
+
+
+async def test_a_large_output_is_cut_and_points_to_its_resource(client: Client) -> None:
+    run = await call(
+        client, "start_workflow", workflow="big", inputs={"text": "x" * 5000}, wait_seconds=10
+    )
+    output = run["steps"][0]["output"]
+    uri = f"relay://runs/{run['run_id']}/steps/loud/output"
+    assert output["truncated"] is True
+    assert output["full"] == uri
+    full = await client.read_resource(uri)
+    assert '"message": "' + "x" * 5000 in full.contents[0].text  # type: ignore[union-attr]
+
+
+async def test_cancel_then_resume(client: Client) -> None:
+    run = await call(client, "start_workflow", workflow="gated", wait_seconds=10)
+    cancelled = await call(client, "cancel_workflow", run_id=run["run_id"], reason="not today")
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["next"].startswith("resume_workflow(")
+    resumed = await call(client, "resume_workflow", run_id=run["run_id"])
+    assert resumed["status"] in ("pending", "running", "waiting")
+
+
+async def test_list_workflows_lists_files_and_the_ones_that_fail(client: Client) -> None:
+    listed = await call(client, "list_workflows")
+    ids = {w["id"] for w in listed["workflows"]}
+    assert {"hello", "gated", "handoff", "awaits", "big"} <= ids
+    hello = next(w for w in listed["workflows"] if w["id"] == "hello")
+    assert hello["inputs"]["name"]["default"] == "world"
+    assert hello["steps"] == [{"id": "greet", "name": "greet", "action": "log"}]
+    [problem] = listed["errors"]
+    assert problem["path"].endswith("broken.yaml")
+    assert problem["line"] == 4
+    assert "no_such_action" in problem["message"]
+
+
+async def test_events_default_their_source_to_the_caller_and_are_listed(client: Client) -> None:
+    emitted = await call(client, "emit_event", type="manual", data={"n": 1})
+    assert emitted["event"]["source"] == "claude_code"
+    assert not emitted["duplicate"]
+    named = await call(client, "emit_event", type="manual", source="ci", idempotency_key="e1")
+    again = await call(client, "emit_event", type="manual", source="ci", idempotency_key="e1")
+    assert again["duplicate"]
+    assert again["event"]["id"] == named["event"]["id"]
+    page = await call(client, "list_events", type="manual")
+    assert [e["source"] for e in page["events"]] == ["claude_code", "ci"]
+    assert page["last_seq"] == named["event"]["seq"]
+    assert (await call(client, "list_events", after_seq=page["last_seq"]))["events"] == []
+
+
+async def test_wait_for_event_finds_a_matching_event_or_times_out(
+    client: Client, relay: Relay
+) -> None:
+    before = (await call(client, "list_events"))["last_seq"]
+    await relay.emit("deploy", {"env": "staging"})
+    await relay.emit("deploy", {"env": "prod"})
+    found = await call(
+        client, "wait_for_event", type="deploy", match={"data.env": "prod"}, after_seq=before
+    )
+    assert found["timed_out"] is False
+    assert found["event"]["data"] == {"env": "prod"}
+    missed = await call(client, "wait_for_event", type="deploy", timeout_seconds=0.2)
+    assert missed == {"event": None, "timed_out": True}
+
+
+async def test_an_event_resumes_the_run_waiting_for_it(client: Client) -> None:
+    run = await call(client, "start_workflow", workflow="awaits", wait_seconds=10)
+    assert run["waiting_for"]["kind"] == "event"
+    assert run["next"] == 'emit_event(type="fix_done", data={"ticket": 7})'
+    emitted = await call(client, "emit_event", type="fix_done", data={"ticket": 7})
+    assert emitted["resumed_runs"] == [run["run_id"]]
+    done = await call(client, "get_status", run_id=run["run_id"], wait_seconds=10)
+    while done["status"] != "completed":
+        done = await call(client, "get_status", run_id=run["run_id"], wait_seconds=10)
+    assert done["steps"][0]["output"]["source"] == "claude_code"
+
+
+async def test_inline_definitions_run_but_may_not_run_code(client: Client) -> None:
+    inline = "id: quick\nsteps:\n  - id: hi\n    action: log\n    params: {message: hi}\n"
+    run = await call(client, "start_workflow", definition=inline, wait_seconds=10)
+    assert run["workflow"] == "quick"
+    assert run["status"] == "completed"
+    shell = "id: sneaky\nsteps:\n  - id: x\n    action: shell\n    params: {command: id}\n"
+    checked = await call(client, "validate_workflow", definition=shell)
+    assert checked["valid"] is False
+    assert "RELAY_ALLOW_INLINE_CODE=1" in checked["errors"][0]["message"]
+    message = await fail(client, "start_workflow", definition=shell)
+    assert "step 'x' uses 'shell', which runs code on this machine" in message
+    assert "RELAY_ALLOW_INLINE_CODE=1" in message
+
+
+async def test_validate_workflow_checks_ids_and_text(client: Client) -> None:
+    assert await call(client, "validate_workflow", definition="hello") == {
+        "valid": True, "errors": [], "id": "hello"
+    }  # fmt: skip
+    bad = "id: bad\nsteps:\n  - id: a\n    action: log\n    params: {nope: 1}\n"
+    checked = await call(client, "validate_workflow", definition=bad)
+    assert checked["valid"] is False
+    assert checked["id"] is None
+    assert checked["errors"][0]["line"] == 5
+
+
+async def test_notify_slack_says_slack_is_not_configured(client: Client) -> None:
+    message = await fail(client, "notify_slack", message="hi")
+    assert message == (
+        "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_CHANNEL, or SLACK_WEBHOOK_URL"
+    )
+
+
+async def test_a_waiting_call_reports_progress_to_a_client_that_asks(client: Client) -> None:
+    run = await call(client, "start_workflow", workflow="gated", wait_seconds=10)
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    result = await client.call_tool(
+        "get_status", {"run_id": run["run_id"], "wait_seconds": 0.3}, progress_callback=on_progress
+    )
+    assert result.structured_content is not None
+    assert result.structured_content["waiting_for"]["step"] == "gate"  # nothing changed
+    assert seen
+    assert seen[0][:2] == (1, 3)
+    assert "1/3 steps" in (seen[0][2] or "")
