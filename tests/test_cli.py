@@ -334,11 +334,11 @@ def test_bad_settings_are_a_one_line_error(cli: Cli) -> None:
     assert_one_error_line(done, "RELAY_LEASE_SECONDS")
 
 
-def test_serve_is_not_in_this_version(cli: Cli) -> None:
-    done = cli("serve")
+def test_ui_is_not_in_this_version(cli: Cli) -> None:
+    done = cli("ui")
 
     assert done.returncode == 2
-    assert_one_error_line(done, "relay serve")
+    assert_one_error_line(done, "relay ui")
 
 
 # definitions (no store) -----------------------------------------------------------------

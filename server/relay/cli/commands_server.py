@@ -1,4 +1,12 @@
-"""Long-running processes: `worker` now; `serve` and `ui` arrive with the MCP server."""
+"""Long-running processes: `serve` (MCP over stdio, SSE or streamable HTTP) and `worker`;
+`ui` arrives with the dashboard.
+
+Each opens the process's one Relay with a worker engine, so that every serving process
+also drives runs. Stopping it (stdin closed for stdio, SIGINT or SIGTERM for any) leaves
+`open_relay`, whose engine hands its leases back: another process takes the runs over at
+once instead of after the lease lapses. The MCP and HTTP modules are imported only by
+the command that needs them (start-up time matters: a chat spawns `relay serve`).
+"""
 
 import argparse
 
@@ -12,6 +20,13 @@ from relay.cli.session import participant
 from relay.config import Settings
 from relay.errors import UsageError
 
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+SERVE_HELP = """\
+serve MCP to a client: over stdin/stdout (the default; what a chat's MCP config
+runs), or over HTTP (`--transport http` or `sse`: one app serving streamable HTTP at
+/mcp, legacy SSE at /sse, and /healthz). The process also runs the engine."""
+
 
 async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     name = participant(settings)
@@ -21,11 +36,52 @@ async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0  # stopped by a signal: the normal end of a worker
 
 
+def serving_participant(settings: Settings) -> str:
+    """Who the serving process itself is (its engine's runs, its heartbeat); each MCP
+    client is named by RELAY_PARTICIPANT, else by its own name."""
+    return settings.participant or "mcp_server"
+
+
+async def run_serve(settings: Settings, args: argparse.Namespace) -> int:
+    if args.transport == "stdio":
+        return await _serve_stdio(settings)
+    return await _serve_http(settings, args.host, args.port)
+
+
+async def _serve_stdio(settings: Settings) -> int:
+    from relay.mcp_server.server import build_server
+    from relay.mcp_server.stdio import stdio_transport
+
+    async with (
+        StopOnSignal(),
+        stdio_transport() as serve,
+        open_relay(settings, participant=serving_participant(settings), worker=True) as relay,
+    ):
+        await serve(build_server(relay, participant=settings.participant))
+    return 0  # the client closed stdin, or a signal stopped the server
+
+
+async def _serve_http(settings: Settings, host: str, port: int) -> int:
+    from relay.http_app.app import MCP_PATH, SSE_PATH, create_app
+    from relay.http_app.listener import check_exposure, open_listener, serve, stop_signals, url_of
+
+    check_exposure(host, settings)  # before anything is bound or opened
+    with stop_signals() as signals, open_listener(host, port) as sock:
+        async with open_relay(
+            settings, participant=serving_participant(settings), worker=True
+        ) as relay:
+            app = create_app(relay, settings, bind_host=host)
+            note(
+                f"serving MCP at {url_of(sock, MCP_PATH)} (streamable HTTP) and "
+                f"{url_of(sock, SSE_PATH)} (SSE); stop with Ctrl-C or SIGTERM"
+            )
+            await serve(app, sock, signals)
+    return 0
+
+
 def not_yet(command: str) -> Handler:
     async def refuse(settings: Settings, args: argparse.Namespace) -> int:
-        raise UsageError(
-            f"`relay {command}` arrives with the MCP server; it is not in this version"
-        )
+        raise UsageError(f"`relay {command}` arrives with the dashboard; it is not in this version")
 
     return refuse
 
@@ -38,5 +94,22 @@ def register(commands: Subcommands) -> None:
         "run the engine: execute every runnable run until stopped",
         reports=False,
     )
-    add_command(commands, "serve", not_yet("serve"), "serve MCP (not yet)", reports=False)
+    serve = add_command(
+        commands, "serve", run_serve, "serve MCP over stdio, streamable HTTP or SSE", reports=False
+    )
+    serve.description = SERVE_HELP
+    serve.add_argument(
+        "--transport",
+        choices=("stdio", "sse", "http"),
+        default="stdio",
+        help="stdio (default); http and sse serve the same HTTP app (/mcp and /sse)",
+    )
+    serve.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help="address to listen on (default 127.0.0.1; any other needs RELAY_AUTH_TOKEN)",
+    )
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port to listen on (default 8765)"
+    )
     add_command(commands, "ui", not_yet("ui"), "serve the dashboard (not yet)", reports=False)

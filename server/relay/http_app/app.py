@@ -1,0 +1,65 @@
+"""The HTTP app: MCP over streamable HTTP (`/mcp`) and legacy SSE (`/sse`), `/healthz`,
+and (in later releases) webhooks, Slack interactions and the dashboard, behind one guard.
+
+`create_app` takes the process's one `Relay` (opened by `relay serve` outside any MCP
+lifespan: the SDK runs an SSE server's lifespan once per connection) and builds the MCP
+server once; both transports serve that same server, so a run started over one is seen
+over the other.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from relay.config import Settings
+from relay.http_app.security import Guard, allowed_names, auth_token, sdk_transport_security
+from relay.http_app.streams import sse_routes, streamable_http_route
+from relay.mcp_server.server import build_server
+from relay.service.relay import Relay
+
+MCP_PATH = "/mcp"
+SSE_PATH = "/sse"
+SSE_MESSAGES_PATH = "/messages/"
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """Liveness only: it says nothing about runs, workflows or configuration."""
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(
+    relay: Relay,
+    settings: Settings,
+    *,
+    bind_host: str = "127.0.0.1",
+    server: MCPServer[Any] | None = None,
+) -> Starlette:
+    """The Starlette app over `relay`. Its lifespan runs the streamable-HTTP session
+    manager, so serve it with lifespan events on (uvicorn's default)."""
+    mcp = server or build_server(relay, participant=settings.participant)
+    names = allowed_names(settings.allowed_hosts, bind_host)
+    security = sdk_transport_security(names)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Sessions of streamable HTTP live in the manager's task group, for the app's life.
+        async with mcp.session_manager.run():
+            yield
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        streamable_http_route(mcp, path=MCP_PATH, security=security),
+        *sse_routes(mcp, path=SSE_PATH, messages_path=SSE_MESSAGES_PATH, security=security),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(Guard, names=names, token=auth_token(settings))],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,143 @@
+"""Who may talk to the HTTP app: one ASGI middleware in front of every route.
+
+Every request passes three checks, in this order, before any route sees it:
+
+1. `Host` must name this server: a loopback name, the address it was bound to, or a
+   name in RELAY_ALLOWED_HOSTS. Anything else is DNS rebinding (a page on evil.example
+   whose name now resolves to 127.0.0.1): 421 Misdirected Request.
+2. `Origin`, when a browser sends one, must name the same hosts: 403 otherwise.
+3. With RELAY_AUTH_TOKEN set, `Authorization: Bearer <token>`: 401 otherwise. The public
+   paths (`/healthz`, which reveals nothing, and the Slack route, which checks Slack's
+   own signature) need no token.
+
+Names are compared without ports (a rebinding attack changes the name, not the port).
+"""
+
+import hmac
+import ipaddress
+from collections.abc import Collection, Iterable
+from urllib.parse import urlsplit
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from relay.config import Settings
+
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+WILDCARD_ADDRESSES = frozenset({"0.0.0.0", "::", ""})  # bind to every interface
+PUBLIC_PATHS = frozenset({"/healthz", "/slack/interactions"})
+WEBSOCKET_POLICY_VIOLATION = 1008
+
+
+def auth_token(settings: Settings) -> str | None:
+    """RELAY_AUTH_TOKEN, or None when it is unset or blank."""
+    token = settings.auth_token.get_secret_value().strip() if settings.auth_token else ""
+    return token or None
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and any loopback address (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def hostname(authority: str) -> str:
+    """The lower-case name in a `Host` value or an RELAY_ALLOWED_HOSTS entry, no port:
+    `Example.com:8765` → `example.com`, `[::1]:8765` → `::1`."""
+    authority = authority.strip().lower()
+    if authority.startswith("["):
+        return authority[1:].partition("]")[0]
+    if authority.count(":") == 1:  # name:port; more than one colon is a bare IPv6 address
+        return authority.partition(":")[0]
+    return authority
+
+
+def allowed_names(extra_hosts: str, bind_host: str) -> frozenset[str]:
+    """Loopback names, the address the server is bound to (unless it is every
+    interface), and the comma-separated RELAY_ALLOWED_HOSTS."""
+    names = set(LOOPBACK_NAMES)
+    if hostname(bind_host) not in WILDCARD_ADDRESSES:
+        names.add(hostname(bind_host))
+    names.update(hostname(h) for h in extra_hosts.split(",") if h.strip())
+    return frozenset(names)
+
+
+def sdk_transport_security(names: Iterable[str]) -> TransportSecuritySettings:
+    """The same rule in the SDK's own format, so that its transports agree with the
+    guard (and still protect themselves if they are ever mounted without it)."""
+    hosts: list[str] = []
+    origins: list[str] = []
+    for name in sorted(names):
+        host = f"[{name}]" if ":" in name else name
+        hosts += [host, f"{host}:*"]
+        origins += [
+            f"{scheme}://{host}{port}" for scheme in ("http", "https") for port in ("", ":*")
+        ]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+
+
+class Guard:
+    """The ASGI middleware that applies the checks above to every HTTP request."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        names: Collection[str],
+        token: str | None,
+        public_paths: Collection[str] = PUBLIC_PATHS,
+    ) -> None:
+        self.app = app
+        self.names = frozenset(names)
+        self.token = None if token is None else token.encode()
+        self.public_paths = frozenset(public_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):  # lifespan
+            await self.app(scope, receive, send)
+            return
+        refusal = self.refusal(scope)
+        if refusal is None:
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": WEBSOCKET_POLICY_VIOLATION})
+        else:
+            status, message = refusal
+            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            await JSONResponse({"error": message}, status, headers)(scope, receive, send)
+
+    def refusal(self, scope: Scope) -> tuple[int, str] | None:
+        """(status, reason) when the request must be refused, else None."""
+        headers = Headers(scope=scope)
+        if hostname(headers.get("host", "")) not in self.names:
+            return 421, "unknown Host; add its name to RELAY_ALLOWED_HOSTS to allow it"
+        origin = headers.get("origin")
+        if origin is not None and not self._is_own_origin(origin):
+            return 403, "requests from this Origin are not allowed"
+        if self._needs_token(scope["path"]) and not self._has_token(
+            headers.get("authorization", "")
+        ):
+            return 401, "missing or wrong bearer token (Authorization: Bearer <token>)"
+        return None
+
+    def _needs_token(self, path: str) -> bool:
+        return self.token is not None and path not in self.public_paths
+
+    def _is_own_origin(self, origin: str) -> bool:
+        parts = urlsplit(origin)
+        return parts.scheme in ("http", "https") and (parts.hostname or "") in self.names
+
+    def _has_token(self, authorization: str) -> bool:
+        scheme, _, given = authorization.partition(" ")
+        assert self.token is not None
+        # compare_digest: the time taken does not reveal how much of the token matched.
+        is_match = hmac.compare_digest(given.strip().encode(), self.token)
+        return scheme.lower() == "bearer" and is_match
