@@ -80,7 +80,7 @@ class RunWorkflowParams(_Params):
 
 
 class SmallCatalog:
-    """The built-ins relay has while `notify` and `mcp_call` are still missing."""
+    """The built-ins relay has while `notify` is still missing."""
 
     models: dict[str, type[BaseModel]] = {
         "log": LogParams,

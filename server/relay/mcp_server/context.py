@@ -1,9 +1,11 @@
 """What a tool gets from its request: the typed `Context`, its progress channel, and the
 bounds every waiting call shares."""
 
+import inspect
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
@@ -40,3 +42,9 @@ def check_wait(wait_seconds: float, again: str, name: str = "wait_seconds") -> f
 WAIT_SCHEMA: dict[str, Any] = {"minimum": 0, "maximum": MAX_WAIT_SECONDS}
 
 RunId = Annotated[str, Field(description="The run's id, as start_workflow or list_runs gave it")]
+
+
+def add_tool(server: MCPServer[McpState], fn: Callable[..., Any], **options: Any) -> None:
+    """Register a tool whose description is its docstring without the source's indentation
+    (the SDK takes `__doc__` as it is, and clients show it verbatim)."""
+    server.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), **options)

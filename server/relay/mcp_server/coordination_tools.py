@@ -8,7 +8,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from relay.mcp_server.context import WAIT_SCHEMA, Ctx, RunId, check_wait, progress_of
+from relay.mcp_server.context import WAIT_SCHEMA, Ctx, RunId, add_tool, check_wait, progress_of
 from relay.mcp_server.errors import tool_errors
 from relay.mcp_server.schemas import (
     ApprovalInfo,
@@ -241,28 +241,39 @@ def _hints(*, read_only: bool, idempotent: bool, open_world: bool = False) -> To
 def register(server: MCPServer[McpState]) -> None:
     read = _hints(read_only=True, idempotent=True)
     # A repeated emit appends another event unless it repeats its idempotency_key.
-    server.add_tool(
-        emit_event, title="Emit an event", annotations=_hints(read_only=False, idempotent=False)
+    add_tool(
+        server,
+        emit_event,
+        title="Emit an event",
+        annotations=_hints(read_only=False, idempotent=False),
     )
-    server.add_tool(wait_for_event, title="Wait for an event", annotations=read)
-    server.add_tool(list_events, title="List events", annotations=read)
+    add_tool(server, wait_for_event, title="Wait for an event", annotations=read)
+    add_tool(server, list_events, title="List events", annotations=read)
     # The first decision wins; repeating it is refused and changes nothing.
-    server.add_tool(
+    add_tool(
+        server,
         approve,
         title="Approve or reject a gate",
         annotations=_hints(read_only=False, idempotent=True),
     )
-    server.add_tool(list_approvals, title="List approvals", annotations=read)
-    server.add_tool(list_tasks, title="List tasks", annotations=read)
-    server.add_tool(
-        claim_task, title="Claim a task", annotations=_hints(read_only=False, idempotent=True)
+    add_tool(server, list_approvals, title="List approvals", annotations=read)
+    add_tool(server, list_tasks, title="List tasks", annotations=read)
+    add_tool(
+        server,
+        claim_task,
+        title="Claim a task",
+        annotations=_hints(read_only=False, idempotent=True),
     )
-    server.add_tool(
-        complete_task, title="Complete a task", annotations=_hints(read_only=False, idempotent=True)
+    add_tool(
+        server,
+        complete_task,
+        title="Complete a task",
+        annotations=_hints(read_only=False, idempotent=True),
     )
-    server.add_tool(list_participants, title="List participants", annotations=read)
+    add_tool(server, list_participants, title="List participants", annotations=read)
     # Slack is outside relay: the one tool that reaches an open world.
-    server.add_tool(
+    add_tool(
+        server,
         notify_slack,
         title="Post to Slack",
         annotations=_hints(read_only=False, idempotent=False, open_world=True),

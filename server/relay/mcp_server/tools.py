@@ -12,7 +12,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from relay.mcp_server import chat_approval, coordination_tools
-from relay.mcp_server.context import WAIT_SCHEMA, Ctx, RunId, check_wait, progress_of
+from relay.mcp_server.context import WAIT_SCHEMA, Ctx, RunId, add_tool, check_wait, progress_of
 from relay.mcp_server.errors import tool_errors
 from relay.mcp_server.schemas import (
     RunInfo,
@@ -116,9 +116,10 @@ READ_ONLY = ToolAnnotations(
 
 def register(server: MCPServer[McpState]) -> None:
     """Add every relay tool to `server`."""
-    server.add_tool(list_workflows, title="List workflows", annotations=READ_ONLY)
-    server.add_tool(validate_workflow, title="Validate a workflow", annotations=READ_ONLY)
-    server.add_tool(
+    add_tool(server, list_workflows, title="List workflows", annotations=READ_ONLY)
+    add_tool(server, validate_workflow, title="Validate a workflow", annotations=READ_ONLY)
+    add_tool(
+        server,
         chat_approval.start_workflow_tool(),
         name="start_workflow",
         title="Start a workflow",
@@ -130,16 +131,18 @@ def register(server: MCPServer[McpState]) -> None:
             open_world_hint=False,
         ),
     )
-    server.add_tool(get_status, title="Get a run's status", annotations=READ_ONLY)
-    server.add_tool(list_runs, title="List runs", annotations=READ_ONLY)
-    server.add_tool(
+    add_tool(server, get_status, title="Get a run's status", annotations=READ_ONLY)
+    add_tool(server, list_runs, title="List runs", annotations=READ_ONLY)
+    add_tool(
+        server,
         cancel_workflow,
         title="Cancel a run",
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
         ),
     )
-    server.add_tool(
+    add_tool(
+        server,
         resume_workflow,
         title="Resume a failed or cancelled run",
         annotations=ToolAnnotations(
