@@ -86,14 +86,18 @@ class Recorder:
         self.patch_run(status=RunStatus.RUNNING)
         self._history("run.started", None, {"by": self.run.started_by, "worker": self.rt.worker_id})
 
+    # The engine builds these itself, well-formed by construction: `model_construct` skips
+    # re-validating them on the hot path (several per step).
     def _history(self, kind: str, step_id: str | None, data: dict[str, Any]) -> None:
-        entry = HistoryEntry(run_id=self.run.id, kind=kind, at=utcnow(), step_id=step_id, data=data)
+        entry = HistoryEntry.model_construct(
+            run_id=self.run.id, kind=kind, at=utcnow(), step_id=step_id, data=data
+        )
         self.pending.history.append(entry)
 
     def _event(self, kind: str, data: dict[str, Any]) -> None:
         base = {"run_id": self.run.id, "workflow": self.run.workflow}
         self.pending.events.append(
-            NewEvent(
+            NewEvent.model_construct(
                 type=kind, source=ENGINE_SOURCE, correlation_id=self.run.id, data={**base, **data}
             )
         )
@@ -129,7 +133,7 @@ class Recorder:
             waiting=None,
         )
         self.pending.attempts.append(
-            Attempt(
+            Attempt.model_construct(
                 run_id=self.run.id,
                 step_id=step_id,
                 attempt=attempt,
@@ -152,7 +156,7 @@ class Recorder:
             step.started_at,
         )
         self.pending.attempts.append(
-            Attempt(
+            Attempt.model_construct(
                 run_id=self.run.id,
                 step_id=step.id,
                 attempt=step.attempts,

@@ -4,7 +4,7 @@ threads (writes inside the writer's transaction, one savepoint each)."""
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from relay.errors import ConflictError, InvalidTransition, LeaseLost, RunNotFound
 from relay.model.events import Event, NewEvent, matches
@@ -165,43 +165,58 @@ def attempts(conn: sqlite3.Connection, run_id: str) -> list[Attempt]:
 
 
 def save(conn: sqlite3.Connection, s: RunSave) -> SaveResult:
-    row = _one(conn, "SELECT lease_owner, signal_seq FROM runs WHERE id = ?", (s.run_id,))
-    if row is None:
-        raise RunNotFound(s.run_id)
-    if row["lease_owner"] != s.owner:
-        raise LeaseLost(s.run_id)
-    if s.expect_signal is not None and row["signal_seq"] != s.expect_signal:
-        raise ConflictError(f"run {s.run_id!r} was signalled meanwhile")
-    _patch_run(conn, s)
-    conn.executemany(UPDATE_STEP, [rows.step_values(s.run_id, 0, st) for st in s.steps])
-    conn.executemany(INSERT_ATTEMPT, [rows.attempt_values(a) for a in s.attempts])
-    conn.executemany(INSERT_HISTORY, [rows.history_values(h) for h in s.history])
+    signal_seq = _patch_run(conn, s)
+    if s.steps:
+        conn.executemany(UPDATE_STEP, [rows.step_values(s.run_id, 0, st) for st in s.steps])
+    if s.attempts:
+        conn.executemany(INSERT_ATTEMPT, [rows.attempt_values(a) for a in s.attempts])
+    if s.history:
+        conn.executemany(INSERT_HISTORY, [rows.history_values(h) for h in s.history])
     for event in s.events:
         insert_event(conn, event)
-    conn.executemany(INSERT_APPROVAL, [rows.approval_values(a) for a in s.approvals])
-    conn.executemany(INSERT_TASK, [rows.task_values(t) for t in s.tasks])
-    conn.executemany(
-        "DELETE FROM event_waits WHERE run_id = ? AND step_id = ?",
-        [(s.run_id, step) for step in s.drop_waits],
-    )
+    if s.approvals:
+        conn.executemany(INSERT_APPROVAL, [rows.approval_values(a) for a in s.approvals])
+    if s.tasks:
+        conn.executemany(INSERT_TASK, [rows.task_values(t) for t in s.tasks])
+    if s.drop_waits:
+        conn.executemany(
+            "DELETE FROM event_waits WHERE run_id = ? AND step_id = ?",
+            [(s.run_id, step) for step in s.drop_waits],
+        )
     matched = {w.step_id: e for w in s.waits if (e := _register_wait(conn, w)) is not None}
-    now = rows.now_ts()
-    conn.executemany(RING, [(now, run_id) for run_id in s.ring_runs])
     if s.ring_runs:
+        now = rows.now_ts()
+        conn.executemany(RING, [(now, run_id) for run_id in s.ring_runs])
         bump_doorbell(conn)
-    return SaveResult(signal_seq=row["signal_seq"], matched=matched)
+    return SaveResult(signal_seq=signal_seq, matched=matched)
 
 
-def _patch_run(conn: sqlite3.Connection, s: RunSave) -> None:
+def _patch_run(conn: sqlite3.Connection, s: RunSave) -> int:
+    """Apply the run's changed fields, fenced (in the same statement) by the lease and
+    the expected signal; returns the run's signal_seq."""
     values = {k: rows.RUN_PATCH_ENCODERS[k](v) for k, v in s.run.items()}
     values["updated_at"] = rows.now_ts()
     if s.release:
         values["lease_owner"] = None
         values["lease_expires_at"] = None
     assignments = ", ".join(f"{k} = :{k}" for k in values)
-    conn.execute(
-        f"UPDATE runs SET {assignments} WHERE id = :run_id", {**values, "run_id": s.run_id}
-    )
+    row = conn.execute(
+        f"UPDATE runs SET {assignments} WHERE id = :run_id AND lease_owner = :owner "
+        "AND (:expect IS NULL OR signal_seq = :expect) RETURNING signal_seq",
+        {**values, "run_id": s.run_id, "owner": s.owner, "expect": s.expect_signal},
+    ).fetchone()
+    if row is None:
+        _refused(conn, s)
+    return int(row[0])
+
+
+def _refused(conn: sqlite3.Connection, s: RunSave) -> NoReturn:
+    row = _one(conn, "SELECT lease_owner FROM runs WHERE id = ?", (s.run_id,))
+    if row is None:
+        raise RunNotFound(s.run_id)
+    if row["lease_owner"] != s.owner:
+        raise LeaseLost(s.run_id)
+    raise ConflictError(f"run {s.run_id!r} was signalled meanwhile")
 
 
 def _register_wait(conn: sqlite3.Connection, wait: EventWait) -> Event | None:
