@@ -13,6 +13,7 @@ ALLOWED = {
     "store": set(),
     "engine": {"store"},
     "service": {"store", "engine", "catalog"},
+    "notify": set(),
 }
 
 
