@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).parents[1] / "server" / "relay"
 ALLOWED = {
     "model": set(),
     "store": set(),
-    "engine": {"store"},
+    "engine": {"store", "notify"},
     "service": {"store", "engine", "catalog"},
     "notify": set(),
 }

@@ -6,7 +6,7 @@ Only this module names concrete backends; everything below it receives plain val
 import os
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio
 
@@ -18,6 +18,9 @@ from relay.engine.engine import Engine
 from relay.engine.mcp_call import mcp_call_spec, servers_from_config
 from relay.engine.runtime import Runtime
 from relay.engine.waiting import waiting_specs
+from relay.notify.lifecycle import SlackRoute
+from relay.notify.outbox import OutboxSender
+from relay.notify.slack_client import SlackClient, WebhookClient
 from relay.service.relay import Relay
 from relay.service.triggers import trigger_loop
 from relay.store import connect_store
@@ -39,6 +42,38 @@ def prepare_home(settings: Settings) -> None:
     """RELAY_HOME is one user's trust boundary: created 0700."""
     if settings.database_url is None:
         settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def slack_route(settings: Settings) -> SlackRoute | None:
+    """Where run notifications go: the bot token's channel (threads), else the webhook."""
+    if settings.slack_bot_token and settings.slack_channel:
+        return SlackRoute("slack", settings.slack_channel)
+    if settings.slack_webhook_url:
+        return SlackRoute("webhook", "")
+    return None
+
+
+async def start_outbox_sender(
+    settings: Settings, runtime: Runtime, stack: AsyncExitStack
+) -> OutboxSender:
+    """The background sender's clients (closed with `stack`) and the sender itself."""
+    timeout = settings.slack_timeout_seconds
+    slack = webhook = None
+    if settings.slack_bot_token:
+        slack = SlackClient(settings.slack_bot_token.get_secret_value(),
+                            settings.slack_api_base_url, timeout)  # fmt: skip
+        await stack.enter_async_context(slack)
+    if settings.slack_webhook_url:
+        webhook = WebhookClient(settings.slack_webhook_url.get_secret_value(), timeout)
+        await stack.enter_async_context(webhook)
+    return OutboxSender(
+        runtime.store, owner=runtime.worker_id, slack=slack, webhook=webhook,
+        pace_seconds=settings.slack_pace_seconds,
+        backoff_base_seconds=settings.slack_backoff_base_seconds,
+        backoff_cap_seconds=settings.slack_backoff_cap_seconds,
+        auth_pause_seconds=settings.slack_auth_pause_seconds,
+        lease_seconds=2 * timeout + 5,
+    )  # fmt: skip
 
 
 @asynccontextmanager
@@ -70,6 +105,7 @@ async def open_relay(
             lease_seconds=settings.lease_seconds,
             environ=environ,
             workflows=catalog,
+            slack=slack_route(settings),
         )
         if not worker:
             yield Relay(runtime, catalog, allow_inline_code=settings.allow_inline_code)
@@ -77,13 +113,16 @@ async def open_relay(
         engine = Engine(
             runtime, max_concurrent_runs=settings.max_concurrent_runs, own_runs_only=own_runs_only
         )
-        async with engine:
+        async with engine, AsyncExitStack() as clients:
             relay = Relay(
                 runtime, catalog, engine=engine, allow_inline_code=settings.allow_inline_code
             )
             async with anyio.create_task_group() as tg:
                 if triggers:
                     tg.start_soon(trigger_loop, relay)
+                if runtime.slack is not None:
+                    sender = await start_outbox_sender(settings, runtime, clients)
+                    tg.start_soon(sender.run)
                 yield relay
                 tg.cancel_scope.cancel()
     finally:

@@ -36,11 +36,27 @@ class Settings(BaseSettings):
     # mcp_server_table, whose errors (unlike pydantic's) never quote it: it may hold a token.
     mcp_servers: Any = None
     mcp_config: Path | None = None  # a file in that format; default {home}/mcp_servers.json
+    # Slack, under Slack's own variable names (no RELAY_ prefix). Secrets stay SecretStr.
+    slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
+    slack_channel: str | None = Field(None, validation_alias="SLACK_CHANNEL")
+    slack_webhook_url: SecretStr | None = Field(None, validation_alias="SLACK_WEBHOOK_URL")
+    slack_api_base_url: str = Field("https://slack.com/api", validation_alias="SLACK_API_BASE_URL")
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
+    # The outbox's delivery (RELAY_SLACK_...): tests shorten these.
+    slack_timeout_seconds: float = Field(default=10.0, gt=0)
+    slack_pace_seconds: float = Field(default=1.0, ge=0)  # per channel
+    slack_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    slack_backoff_cap_seconds: float = Field(default=300.0, gt=0)
+    slack_auth_pause_seconds: float = Field(default=600.0, gt=0)
 
     @field_validator("home", mode="after")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    def slack_configured(self) -> bool:
+        """A bot token and a channel (threads), or a webhook URL (flat messages)."""
+        return bool(self.slack_bot_token and self.slack_channel) or bool(self.slack_webhook_url)
 
     def store_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'relay.db'}"

@@ -101,6 +101,22 @@ async def list_participants(settings: Settings, args: argparse.Namespace) -> int
     return 0
 
 
+async def list_notifications(settings: Settings, args: argparse.Namespace) -> int:
+    async with client(settings) as relay:
+        found = await relay.list_notifications(args.status)
+    if args.json:
+        write_json({"notifications": [n.as_dict() for n in found]})
+        return 0
+    rows = [
+        [n.id, n.status.value, n.kind.value, n.channel or n.destination, n.run_id or "-",
+         n.attempts, local_time(n.next_attempt_at), short(n.last_error or n.payload.get("text"))]
+        for n in found
+    ]  # fmt: skip
+    headers = ["ID", "STATUS", "KIND", "TO", "RUN", "TRIES", "NEXT TRY", "ERROR / TEXT"]
+    table(headers, rows, empty=f"no {args.status} notifications")
+    return 0
+
+
 def register(commands: Subcommands) -> None:
     decide = add_command(commands, "approve", approve, "approve (or reject) a waiting gate")
     decide.add_argument("run_id", metavar="RUN_ID")
@@ -116,6 +132,13 @@ def register(commands: Subcommands) -> None:
         "--status",
         default="pending",
         help=f"{', '.join(ApprovalStatus)} or all (default: pending)",
+    )
+
+    notes = add_command(
+        commands, "notifications", list_notifications, "list the Slack outbox (pending, dead...)"
+    )
+    notes.add_argument(
+        "--status", default="pending", help="pending, dead, sent or all (default: pending)"
     )
 
     tasks = add_command(commands, "tasks", list_tasks, "list tasks handed to a participant")

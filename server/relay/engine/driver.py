@@ -36,7 +36,7 @@ class RunDriver:
     def __init__(self, rt: Runtime, run: Run, workflow: Workflow) -> None:
         self.rt = rt
         self.wf = workflow
-        self.rec = Recorder(rt, run)
+        self.rec = Recorder(rt, run, workflow)
         self.deps = workflow.dependencies()
         self.defs = {s.id: s for s in workflow.steps}
         self.dependants: dict[str, list[str]] = {s.id: [] for s in workflow.steps}

@@ -14,6 +14,7 @@ from relay.engine.runtime import ENGINE_SOURCE, Runtime, utcnow
 from relay.engine.waiting import Resolution, Suspension
 from relay.errors import ConflictError, InvalidTransition
 from relay.model.events import Event, NewEvent
+from relay.model.notification import NewNotification
 from relay.model.run import (
     ApprovalStatus,
     Attempt,
@@ -25,13 +26,16 @@ from relay.model.run import (
     TaskStatus,
     WaitKind,
 )
+from relay.model.workflow import Workflow
 from relay.store.base import RunSave
 
 
 class Recorder:
-    def __init__(self, rt: Runtime, run: Run) -> None:
+    def __init__(self, rt: Runtime, run: Run, workflow: Workflow | None = None) -> None:
         self.rt = rt
         self.run = run
+        # Slack notices go into the same RunSave as the transition that causes them.
+        self.notices = rt.slack.for_workflow(workflow) if rt.slack and workflow else None
         self.steps = {s.id: s for s in run.steps}
         self._positions = {s.id: i for i, s in enumerate(run.steps)}
         self._reindex()
@@ -85,6 +89,12 @@ class Recorder:
     def run_started(self) -> None:
         self.patch_run(status=RunStatus.RUNNING)
         self._history("run.started", None, {"by": self.run.started_by, "worker": self.rt.worker_id})
+        if self.notices:
+            self._notify(self.notices.started(self.run))
+
+    def _notify(self, notice: NewNotification | None) -> None:
+        if notice is not None:
+            self.pending.outbox.append(notice)
 
     # The engine builds these itself, well-formed by construction: `model_construct` skips
     # re-validating them on the hot path (several per step).
@@ -248,6 +258,8 @@ class Recorder:
         self._history("step.waiting", step_id, {"kind": s.waiting.kind.value, **s.waiting.detail})
         if s.approval is not None:
             self.pending.approvals.append(s.approval)
+            if self.notices:
+                self._notify(self.notices.approval(self.run, s.approval))
             self._event(
                 "approval.requested",
                 {
@@ -365,6 +377,10 @@ class Recorder:
             f"workflow.{status.value}",
             {"status": status.value, "error": error, "outputs": _short(outputs)},
         )
+        if self.notices and status is RunStatus.COMPLETED:
+            self._notify(self.notices.completed(self.run, list(self.steps.values())))
+        elif self.notices and status is RunStatus.FAILED:
+            self._notify(self.notices.failed(self.run, list(self.steps.values())))
         await self.flush()
 
 
@@ -381,6 +397,7 @@ def _has_writes(save: RunSave) -> bool:
         or save.drop_waits
         or save.release
         or save.ring_runs
+        or save.outbox
     )
 
 

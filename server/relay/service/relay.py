@@ -26,6 +26,7 @@ from relay.errors import (
 from relay.model.events import Event, NewEvent, matches
 from relay.model.inputs import validate_inputs
 from relay.model.loading import load_workflow
+from relay.model.notification import Notification, NotificationStatus
 from relay.model.run import (
     Approval,
     HistoryEntry,
@@ -469,6 +470,16 @@ class Relay:
         """Post a message to Slack (in `run_id`'s thread when given). Slack arrives with a
         later release: until then it is not configured."""
         raise ConfigError(SLACK_NOT_CONFIGURED)
+
+    async def list_notifications(self, status: str | None = "pending") -> list[Notification]:
+        """The outbox: pending (not yet delivered), dead (given up), sent, or all (None)."""
+        await self.touch()
+        try:
+            wanted = None if status in (None, "all") else NotificationStatus(status)
+        except ValueError:
+            choices = ", ".join(NotificationStatus)
+            raise UsageError(f"unknown notification status {status!r}: {choices} or all") from None
+        return await self.store.list_notifications(wanted, limit=1000)
 
     async def live_workers(self) -> list[str]:
         return await self.store.live_workers(3 * self.rt.lease_seconds)

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from relay.model.events import Event, NewEvent
+from relay.model.notification import NewNotification, Notification, NotificationStatus
 from relay.model.run import (
     Approval,
     ApprovalStatus,
@@ -47,6 +48,7 @@ class RunSave:
     waits: list[EventWait] = field(default_factory=list)  # registered with look-back
     drop_waits: list[str] = field(default_factory=list)  # step ids
     ring_runs: list[str] = field(default_factory=list)  # e.g. the parent of a finished child
+    outbox: list[NewNotification] = field(default_factory=list)  # delivered after commit
     release: bool = False
 
 
@@ -171,6 +173,33 @@ class Store(Protocol):
         claim_owner: str | None = None,
         lease_seconds: float = 15.0,
     ) -> Task: ...  # ConflictError when not in an expected status
+
+    # the notification outbox (see relay.notify.outbox)
+    async def enqueue_notification(self, new: NewNotification) -> list[int]: ...
+    async def claim_notifications(
+        self, owner: str, lease_seconds: float, limit: int
+    ) -> list[Notification]: ...  # due, each the head of its thread; leased to `owner`
+    async def next_notification_due(self) -> datetime | None: ...
+    async def notification_sent(
+        self, notification_id: int, ts: str | None, channel_id: str | None
+    ) -> None: ...
+    async def reschedule_notification(
+        self,
+        notification_id: int,
+        delay_seconds: float,
+        error: str,
+        *,
+        count_attempt: bool = True,
+        payload: dict[str, Any] | None = None,
+    ) -> None: ...
+    async def dead_letter_notification(self, notification_id: int, error: str) -> None: ...
+    async def dead_letter_destination(self, destination: str, channel: str, error: str) -> int: ...
+    async def list_notifications(
+        self,
+        status: NotificationStatus | None = None,
+        run_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Notification]: ...
 
     # participants and workers
     async def heartbeat(self, worker_id: str, participant: str, pid: int, host: str) -> None: ...

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 from relay.errors import ConfigError, StoreUnavailable
 from relay.model.events import Event, NewEvent
+from relay.model.notification import NewNotification, Notification, NotificationStatus
 from relay.model.run import (
     Approval,
     ApprovalStatus,
@@ -32,6 +33,7 @@ from relay.model.run import (
 )
 from relay.store import sqlite_coordination as coord
 from relay.store import sqlite_ops as ops
+from relay.store import sqlite_outbox as outbox
 from relay.store.base import (
     AppendResult,
     EventQuery,
@@ -284,6 +286,62 @@ class SqliteStore:
         change = coord.TaskChange(task_id, tuple(expect), status, by, result, error)
         return await self._write_ringing(
             lambda c: coord.update_task(c, change, claim_owner, lease_seconds)
+        )
+
+    # the notification outbox -----------------------------------------------------------
+
+    async def enqueue_notification(self, new: NewNotification) -> list[int]:
+        return await self._writer.call(lambda c: outbox.enqueue(c, new))
+
+    async def claim_notifications(
+        self, owner: str, lease_seconds: float, limit: int
+    ) -> list[Notification]:
+        return await self._writer.call(lambda c: outbox.claim(c, owner, lease_seconds, limit))
+
+    async def next_notification_due(self) -> datetime | None:
+        return await self._reader.call(outbox.next_due)
+
+    async def notification_sent(
+        self, notification_id: int, ts: str | None, channel_id: str | None
+    ) -> None:
+        await self._writer.call(lambda c: outbox.mark_sent(c, notification_id, ts, channel_id))
+
+    async def reschedule_notification(
+        self,
+        notification_id: int,
+        delay_seconds: float,
+        error: str,
+        *,
+        count_attempt: bool = True,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        await self._writer.call(
+            lambda c: outbox.reschedule(
+                c,
+                notification_id,
+                delay_seconds,
+                error,
+                count_attempt=count_attempt,
+                payload=payload,
+            )
+        )
+
+    async def dead_letter_notification(self, notification_id: int, error: str) -> None:
+        await self._writer.call(lambda c: outbox.dead_letter(c, notification_id, error))
+
+    async def dead_letter_destination(self, destination: str, channel: str, error: str) -> int:
+        return await self._writer.call(
+            lambda c: outbox.dead_letter_destination(c, destination, channel, error)
+        )
+
+    async def list_notifications(
+        self,
+        status: NotificationStatus | None = None,
+        run_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Notification]:
+        return await self._reader.call(
+            lambda c: outbox.list_notifications(c, status, run_id, limit)
         )
 
     # participants ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from relay.model.run import (
     Run,
     StepRun,
 )
-from relay.store import rows
+from relay.store import rows, sqlite_outbox
 from relay.store.base import AppendResult, EventQuery, NewRun, RunQuery, RunSave, SaveResult
 
 ACTIVE = ("pending", "running", "waiting")
@@ -184,6 +184,8 @@ def save(conn: sqlite3.Connection, s: RunSave) -> SaveResult:
             [(s.run_id, step) for step in s.drop_waits],
         )
     matched = {w.step_id: e for w in s.waits if (e := _register_wait(conn, w)) is not None}
+    if s.outbox:
+        sqlite_outbox.enqueue_all(conn, s.outbox)
     if s.ring_runs:
         now = rows.now_ts()
         conn.executemany(RING, [(now, run_id) for run_id in s.ring_runs])

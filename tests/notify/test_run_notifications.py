@@ -1,0 +1,122 @@
+"""A run's lifecycle, through the engine, into one Slack thread via the durable outbox."""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+from tests.fake_slack import FakeSlack
+
+from relay.bootstrap import open_relay
+from relay.config import Settings
+from relay.model.loading import load_workflow
+from relay.model.notification import NotificationStatus
+from relay.model.run import Run
+from relay.service.relay import Relay
+
+GATED = """
+id: deploy
+source: claude_code
+steps:
+  - id: build
+    action: shell
+    params: {command: "true"}
+  - id: ship
+    action: shell
+    needs: [build]
+    requires_approval: true
+    params: {command: "true"}
+"""
+
+FAILING = """
+id: broken
+steps:
+  - id: boom
+    action: shell
+    params: {command: "exit 3"}
+"""
+
+QUIET = """
+id: quiet
+notify_slack: false
+steps:
+  - id: a
+    action: shell
+    params: {command: "true"}
+"""
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    with FakeSlack.running() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def relay(tmp_path: Path, slack: FakeSlack) -> AsyncIterator[Relay]:
+    settings = Settings(
+        home=tmp_path / "home", workflows_path=str(tmp_path), lease_seconds=5.0,
+        slack_bot_token=slack.add_token(), slack_channel=slack.add_channel("deploys"),
+        slack_api_base_url=slack.api_base, slack_pace_seconds=0.01, slack_timeout_seconds=2.0,
+        slack_backoff_base_seconds=0.05, slack_backoff_cap_seconds=0.3,
+    )  # fmt: skip
+    async with open_relay(settings, participant="pytest", worker=True) as opened:
+        yield opened
+
+
+async def run_to_end(relay: Relay, text: str, approve: str | None = None) -> Run:
+    run, _ = await relay.start_run(load_workflow(text, catalog=relay.rt.actions), {})
+    with anyio.fail_after(20):
+        while not (current := await relay.store.get_run(run.id)).status.is_final:
+            if approve and current.step(approve).status.value == "waiting":
+                await relay.approve(run.id, approve, approver="alice")
+                approve = None
+            await anyio.sleep(0.02)
+        while await relay.store.list_notifications(NotificationStatus.PENDING):  # noqa: ASYNC110
+            await anyio.sleep(0.02)
+    return current
+
+
+def channel_of(slack: FakeSlack) -> str:
+    return next(iter(slack.channels))
+
+
+async def test_a_run_is_one_thread_whose_root_ends_with_the_final_status(
+    relay: Relay, slack: FakeSlack
+) -> None:
+    run = await run_to_end(relay, GATED, approve="ship")
+    assert run.status.value == "completed"
+    [root] = slack.top_level(channel_of(slack))
+    thread = slack.thread(root.channel, root.ts)
+    assert root.text == "Completed: deploy"
+    assert [e["text"] for e in root.edits] == ["Started: deploy", "Pending approval: deploy"]
+    replies = thread[1:]
+    assert [m.text for m in replies] == ["Pending approval: Approval needed: deploy",
+                                         "Completed: deploy"]  # fmt: skip
+    assert replies[0].reply_broadcast
+    assert any(b.get("type") == "actions" for b in replies[0].blocks)  # the buttons
+    assert "Claude Code" in str(root.attachments)
+    sent = await relay.store.list_notifications(run_id=run.id)
+    assert {n.status for n in sent} == {NotificationStatus.SENT}
+
+
+async def test_a_failed_run_broadcasts_its_failure(relay: Relay, slack: FakeSlack) -> None:
+    run = await run_to_end(relay, FAILING)
+    assert run.status.value == "failed"
+    [root] = slack.top_level(channel_of(slack))
+    [failure] = slack.thread(root.channel, root.ts)[1:]
+    assert root.text == failure.text == "Failed: broken"
+    assert failure.reply_broadcast
+    assert "boom" in str(failure.attachments)
+
+
+async def test_notify_slack_false_posts_nothing(relay: Relay, slack: FakeSlack) -> None:
+    run = await run_to_end(relay, QUIET)
+    assert run.status.value == "completed"
+    assert await relay.store.list_notifications() == []
+    assert slack.calls_to("chat.postMessage") == []
