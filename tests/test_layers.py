@@ -12,7 +12,7 @@ ALLOWED = {
     "model": set(),
     "store": set(),
     "engine": {"store", "notify"},
-    "service": {"store", "engine", "catalog"},
+    "service": {"store", "engine", "catalog", "notify"},
     "notify": set(),
 }
 

@@ -9,6 +9,7 @@ from tests.fake_slack import FakeSlack
 
 from relay.bootstrap import open_relay
 from relay.config import Settings
+from relay.errors import UsageError
 from relay.model.loading import load_workflow
 from relay.model.notification import NotificationStatus
 from relay.model.run import Run
@@ -120,3 +121,26 @@ async def test_notify_slack_false_posts_nothing(relay: Relay, slack: FakeSlack) 
     assert run.status.value == "completed"
     assert await relay.store.list_notifications() == []
     assert slack.calls_to("chat.postMessage") == []
+
+
+async def test_notify_slack_queues_a_message_in_the_runs_thread(
+    relay: Relay, slack: FakeSlack
+) -> None:
+    run = await run_to_end(relay, FAILING)
+    queued = await relay.notify_slack(
+        "a note", title="Heads up", status="warning", run_id=run.id, fields={"env": "prod"}
+    )
+    assert queued["queued"] is True
+    assert queued["delivered"] is False
+    with anyio.fail_after(10):
+        while await relay.store.list_notifications(NotificationStatus.PENDING):  # noqa: ASYNC110
+            await anyio.sleep(0.02)
+    [root] = slack.top_level(channel_of(slack))
+    note = slack.thread(root.channel, root.ts)[-1]
+    assert "Heads up" in note.text
+    assert "prod" in str(note.attachments)
+
+
+async def test_notify_slack_refuses_an_unknown_status(relay: Relay) -> None:
+    with pytest.raises(UsageError, match="unknown status 'purple'"):
+        await relay.notify_slack("x", status="purple")

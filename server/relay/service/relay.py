@@ -26,7 +26,7 @@ from relay.errors import (
 from relay.model.events import Event, NewEvent, matches
 from relay.model.inputs import validate_inputs
 from relay.model.loading import load_workflow
-from relay.model.notification import Notification, NotificationStatus
+from relay.model.notification import NewNotification, Notification, NotificationStatus
 from relay.model.run import (
     Approval,
     HistoryEntry,
@@ -38,6 +38,7 @@ from relay.model.run import (
     TaskStatus,
 )
 from relay.model.workflow import Workflow
+from relay.notify.messages import Status, notification_message
 from relay.service import coordination
 from relay.service.triggers import fire_event_triggers
 from relay.service.views import waiting_for
@@ -467,9 +468,39 @@ class Relay:
         fields: Mapping[str, str] | None = None,
         channel: str | None = None,
     ) -> dict[str, Any]:
-        """Post a message to Slack (in `run_id`'s thread when given). Slack arrives with a
-        later release: until then it is not configured."""
-        raise ConfigError(SLACK_NOT_CONFIGURED)
+        """Queue a message for Slack in the durable outbox (in `run_id`'s thread when
+        given); the background sender delivers it."""
+        route = self.rt.slack
+        if route is None:
+            raise ConfigError(SLACK_NOT_CONFIGURED)
+        if run_id is not None:
+            await self.store.get_run(run_id)  # RunNotFound
+        note = notification_message(
+            title or "Notification",
+            message,
+            status=_slack_status(status),
+            fields=fields,
+            run_id=run_id,
+            source=self.participant,
+        )
+        target = channel if channel and route.destination == "slack" else route.channel
+        ids = await self.store.enqueue_notification(
+            NewNotification(
+                channel=target,
+                payload=note.as_payload(),
+                destination=route.destination,
+                thread_key=run_id,
+                run_id=run_id,
+            )
+        )
+        return {
+            "notification_id": str(ids[0]),
+            "delivered": False,
+            "queued": True,
+            "channel": target or None,
+            "ts": None,
+            "thread_ts": None,
+        }
 
     async def list_notifications(self, status: str | None = "pending") -> list[Notification]:
         """The outbox: pending (not yet delivered), dead (given up), sent, or all (None)."""
@@ -483,3 +514,22 @@ class Relay:
 
     async def live_workers(self) -> list[str]:
         return await self.store.live_workers(3 * self.rt.lease_seconds)
+
+
+# The `notify_slack` tool's colour words, beside the lifecycle statuses themselves.
+_STATUS_WORDS = {
+    "success": Status.COMPLETED,
+    "failure": Status.FAILED,
+    "warning": Status.PENDING_APPROVAL,
+    "info": Status.IN_PROGRESS,
+}
+
+
+def _slack_status(status: str | None) -> Status:
+    if status is None:
+        return Status.IN_PROGRESS
+    try:
+        return _STATUS_WORDS.get(status) or Status(status)
+    except ValueError:
+        known = [*_STATUS_WORDS, *(s.value for s in Status)]
+        raise UsageError(f"unknown status {status!r}; use one of {', '.join(known)}") from None
