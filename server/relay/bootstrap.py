@@ -16,6 +16,7 @@ from relay.engine.actions import ActionRegistry, load_plugins, registered_action
 from relay.engine.builtin_actions import builtin_specs
 from relay.engine.engine import Engine
 from relay.engine.mcp_call import mcp_call_spec, servers_from_config
+from relay.engine.notify_action import notify_spec
 from relay.engine.runtime import Runtime
 from relay.engine.waiting import waiting_specs
 from relay.notify.lifecycle import SlackRoute
@@ -30,7 +31,8 @@ def build_registry(settings: Settings) -> ActionRegistry:
     """Built-ins, then plugins (RELAY_PLUGINS, the relay.actions entry points)."""
     registry = ActionRegistry()
     mcp_servers = servers_from_config(settings.mcp_server_table())
-    for spec in [*builtin_specs(), *waiting_specs(), mcp_call_spec(mcp_servers)]:
+    specs = [*builtin_specs(), *waiting_specs(), mcp_call_spec(mcp_servers)]
+    for spec in [*specs, notify_spec(slack_route(settings))]:
         registry.add(spec)
     load_plugins(settings.plugin_modules())
     for spec in registered_actions():

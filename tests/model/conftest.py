@@ -80,7 +80,8 @@ class RunWorkflowParams(_Params):
 
 
 class SmallCatalog:
-    """The built-ins relay has while `notify` is still missing."""
+    """A small catalog of built-ins for the model tests: without `notify`, so that the
+    seed files report it missing."""
 
     models: dict[str, type[BaseModel]] = {
         "log": LogParams,

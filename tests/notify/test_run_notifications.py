@@ -144,3 +144,40 @@ async def test_notify_slack_queues_a_message_in_the_runs_thread(
 async def test_notify_slack_refuses_an_unknown_status(relay: Relay) -> None:
     with pytest.raises(UsageError, match="unknown status 'purple'"):
         await relay.notify_slack("x", status="purple")
+
+
+NOTIFYING = """
+id: notifying
+steps:
+  - id: build
+    action: shell
+    params: {command: "true"}
+  - id: tell
+    action: notify
+    params: {message: "build ${{ steps.build.status }}", title: Build, status: success,
+             fields: {branch: main}}
+"""
+
+
+async def test_a_notify_step_replies_in_the_runs_thread(relay: Relay, slack: FakeSlack) -> None:
+    run = await run_to_end(relay, NOTIFYING)
+    assert run.status.value == "completed"
+    assert run.step("tell").output == {
+        "delivered": False,
+        "queued": True,
+        "channels": [relay.rt.slack.channel if relay.rt.slack else ""],
+    }
+    [root] = slack.top_level(channel_of(slack))
+    texts = [m.text for m in slack.thread(root.channel, root.ts)]
+    assert any("Build" in t for t in texts)
+    assert "build completed" in str(slack.thread(root.channel, root.ts))
+
+
+async def test_a_notify_step_without_slack_completes_undelivered(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", workflows_path=str(tmp_path))
+    async with open_relay(settings, participant="pytest", worker=True) as relay:
+        run = await run_to_end(relay, NOTIFYING)
+    assert run.status.value == "completed"
+    output = run.step("tell").output
+    assert output["delivered"] is False
+    assert output["reason"].startswith("Slack is not configured")

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, create_model
 
 from relay.errors import ConfigError
 from relay.model.events import Event, NewEvent
+from relay.model.notification import NewNotification
 
 ActionKind = Literal["plain", "waiting"]
 
@@ -36,6 +37,8 @@ class ActionContext:
     env: Mapping[str, str]  # the process environment plus the workflow's `env:`
     participant: str
     emit: Callable[[NewEvent], Awaitable[Event]]
+    # Notifications to commit with the step's completion (the `notify` action's).
+    outbox: list[NewNotification] = field(default_factory=list)
 
 
 ActionFunc = Callable[[Any, ActionContext], Awaitable[Any]]
@@ -55,14 +58,6 @@ class ActionSpec:
     def runs_code_with(self, params: Mapping[str, Any]) -> bool:
         return self.runs_code or (self.runs_code_when is not None and self.runs_code_when(params))
 
-
-# Actions that relay knows about but that a later release provides.
-UNAVAILABLE: dict[str, str] = {
-    "notify": (
-        "relay's `notify` action (Slack and other channels) is not available in this version; "
-        "remove the step or define `notify` yourself under `actions:` (e.g. uses: log)"
-    ),
-}
 
 _registered: dict[str, ActionSpec] = {}
 
@@ -84,8 +79,6 @@ class ActionRegistry:
         return None if spec is None else spec.params_model
 
     def missing_action_hint(self, action: str) -> str:
-        if action in UNAVAILABLE:
-            return UNAVAILABLE[action]
         return (
             f"relay has no action {action!r}: define it under `actions:` in this file "
             f"(e.g. `{action}: {{uses: shell, params: {{command: ...}}}}`), or register it with "

@@ -261,6 +261,7 @@ class RunDriver:
             return
         now = utcnow()
         if outcome.ok:
+            self.rec.pending.outbox.extend(outcome.notices)
             self._end(outcome.step_id, self.rec.completed(outcome.step_id, outcome.output, now))
             return
         step = self.defs[outcome.step_id]

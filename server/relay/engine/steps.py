@@ -12,6 +12,7 @@ from relay.engine.actions import ActionContext, ActionSpec
 from relay.engine.runtime import json_safe
 from relay.errors import ExpressionError, RelayError, StepFailed
 from relay.model.expressions import render
+from relay.model.notification import NewNotification
 from relay.model.workflow import Step, Workflow
 
 
@@ -24,6 +25,7 @@ class Outcome:
     output: Any = None
     error: str | None = None
     cancelled: bool = False
+    notices: tuple[NewNotification, ...] = ()  # committed with the step's completion
 
 
 class ParamsError(RelayError):
@@ -76,7 +78,7 @@ async def run_attempt(
     try:
         with anyio.fail_after(timeout_seconds if timeout_seconds else math.inf):
             output = await spec.func(params, ctx)
-        outcome = _success(ctx.step_id, output)
+        outcome = _success(ctx.step_id, output, tuple(ctx.outbox))
     except TimeoutError:
         outcome = Outcome(ctx.step_id, False, error=f"timed out after {timeout_seconds:g} s")
     except StepFailed as exc:
@@ -91,9 +93,9 @@ async def run_attempt(
             await send.send(outcome)
 
 
-def _success(step_id: str, output: Any) -> Outcome:
+def _success(step_id: str, output: Any, notices: tuple[NewNotification, ...]) -> Outcome:
     try:
-        return Outcome(step_id, True, output=json_safe(output))
+        return Outcome(step_id, True, output=json_safe(output), notices=notices)
     except (TypeError, ValueError) as exc:
         return Outcome(step_id, False, error=f"the action's output is not JSON-serialisable: {exc}")
 

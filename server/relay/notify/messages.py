@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from relay.errors import UsageError
+
 # Slack's documented limits (docs.slack.dev/reference/block-kit).
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
@@ -355,3 +357,27 @@ def _text_in(value: object) -> int:
     if isinstance(value, list):
         return sum(_text_in(v) for v in value)
     return 0
+
+
+# Colour words a model or a workflow may use, beside the lifecycle statuses themselves.
+STATUS_WORDS: Mapping[str, Status] = {
+    "success": Status.COMPLETED,
+    "failure": Status.FAILED,
+    "warning": Status.PENDING_APPROVAL,
+    "info": Status.IN_PROGRESS,
+}
+
+
+def status_from_word(word: str | None) -> Status:
+    """The Status a `notify` step or the `notify_slack` tool names (default: in progress).
+
+    Raises:
+        UsageError: an unknown word, with the known ones.
+    """
+    if word is None:
+        return Status.IN_PROGRESS
+    try:
+        return STATUS_WORDS.get(word) or Status(word)
+    except ValueError:
+        known = [*STATUS_WORDS, *(s.value for s in Status)]
+        raise UsageError(f"unknown status {word!r}; use one of {', '.join(known)}") from None

@@ -14,6 +14,7 @@ from typing import Any
 
 from relay.catalog import WorkflowCatalog
 from relay.engine.engine import Engine
+from relay.engine.notify_action import SLACK_NOT_CONFIGURED
 from relay.engine.runtime import Runtime, utcnow
 from relay.engine.waiting_start import new_run
 from relay.errors import (
@@ -38,7 +39,7 @@ from relay.model.run import (
     TaskStatus,
 )
 from relay.model.workflow import Workflow
-from relay.notify.messages import Status, notification_message
+from relay.notify.messages import notification_message, status_from_word
 from relay.service import coordination
 from relay.service.triggers import fire_event_triggers
 from relay.service.views import waiting_for
@@ -46,9 +47,6 @@ from relay.store.base import EventQuery, NewRun, RunQuery, Store
 
 Progress = Callable[[float, float | None, str], Awaitable[None]]
 
-SLACK_NOT_CONFIGURED = (
-    "Slack is not configured: set SLACK_BOT_TOKEN and SLACK_CHANNEL, or SLACK_WEBHOOK_URL"
-)
 
 # How often one process records that a participant is active, at most.
 TOUCH_EVERY_SECONDS = 5.0
@@ -478,7 +476,7 @@ class Relay:
         note = notification_message(
             title or "Notification",
             message,
-            status=_slack_status(status),
+            status=status_from_word(status),
             fields=fields,
             run_id=run_id,
             source=self.participant,
@@ -514,22 +512,3 @@ class Relay:
 
     async def live_workers(self) -> list[str]:
         return await self.store.live_workers(3 * self.rt.lease_seconds)
-
-
-# The `notify_slack` tool's colour words, beside the lifecycle statuses themselves.
-_STATUS_WORDS = {
-    "success": Status.COMPLETED,
-    "failure": Status.FAILED,
-    "warning": Status.PENDING_APPROVAL,
-    "info": Status.IN_PROGRESS,
-}
-
-
-def _slack_status(status: str | None) -> Status:
-    if status is None:
-        return Status.IN_PROGRESS
-    try:
-        return _STATUS_WORDS.get(status) or Status(status)
-    except ValueError:
-        known = [*_STATUS_WORDS, *(s.value for s in Status)]
-        raise UsageError(f"unknown status {status!r}; use one of {', '.join(known)}") from None
