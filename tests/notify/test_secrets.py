@@ -1,0 +1,77 @@
+"""Slack's secrets (bot token, webhook URL, signing secret) appear in no event, run
+history, notification, MCP resource, log line or error — even when Slack refuses them."""
+
+import json
+import logging
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client
+from tests.fake_slack import FakeSlack
+
+from relay.bootstrap import open_relay
+from relay.config import Settings
+from relay.mcp_server.server import build_server
+from relay.model.loading import load_workflow
+
+WORKFLOW = """
+id: secretive
+steps:
+  - id: ok
+    action: shell
+    params: {command: "true"}
+  - id: tell
+    action: notify
+    params: {message: "hello"}
+  - id: boom
+    action: shell
+    params: {command: "exit 2"}
+"""
+SIGNING_SECRET = "signing-secret-4f9d2c"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_no_secret_reaches_events_history_notifications_resources_or_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with FakeSlack.running() as slack:
+        token = slack.add_token()
+        channel = slack.add_channel("ops")
+        slack.revoke_token(token)  # Slack refuses it: errors get recorded
+        settings = Settings(
+            home=tmp_path / "home", workflows_path=str(tmp_path),
+            slack_bot_token=token, slack_channel=channel, slack_api_base_url=slack.api_base,
+            slack_signing_secret=SIGNING_SECRET, slack_pace_seconds=0.01,
+            slack_timeout_seconds=1.0, slack_backoff_base_seconds=0.05,
+            slack_backoff_cap_seconds=0.2, slack_auth_pause_seconds=0.2,
+        )  # fmt: skip
+        async with open_relay(settings, participant="pytest", worker=True) as relay:
+            run, _ = await relay.start_run(load_workflow(WORKFLOW, catalog=relay.rt.actions))
+            with anyio.fail_after(20):
+                while not (await relay.store.get_run(run.id)).status.is_final:  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+                await anyio.sleep(0.5)  # let the sender try (and fail) a few times
+            texts = [
+                json.dumps([e.as_dict() for e in await relay.list_events(limit=1000)]),
+                json.dumps([h.model_dump(mode="json") for h in await relay.store.history(run.id)]),
+                json.dumps([n.as_dict() for n in await relay.store.list_notifications()]),
+                repr(settings),
+                str(settings),
+            ]
+            async with Client(build_server(relay)) as client:
+                for uri in ("relay://runs", f"relay://runs/{run.id}", "relay://events/recent",
+                            "relay://workflows", "relay://participants"):  # fmt: skip
+                    texts.append(str((await client.read_resource(uri)).contents))
+                failed = await client.call_tool("notify_slack", {"message": "x", "channel": "nope"})
+                texts.append(str(failed.content))
+    texts.append(caplog.text)
+    everything = "\n".join(texts)
+    assert run.id in everything  # the search looked at real material
+    for secret in (token, SIGNING_SECRET):
+        assert secret not in everything
