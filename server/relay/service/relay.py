@@ -42,7 +42,7 @@ from relay.model.workflow import Workflow
 from relay.notify.messages import notification_message, status_from_word
 from relay.service import coordination
 from relay.service.triggers import fire_event_triggers
-from relay.service.views import waiting_for
+from relay.service.views import problem_view, waiting_for
 from relay.store.base import EventQuery, NewRun, RunQuery, Store
 
 Progress = Callable[[float, float | None, str], Awaitable[None]]
@@ -105,7 +105,7 @@ class Relay:
         workflows, problems = self.catalog.scan()
         return {
             "workflows": [coordination.workflow_view(wf, path) for wf, path in workflows.values()],
-            "errors": [{"path": p.path, "line": p.line, "message": p.message} for p in problems],
+            "errors": [problem_view(p) for p in problems],
         }
 
     def load_inline(self, text: str) -> Workflow:
@@ -148,9 +148,7 @@ class Relay:
             return {
                 "valid": False,
                 "id": None,
-                "errors": [
-                    {"line": p.line, "path": p.path, "message": p.message} for p in exc.problems
-                ],
+                "errors": [problem_view(p) for p in exc.problems],
             }
         return {"valid": True, "id": workflow.id, "errors": []}
 

@@ -4,6 +4,7 @@ plain JSON-able dicts: the MCP tools, `relay ... --json` and the HTTP API share 
 import json
 from typing import Any
 
+from relay.errors import Problem
 from relay.model.events import Event
 from relay.model.run import Approval, Participant, Run, StepRun, StepStatus, Task, WaitKind
 
@@ -156,3 +157,8 @@ def event_view(e: Event) -> dict[str, Any]:
 
 def participant_view(p: Participant) -> dict[str, Any]:
     return {"name": p.name, "last_seen": _iso(p.last_seen), "open_tasks": p.open_tasks}
+
+
+def problem_view(p: Problem) -> dict[str, Any]:
+    """A definition problem as the MCP tools report it."""
+    return {"path": p.path, "line": p.line, "message": p.message}
