@@ -285,7 +285,11 @@ def test_worker_executes_a_detached_run_and_stops_on_sigterm(cli: Cli, backgroun
     worker = background("worker")
     run_id = cli.json("run", "hello", "--detach")["run_id"]
 
-    run = cli.json("status", run_id, "--wait", "20")
+    run = cli.json("status", run_id)
+    deadline = time.monotonic() + 20
+    # `status --wait` returns at the first change (pending -> running counts), so follow it
+    while run["status"] not in ("completed", "failed") and time.monotonic() < deadline:
+        run = cli.json("status", run_id, "--wait", "5")
     worker.send_signal(signal.SIGTERM)
     worker.communicate(timeout=PROCESS_TIMEOUT_SECONDS)
 
