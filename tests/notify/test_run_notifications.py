@@ -97,10 +97,15 @@ async def test_a_run_is_one_thread_whose_root_ends_with_the_final_status(
     assert root.text == "Completed: deploy"
     assert [e["text"] for e in root.edits] == ["Started: deploy", "Pending approval: deploy"]
     replies = thread[1:]
-    assert [m.text for m in replies] == ["Pending approval: Approval needed: deploy",
-                                         "Completed: deploy"]  # fmt: skip
+    assert [m.text for m in replies] == ["Approved: deploy", "Completed: deploy"]
     assert replies[0].reply_broadcast
-    assert any(b.get("type") == "actions" for b in replies[0].blocks)  # the buttons
+    # The approval request had the buttons; deciding it (here through the service, as
+    # the MCP tool and the CLI do) edited it to say who decided, without them.
+    [request] = replies[0].edits
+    assert request["text"] == "Pending approval: Approval needed: deploy"
+    assert any(b.get("type") == "actions" for b in request["blocks"])
+    assert all(b.get("type") != "actions" for b in replies[0].blocks)
+    assert "*Approved* by *alice*" in str(replies[0].blocks)
     assert "Claude Code" in str(root.attachments)
     sent = await relay.store.list_notifications(run_id=run.id)
     assert {n.status for n in sent} == {NotificationStatus.SENT}

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from relay.config import Settings
 from relay.http_app.security import Guard, allowed_names, auth_token, sdk_transport_security
+from relay.http_app.slack_interactions import slack_interactions_route
 from relay.http_app.streams import sse_routes, streamable_http_route
 from relay.mcp_server.server import build_server
 from relay.service.relay import Relay
@@ -57,6 +58,7 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         streamable_http_route(mcp, path=MCP_PATH, security=security),
         *sse_routes(mcp, path=SSE_PATH, messages_path=SSE_MESSAGES_PATH, security=security),
+        slack_interactions_route(relay, settings),
     ]
     return Starlette(
         routes=routes,

@@ -17,6 +17,7 @@ class NotificationKind(StrEnum):
     REPLY = "reply"  # a post in the thread (a root-less reply is posted as the root)
     UPDATE = "update"  # an edit of the thread's root
     POST = "post"  # a top-level message belonging to no thread
+    EDIT = "edit"  # an edit of the earlier message that carries the same `message_key`
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,15 @@ class NewNotification:
 
     channel: str  # the Slack channel as configured ("" for a webhook)
     payload: dict[str, Any]  # text, blocks, attachments, reply_broadcast
-    destination: str = "slack"  # slack | webhook
+    destination: str = "slack"  # slack | webhook | apprise
     thread_key: str | None = None
     run_id: str | None = None
     root_payload: dict[str, Any] | None = None
+    # A name for this message (e.g. `approval:<id>`), so a later edit can find it.
+    message_key: str | None = None
+    # Edit the message named so instead of posting: destination, channel and thread come
+    # from that message; nothing is queued when no such message was ever queued.
+    edit_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,12 @@ class Notification:
     thread_ts: str | None = None  # the root's ts, when the thread has one
     root_channel: str | None = None  # the channel id Slack answered for the root
     sent_at: datetime | None = None
+    message_key: str | None = None
+    # For an edit: the (channel id, ts) of the message to edit, once it is posted, and
+    # whether that message is still waiting to be posted.
+    target_channel: str | None = None
+    target_ts: str | None = None
+    target_pending: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from relay.model.notification import NewNotification
-from relay.model.run import Approval, Run, StepRun, StepStatus
+from relay.model.run import Approval, ApprovalStatus, Run, StepRun, StepStatus
 from relay.model.workflow import SlackNotify, Workflow
 from relay.notify.messages import (
     SlackMessage,
     Status,
+    approval_decided_message,
     approval_request_message,
     process_message,
     run_completed_message,
@@ -53,13 +54,20 @@ class RunNotices:
     source: str
 
     def _notice(
-        self, run: Run, message: SlackMessage, root: SlackMessage | None, *, broadcast: bool = False
+        self,
+        run: Run,
+        message: SlackMessage,
+        root: SlackMessage | None,
+        *,
+        broadcast: bool = False,
+        key: str | None = None,
     ) -> NewNotification:
         """`message` in the run's thread (its root if first); `root`: the root's new look."""
         payload: dict[str, Any] = {**message.as_payload(), "reply_broadcast": broadcast}
         return NewNotification(
             self.channel, payload, destination=self.destination, thread_key=run.id,
             run_id=run.id, root_payload=None if root is None else root.as_payload(),
+            message_key=key,
         )  # fmt: skip
 
     def _status(self, run: Run, status: Status, note: str | None = None) -> SlackMessage:
@@ -100,7 +108,34 @@ class RunNotices:
             approvers=approval.approvers, source=self.source,
         )  # fmt: skip
         root = self._status(run, Status.PENDING_APPROVAL, note=f"waiting at {approval.step_id}")
-        return self._notice(run, message, root, broadcast=True)
+        return self._notice(run, message, root, broadcast=True, key=approval_key(approval.id))
+
+
+CLOSED = {ApprovalStatus.EXPIRED: "Expired", ApprovalStatus.CANCELLED: "Cancelled"}
+
+
+def approval_key(approval_id: str) -> str:
+    """The outbox's name for an approval request's message (its later edit finds it)."""
+    return f"approval:{approval_id}"
+
+
+def approval_decided_notice(approval: Approval, source: str | None) -> NewNotification | None:
+    """The edit of a decided approval's request message: who decided, buttons gone.
+
+    It goes wherever the request went (the store looks the message up by its key) and is
+    queued only if a request was; None while the approval is still pending."""
+    if approval.status is ApprovalStatus.PENDING:
+        return None
+    message = approval_decided_message(
+        approval.id, approval.workflow, approval.run_id, approval.step_id,
+        approved=approval.status is ApprovalStatus.APPROVED,
+        decided_by=approval.decided_by or "", comment=approval.comment or None,
+        source=source or ENGINE_SOURCE,
+        closed=CLOSED.get(approval.status),
+    )  # fmt: skip
+    return NewNotification(
+        "", message.as_payload(), run_id=approval.run_id, edit_of=approval_key(approval.id)
+    )
 
 
 def _age(run: Run) -> float:

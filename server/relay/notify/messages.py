@@ -318,18 +318,25 @@ def approval_decided_message(
     decided_by: str,
     comment: str | None = None,
     source: str | None = None,
+    closed: str | None = None,
 ) -> SlackMessage:
-    """The approval message after the decision: who decided, and no buttons left."""
+    """The approval message after the decision: who decided, and no buttons left.
+    `closed` (`Expired`, `Cancelled`): the gate closed with nobody's decision."""
     status = Status.APPROVED if approved else Status.REJECTED
     verdict = "Approved" if approved else "Rejected"
-    decider = _mention(decided_by)
-    summary = _approval_summary(workflow, run_id, step, None) + f"\n*{verdict}* by {decider}"
+    summary = _approval_summary(workflow, run_id, step, None)
+    if closed:
+        verdict = cut(escape(closed), 40)
+        summary += f"\n*{verdict}* with no decision"
+    else:
+        summary += f"\n*{verdict}* by {_mention(decided_by)}"
     if comment:
         summary += f": {cut(escape(comment), MAX_BODY_TEXT)}"
     # New block ids: Slack asks for fresh ones when a message is updated.
     top = [_section(summary, block_id=f"approval-{approval_id}-decided")]
     body = [_run_context(run_id, source, f"approval `{cut(escape(approval_id), 100)}`")]
-    return build_message(status, f"{verdict}: {workflow}", body, top)
+    title = f"{workflow} ({verdict.lower()})" if closed else workflow
+    return build_message(status, title, body, top)
 
 
 def _mention(decided_by: str) -> str:

@@ -148,6 +148,9 @@ class OutboxSender:
     # one notification -------------------------------------------------------------------
 
     async def _deliver(self, n: Notification) -> None:
+        if n.kind is NotificationKind.EDIT and n.destination == "slack" and n.target_ts is None:
+            await self._no_target(n)
+            return
         await self._pace(n)
         try:
             ref = await self._send(n)
@@ -159,6 +162,16 @@ class OutboxSender:
             await self.store.notification_sent(n.id, None, None)
         else:
             await self.store.notification_sent(n.id, ref.ts, ref.channel)
+
+    async def _no_target(self, n: Notification) -> None:
+        """An edit whose message is not posted (yet): wait for it, or give up if it never was."""
+        if n.target_pending:
+            await self.store.reschedule_notification(
+                n.id, self.backoff_base_seconds, "waiting for the message it edits to be posted",
+                count_attempt=False,
+            )  # fmt: skip
+        else:
+            await self.store.dead_letter_notification(n.id, "the message to edit was never posted")
 
     async def _pace(self, n: Notification) -> None:
         key = (n.destination, n.channel)
@@ -173,11 +186,16 @@ class OutboxSender:
         blocks = payload.get("blocks")
         attachments = payload.get("attachments")
         if n.destination == "webhook":
-            if n.kind is NotificationKind.UPDATE:
+            if n.kind in (NotificationKind.UPDATE, NotificationKind.EDIT):
                 return None  # a webhook's messages cannot be edited: nothing to do
             await self._webhook().post(text, blocks, attachments=attachments)
             return None
         slack = self._slack()
+        if n.kind is NotificationKind.EDIT:
+            assert n.target_ts is not None  # see _deliver
+            return await slack.update_message(
+                n.target_channel or n.channel, n.target_ts, text, blocks, attachments=attachments
+            )
         if n.kind is NotificationKind.UPDATE:
             if n.thread_ts is None:
                 raise SlackTargetGone("the thread has no root message to update")

@@ -10,6 +10,7 @@ from relay.errors import InvalidTransition, InvalidWorkflow, Problem, UsageError
 from relay.model.events import NewEvent
 from relay.model.run import Approval, ApprovalStatus, Run, Task, TaskStatus
 from relay.model.workflow import EventTrigger, Workflow
+from relay.notify.lifecycle import approval_decided_notice
 from relay.service.views import approval_view
 
 if TYPE_CHECKING:
@@ -157,9 +158,30 @@ async def approve(
     channel: str,
 ) -> dict[str, Any]:
     approval = await _pending_gate(relay, run_id, step)
+    return await decide(relay, approval, approved, approver, comment, channel)
+
+
+async def decide(
+    relay: "Relay",
+    approval: Approval,
+    approved: bool,
+    approver: str,
+    comment: str,
+    channel: str,
+) -> dict[str, Any]:
+    """Record the first decision of `approval` (ConflictError if it was already decided),
+    with the edit of its Slack message (who decided, buttons gone) in the same
+    transaction, and drive the run on here when the decision leased it to this process."""
     _check_decider(approval, approver, channel)
     status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
     owner = relay.rt.worker_id if relay.engine is not None else None
+    decided = approval.model_copy(
+        update={"status": status, "decided_by": approver, "decided_channel": channel,
+                "comment": comment}
+    )  # fmt: skip
+    run = await relay.store.get_run(approval.run_id)
+    source = (await relay.rt.workflow_of(run)).source
+    edit = approval_decided_notice(decided, source)
     await relay.store.decide_approval(
         approval.id,
         status,
@@ -168,10 +190,11 @@ async def approve(
         comment=comment,
         claim_owner=owner,
         lease_seconds=relay.rt.lease_seconds,
+        outbox=[edit] if edit is not None else [],
     )
-    run = await _adopt_if_leased(relay, run_id)
+    run = await _adopt_if_leased(relay, approval.run_id)
     return {
-        "run_id": run_id,
+        "run_id": approval.run_id,
         "step": approval.step_id,
         "approved": approved,
         "run_status": run.status.value,

@@ -39,8 +39,10 @@ from relay.model.run import (
     TaskStatus,
 )
 from relay.model.workflow import Workflow
+from relay.notify.interactions import Click
 from relay.notify.messages import notification_message, status_from_word
 from relay.service import coordination
+from relay.service.slack_clicks import ClickOutcome, decide_click
 from relay.service.triggers import fire_event_triggers
 from relay.service.views import problem_view, waiting_for
 from relay.store.base import EventQuery, NewRun, RunQuery, Store
@@ -423,6 +425,10 @@ class Relay:
         return await coordination.approve(
             self, run_id, step, approved, approver or self.participant, comment, channel
         )
+
+    async def slack_click(self, click: Click) -> ClickOutcome:
+        """Decide an approval from a (signature-checked) Slack button click."""
+        return await decide_click(self, click)
 
     async def decidable_gate(self, run_id: str, channel: str = "mcp") -> Approval | None:
         """The pending approval of `run_id` this participant may decide via `channel`."""

@@ -134,7 +134,12 @@ class Store(Protocol):
 
     # events
     async def append_event(
-        self, event: NewEvent, *, claim_owner: str | None = None, lease_seconds: float = 15.0
+        self,
+        event: NewEvent,
+        *,
+        claim_owner: str | None = None,
+        lease_seconds: float = 15.0,
+        outbox: Sequence[NewNotification] = (),  # queued with the event (not on a duplicate)
     ) -> AppendResult: ...
     async def list_events(self, query: EventQuery) -> list[Event]: ...
     async def get_event(self, seq: int) -> Event | None: ...
@@ -158,6 +163,7 @@ class Store(Protocol):
         comment: str,
         claim_owner: str | None = None,
         lease_seconds: float = 15.0,
+        outbox: Sequence[NewNotification] = (),  # queued with the decision
     ) -> Approval: ...  # ConflictError when already decided
     async def get_task(self, task_id: str) -> Task: ...
     async def list_tasks(self, to: str | None, status: TaskStatus | None) -> list[Task]: ...

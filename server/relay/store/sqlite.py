@@ -33,7 +33,7 @@ from relay.model.run import (
 )
 from relay.store import sqlite_coordination as coord
 from relay.store import sqlite_ops as ops
-from relay.store import sqlite_outbox as outbox
+from relay.store import sqlite_outbox as outbox_queries
 from relay.store.base import (
     AppendResult,
     EventQuery,
@@ -215,11 +215,20 @@ class SqliteStore:
     # events ------------------------------------------------------------------------------
 
     async def append_event(
-        self, event: NewEvent, *, claim_owner: str | None = None, lease_seconds: float = 15.0
+        self,
+        event: NewEvent,
+        *,
+        claim_owner: str | None = None,
+        lease_seconds: float = 15.0,
+        outbox: Sequence[NewNotification] = (),
     ) -> AppendResult:
-        return await self._write_ringing(
-            lambda c: ops.append_event(c, event, claim_owner, lease_seconds)
-        )
+        def append(c: sqlite3.Connection) -> AppendResult:
+            result = ops.append_event(c, event, claim_owner, lease_seconds)
+            if not result.duplicate:
+                outbox_queries.enqueue_all(c, outbox)
+            return result
+
+        return await self._write_ringing(append)
 
     async def list_events(self, query: EventQuery) -> list[Event]:
         return await self._reader.call(lambda c: ops.list_events(c, query))
@@ -259,11 +268,16 @@ class SqliteStore:
         comment: str,
         claim_owner: str | None = None,
         lease_seconds: float = 15.0,
+        outbox: Sequence[NewNotification] = (),
     ) -> Approval:
         decision = coord.Decision(approval_id, status, by, channel, comment)
-        return await self._write_ringing(
-            lambda c: coord.decide_approval(c, decision, claim_owner, lease_seconds)
-        )
+
+        def decide(c: sqlite3.Connection) -> Approval:
+            approval = coord.decide_approval(c, decision, claim_owner, lease_seconds)
+            outbox_queries.enqueue_all(c, outbox)
+            return approval
+
+        return await self._write_ringing(decide)
 
     async def get_task(self, task_id: str) -> Task:
         return await self._reader.call(lambda c: coord.get_task(c, task_id))
@@ -291,20 +305,24 @@ class SqliteStore:
     # the notification outbox -----------------------------------------------------------
 
     async def enqueue_notification(self, new: NewNotification) -> list[int]:
-        return await self._writer.call(lambda c: outbox.enqueue(c, new))
+        return await self._writer.call(lambda c: outbox_queries.enqueue(c, new))
 
     async def claim_notifications(
         self, owner: str, lease_seconds: float, limit: int
     ) -> list[Notification]:
-        return await self._writer.call(lambda c: outbox.claim(c, owner, lease_seconds, limit))
+        return await self._writer.call(
+            lambda c: outbox_queries.claim(c, owner, lease_seconds, limit)
+        )
 
     async def next_notification_due(self) -> datetime | None:
-        return await self._reader.call(outbox.next_due)
+        return await self._reader.call(outbox_queries.next_due)
 
     async def notification_sent(
         self, notification_id: int, ts: str | None, channel_id: str | None
     ) -> None:
-        await self._writer.call(lambda c: outbox.mark_sent(c, notification_id, ts, channel_id))
+        await self._writer.call(
+            lambda c: outbox_queries.mark_sent(c, notification_id, ts, channel_id)
+        )
 
     async def reschedule_notification(
         self,
@@ -316,7 +334,7 @@ class SqliteStore:
         payload: dict[str, Any] | None = None,
     ) -> None:
         await self._writer.call(
-            lambda c: outbox.reschedule(
+            lambda c: outbox_queries.reschedule(
                 c,
                 notification_id,
                 delay_seconds,
@@ -327,11 +345,11 @@ class SqliteStore:
         )
 
     async def dead_letter_notification(self, notification_id: int, error: str) -> None:
-        await self._writer.call(lambda c: outbox.dead_letter(c, notification_id, error))
+        await self._writer.call(lambda c: outbox_queries.dead_letter(c, notification_id, error))
 
     async def dead_letter_destination(self, destination: str, channel: str, error: str) -> int:
         return await self._writer.call(
-            lambda c: outbox.dead_letter_destination(c, destination, channel, error)
+            lambda c: outbox_queries.dead_letter_destination(c, destination, channel, error)
         )
 
     async def list_notifications(
@@ -341,7 +359,7 @@ class SqliteStore:
         limit: int = 100,
     ) -> list[Notification]:
         return await self._reader.call(
-            lambda c: outbox.list_notifications(c, status, run_id, limit)
+            lambda c: outbox_queries.list_notifications(c, status, run_id, limit)
         )
 
     # participants ------------------------------------------------------------------------

@@ -16,9 +16,9 @@ from relay.store import rows
 
 INSERT = (
     "INSERT INTO outbox (created_at, destination, channel, run_id, thread_key, kind, payload, "
-    "status, attempts, next_attempt_at) "
+    "status, attempts, next_attempt_at, message_key) "
     "VALUES (:now, :destination, :channel, :run_id, :thread_key, :kind, :payload, 'pending', "
-    "0, :now) RETURNING id"
+    "0, :now, :message_key) RETURNING id"
 )
 # No earlier notification of the same thread is still pending: that keeps the order within
 # a thread, puts a root before its replies and keeps at most one of a thread in flight.
@@ -27,9 +27,15 @@ HEAD_OF_THREAD = (
     "WHERE p.destination = o.destination AND p.channel = o.channel "
     "AND p.thread_key = o.thread_key AND p.status = 'pending' AND p.id < o.id))"
 )
+# The message an edit edits: the first non-edit notification with the edit's message_key.
+TARGET = "SELECT MIN(x.id) FROM outbox x WHERE x.message_key = :key AND x.kind != 'edit'"
 SELECT_WITH_THREAD = (
-    "SELECT o.*, t.root_channel, t.root_ts FROM outbox o LEFT JOIN slack_threads t "
-    "ON t.destination = o.destination AND t.channel = o.channel AND t.thread_key = o.thread_key"
+    "SELECT o.*, t.root_channel, t.root_ts, COALESCE(e.channel_id, t.root_channel) "
+    "AS target_channel, e.ts AS target_ts, e.status AS target_status "
+    "FROM outbox o LEFT JOIN slack_threads t "
+    "ON t.destination = o.destination AND t.channel = o.channel AND t.thread_key = o.thread_key "
+    "LEFT JOIN outbox e ON o.kind = 'edit' AND e.id = "
+    f"({TARGET.replace(':key', 'o.message_key')})"
 )
 DUE = (
     f"{SELECT_WITH_THREAD} WHERE o.status = 'pending' AND o.next_attempt_at <= :now "
@@ -51,8 +57,25 @@ def _has_root(conn: sqlite3.Connection, new: NewNotification) -> bool:
     return row is not None
 
 
+def _enqueue_edit(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
+    """Queue an edit of the message named `new.edit_of`, to where that one went."""
+    conn.row_factory = sqlite3.Row
+    target = conn.execute(
+        f"SELECT * FROM outbox WHERE id = ({TARGET})", {"key": new.edit_of}
+    ).fetchone()
+    if target is None:
+        return []  # that message was never queued (e.g. its workflow posts no approvals)
+    values = {"now": rows.now_ts(), "destination": target["destination"],
+              "channel": target["channel"], "run_id": target["run_id"],
+              "thread_key": target["thread_key"], "kind": NotificationKind.EDIT.value,
+              "payload": rows.dumps(new.payload), "message_key": new.edit_of}  # fmt: skip
+    return [int(conn.execute(INSERT, values).fetchone()[0])]
+
+
 def enqueue(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
     """Queue a notification (and the edit of its thread's root); returns the new ids."""
+    if new.edit_of is not None:
+        return _enqueue_edit(conn, new)
     kinds: list[tuple[NotificationKind, dict[str, Any]]]
     if new.thread_key is None:
         kinds = [(NotificationKind.POST, new.payload)]
@@ -67,9 +90,12 @@ def enqueue(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
     ids = []
     now = rows.now_ts()
     for kind, payload in kinds:
+        # The key names the message that shows `new.payload` (not a root's status edit).
+        carries = kind in (NotificationKind.REPLY, NotificationKind.POST) or len(kinds) == 1
+        key = new.message_key if carries else None
         values = {"now": now, "destination": new.destination, "channel": new.channel,
                   "run_id": new.run_id, "thread_key": new.thread_key, "kind": kind.value,
-                  "payload": rows.dumps(payload)}  # fmt: skip
+                  "payload": rows.dumps(payload), "message_key": key}  # fmt: skip
         ids.append(int(conn.execute(INSERT, values).fetchone()[0]))
     return ids
 
@@ -98,6 +124,10 @@ def _from_row(row: sqlite3.Row) -> Notification:
         thread_ts=row["thread_ts"] or root_ts,
         root_channel=row["root_channel"] if "root_channel" in keys else None,
         sent_at=rows.dt(row["sent_at"]),
+        message_key=row["message_key"],
+        target_channel=row["target_channel"] if "target_channel" in keys else None,
+        target_ts=row["target_ts"] if "target_ts" in keys else None,
+        target_pending="target_status" in keys and row["target_status"] == "pending",
     )
 
 
@@ -135,9 +165,9 @@ def mark_sent(
     if row is None:
         return
     conn.execute(
-        "UPDATE outbox SET status = 'sent', ts = ?, thread_ts = ?, sent_at = ?, "
+        "UPDATE outbox SET status = 'sent', ts = ?, thread_ts = ?, sent_at = ?, channel_id = ?, "
         "claimed_by = NULL, claimed_until = NULL, attempts = attempts + 1 WHERE id = ?",
-        (ts, row["root_ts"], rows.now_ts(), notification_id),
+        (ts, row["root_ts"], rows.now_ts(), channel_id, notification_id),
     )
     is_first = row["kind"] in ("root", "reply") and row["root_ts"] is None
     if is_first and row["thread_key"] is not None and ts is not None:
