@@ -10,6 +10,9 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_harness import call
 
+from relay.model.notification import NewNotification
+from relay.service.relay import Relay
+
 STATIC = {
     "relay://workflows": "application/json",
     "relay://runs": "application/json",
@@ -18,6 +21,8 @@ STATIC = {
     "relay://tasks/open": "application/json",
     "relay://participants": "application/json",
     "relay://schema/workflow": "application/json",
+    "relay://notifications/pending": "application/json",
+    "relay://notifications/dead": "application/json",
 }
 TEMPLATES = {
     "relay://workflows/{id}": "text/yaml",
@@ -117,3 +122,16 @@ async def test_an_unknown_step_lists_the_run_s_steps(client: Client) -> None:
     assert raised.value.error.message == (
         f"run {run['run_id']!r} has no step 'nope'; its steps: build, gate, ship"
     )
+
+
+async def test_pending_and_dead_notifications_are_resources(client: Client, relay: Relay) -> None:
+    [pending_id] = await relay.store.enqueue_notification(NewNotification("C1", {"text": "hi"}))
+    await relay.store.enqueue_notification(NewNotification("C2", {"text": "lost"}))
+    await relay.store.dead_letter_destination("slack", "C2", "Slack chat.postMessage failed: x")
+    pending = await read_json(client, "relay://notifications/pending")
+    assert [(n["id"], n["text"]) for n in pending["notifications"]] == [(pending_id, "hi")]
+    dead = await read_json(client, "relay://notifications/dead")
+    [lost] = dead["notifications"]
+    assert (lost["channel"], lost["status"], lost["last_error"]) == (
+        "C2", "dead", "Slack chat.postMessage failed: x"
+    )  # fmt: skip

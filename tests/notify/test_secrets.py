@@ -29,6 +29,10 @@ steps:
     params: {command: "exit 2"}
 """
 SIGNING_SECRET = "signing-secret-4f9d2c"
+RESOURCES = (
+    "relay://runs", "relay://events/recent", "relay://workflows", "relay://participants",
+    "relay://approvals/pending", "relay://notifications/pending", "relay://notifications/dead",
+)  # fmt: skip
 
 
 @pytest.fixture
@@ -65,8 +69,7 @@ async def test_no_secret_reaches_events_history_notifications_resources_or_logs(
                 str(settings),
             ]
             async with Client(build_server(relay)) as client:
-                for uri in ("relay://runs", f"relay://runs/{run.id}", "relay://events/recent",
-                            "relay://workflows", "relay://participants"):  # fmt: skip
+                for uri in (*RESOURCES, f"relay://runs/{run.id}"):
                     texts.append(str((await client.read_resource(uri)).contents))
                 failed = await client.call_tool("notify_slack", {"message": "x", "channel": "nope"})
                 texts.append(str(failed.content))
@@ -75,3 +78,43 @@ async def test_no_secret_reaches_events_history_notifications_resources_or_logs(
     assert run.id in everything  # the search looked at real material
     for secret in (token, SIGNING_SECRET):
         assert secret not in everything
+
+
+async def test_no_webhook_url_reaches_events_notifications_resources_logs_or_errors(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with FakeSlack.running() as slack:
+        # Slack answers this webhook `404 no_service`: the failure gets recorded everywhere.
+        url = slack.webhook_url("ops", status=404, body="no_service")
+        settings = Settings(
+            home=tmp_path / "home", workflows_path=str(tmp_path), slack_webhook_url=url,
+            slack_pace_seconds=0.01, slack_timeout_seconds=1.0,
+        )  # fmt: skip
+        async with open_relay(settings, participant="pytest", worker=True) as relay:
+            run, _ = await relay.start_run(load_workflow(WORKFLOW, catalog=relay.rt.actions))
+            with anyio.fail_after(20):
+                while not (await relay.store.get_run(run.id)).status.is_final:  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+                while await relay.list_notifications("pending"):  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+            dead = await relay.list_notifications("dead")
+            texts = [
+                json.dumps([e.as_dict() for e in await relay.list_events(limit=1000)]),
+                json.dumps([h.model_dump(mode="json") for h in await relay.store.history(run.id)]),
+                json.dumps([n.as_dict() for n in await relay.list_notifications("all")]),
+                repr(settings),
+                str(settings),
+            ]
+            async with Client(build_server(relay)) as client:
+                for uri in (*RESOURCES, f"relay://runs/{run.id}"):
+                    texts.append(str((await client.read_resource(uri)).contents))
+                note = await client.call_tool("notify_slack", {"message": "x", "run_id": "nope"})
+                texts.append(str(note.content))
+    texts.append(caplog.text)
+    everything = "\n".join(texts)
+    assert dead
+    assert "no_service" in everything  # the search looked at the recorded failure
+    secret_path = url.split("/services/", 1)[1]
+    assert secret_path not in everything
+    assert url not in everything

@@ -123,6 +123,18 @@ def _coordination_readers(server: MCPServer[McpState], state: McpState) -> None:
         """Every participant's open tasks (handoffs waiting to be done)."""
         return _json({"tasks": [task_view(t) for t in await relay.list_tasks("*", "open")]})
 
+    @server.resource("relay://notifications/pending", name="pending-notifications", mime_type=JSON)
+    async def pending_notifications() -> str:
+        """Notifications in the outbox not delivered yet (Slack down, paused, rate limited)."""
+        found = await relay.list_notifications("pending")
+        return _json({"notifications": [n.as_dict() for n in found]})
+
+    @server.resource("relay://notifications/dead", name="dead-notifications", mime_type=JSON)
+    async def dead_notifications() -> str:
+        """Notifications given up on (e.g. channel not found), with the reason."""
+        found = await relay.list_notifications("dead")
+        return _json({"notifications": [n.as_dict() for n in found]})
+
     @server.resource("relay://participants", name="participants", mime_type=JSON)
     async def participants() -> str:
         """Participants seen recently, with their open tasks."""

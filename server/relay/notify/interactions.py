@@ -17,6 +17,7 @@ import httpx2
 
 from relay.errors import UsageError
 from relay.notify.messages import APPROVE_ACTION_ID, MAX_FALLBACK_TEXT, REJECT_ACTION_ID, cut
+from relay.notify.redact import forget_secret, register_secret
 
 log = logging.getLogger("relay.notify.interactions")
 
@@ -113,6 +114,7 @@ def ephemeral_reply(text: str) -> dict[str, Any]:
 async def post_ephemeral(response_url: str, text: str) -> None:
     """Tell the clicker `text` through the click's `response_url` (best effort: the click
     changed nothing, so a lost explanation loses no state)."""
+    register_secret(response_url)
     try:
         async with httpx2.AsyncClient(timeout=EPHEMERAL_TIMEOUT_SECONDS) as http:
             response = await http.post(response_url, json=ephemeral_reply(text))
@@ -120,5 +122,7 @@ async def post_ephemeral(response_url: str, text: str) -> None:
         # The class name only: the response URL is a credential of sorts.
         log.warning("could not answer a Slack click privately (%s)", type(exc).__name__)
         return
+    finally:
+        forget_secret(response_url)
     if response.status_code != 200:
         log.warning("Slack refused a private answer to a click: HTTP %s", response.status_code)

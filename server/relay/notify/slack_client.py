@@ -25,6 +25,7 @@ from relay.notify.errors import (
     error_for_code,
     parse_retry_after,
 )
+from relay.notify.redact import register_secret
 
 DEFAULT_API_BASE_URL = "https://slack.com/api"
 # A generous read timeout: Slack has no idempotency key, so a timeout after Slack committed
@@ -241,6 +242,7 @@ class WebhookClient(_HttpOwner):
         transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self._url = url
+        register_secret(url)
         self._http = httpx2.AsyncClient(timeout=_timeout(timeout_seconds), transport=transport)
 
     def __repr__(self) -> str:
