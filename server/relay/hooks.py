@@ -105,12 +105,24 @@ def _blocking(coro: Coroutine[Any, Any, R]) -> R:
     return result  # type: ignore[no-any-return]
 
 
+async def _arecord(
+    moment: str, data: dict[str, Any], source: Source, notify_slack: bool = True
+) -> Event:
+    """A process's moment: its event, and (Slack configured) its notice, in one write."""
+    settings = Settings()
+    participant = str(source) if source else (settings.participant or "python")
+    async with open_relay(settings, participant=participant) as relay:
+        result = await relay.record_process(moment, data, notify_slack=notify_slack)
+    return result.event
+
+
 def notify_process_started(
     process_id: str, process_name: str, source: Source, metadata: dict[str, Any] | None = None
 ) -> Event:
-    """Emit `process_started` for a process of yours (correlated by `process_id`)."""
+    """Emit `process_started` for a process of yours (correlated by `process_id`); with
+    Slack configured, its notice starts the process's thread."""
     data = {"process_id": process_id, "process_name": process_name, "metadata": metadata or {}}
-    return emit_event("process_started", data, source=source, correlation_id=process_id)
+    return _blocking(_arecord("started", data, source))
 
 
 def notify_process_completed(
@@ -127,7 +139,7 @@ def notify_process_completed(
         "results": results or {},
         "next_steps": next_steps or [],
     }
-    return emit_event("process_complete", data, source=source, correlation_id=process_id)
+    return _blocking(_arecord("completed", data, source))
 
 
 def notify_process_failed(
@@ -144,7 +156,7 @@ def notify_process_failed(
         "error": error,
         "metadata": metadata or {},
     }
-    return emit_event("process_failed", data, source=source, correlation_id=process_id)
+    return _blocking(_arecord("failed", data, source))
 
 
 def _results(value: Any) -> dict[str, Any]:
@@ -159,64 +171,72 @@ def with_workflow_notifications(
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Emit process_started, then process_complete or process_failed, around a call.
 
-    Works on sync and async functions. `notify_slack` is accepted for the seed's
-    signature; Slack delivery follows the store's notification settings.
+    Works on sync and async functions. With `notify_slack` (and Slack configured) each
+    moment is also posted to Slack, in one thread per call.
     """
-    del notify_slack
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        moments = _Moments(process_name, source, notify_slack) if emit_events else None
         if inspect.iscoroutinefunction(func):
-            return _async_wrapper(func, process_name, source, emit_events)
-        return _sync_wrapper(func, process_name, source, emit_events)
+            return _async_wrapper(func, moments)
+        return _sync_wrapper(func, moments)
 
     return decorate
 
 
-def _sync_wrapper(func: Callable[P, R], name: str, source: Source, emit: bool) -> Callable[P, R]:
+class _Moments:
+    """One decorated call's started / completed / failed records."""
+
+    def __init__(self, name: str, source: Source, notify_slack: bool) -> None:
+        self.name, self.source, self.notify_slack = name, source, notify_slack
+
+    async def record(self, moment: str, process_id: str, **data: Any) -> None:
+        data = {"process_id": process_id, "process_name": self.name, **data}
+        await _arecord(moment, data, self.source, self.notify_slack)
+
+    async def started(self, process_id: str) -> None:
+        await self.record("started", process_id, metadata={})
+
+    async def failed(self, process_id: str, exc: Exception) -> None:
+        await self.record("failed", process_id, error=f"{type(exc).__name__}: {exc}", metadata={})
+
+    async def completed(self, process_id: str, result: Any) -> None:
+        await self.record("completed", process_id, results=_results(result), next_steps=[])
+
+
+def _sync_wrapper(func: Callable[P, R], moments: _Moments | None) -> Callable[P, R]:
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         process_id = str(uuid.uuid4())
-        if emit:
-            notify_process_started(process_id, name, source)
+        if moments:
+            _blocking(moments.started(process_id))
         try:
             result = func(*args, **kwargs)
         except Exception as exc:
-            if emit:
-                notify_process_failed(process_id, name, source, f"{type(exc).__name__}: {exc}")
+            if moments:
+                _blocking(moments.failed(process_id, exc))
             raise
-        if emit:
-            notify_process_completed(process_id, name, source, _results(result))
+        if moments:
+            _blocking(moments.completed(process_id, result))
         return result
 
     return wrapper
 
 
-def _async_wrapper(
-    func: Callable[P, Any], name: str, source: Source, emit: bool
-) -> Callable[P, Any]:
+def _async_wrapper(func: Callable[P, Any], moments: _Moments | None) -> Callable[P, Any]:
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
         process_id = str(uuid.uuid4())
-        started = {"process_id": process_id, "process_name": name, "metadata": {}}
-        if emit:
-            await aemit_event("process_started", started, source=source, correlation_id=process_id)
+        if moments:
+            await moments.started(process_id)
         try:
             result = await func(*args, **kwargs)
         except Exception as exc:
-            if emit:
-                failed = {**started, "error": f"{type(exc).__name__}: {exc}"}
-                await aemit_event(
-                    "process_failed", failed, source=source, correlation_id=process_id
-                )
+            if moments:
+                await moments.failed(process_id, exc)
             raise
-        if emit:
-            done = {
-                "process_id": process_id,
-                "process_name": name,
-                "results": _results(result),
-                "next_steps": [],
-            }
-            await aemit_event("process_complete", done, source=source, correlation_id=process_id)
+        if moments:
+            await moments.completed(process_id, result)
         return result
 
     return wrapper

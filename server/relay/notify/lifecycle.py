@@ -7,6 +7,7 @@ and edit the root to the run's latest status. Failures and approval requests are
 broadcast to the channel.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -136,6 +137,40 @@ def approval_decided_notice(approval: Approval, source: str | None) -> NewNotifi
     return NewNotification(
         "", message.as_payload(), run_id=approval.run_id, edit_of=approval_key(approval.id)
     )
+
+
+# A Python process's lifecycle (the seed's `notify_process_*` hooks): its moment and status.
+PROCESS_MOMENTS: dict[str, Status] = {
+    "started": Status.STARTED,
+    "completed": Status.COMPLETED,
+    "failed": Status.FAILED,
+}
+
+
+def process_notice(
+    route: SlackRoute,
+    moment: str,
+    process_id: str,
+    process_name: str,
+    source: str | None,
+    *,
+    details: Mapping[str, object] | None = None,
+    note: str | None = None,
+) -> NewNotification:
+    """One moment of a process in its own thread (keyed by its id), as runs have theirs:
+    `started` posts the root; `completed` and `failed` reply and edit the root's status."""
+    status = PROCESS_MOMENTS[moment]
+    message = process_message(status, process_name, process_id, source=source,
+                              details=details, note=note)  # fmt: skip
+    root = None
+    if moment != "started":
+        root = process_message(status, process_name, process_id, source=source, note=note)
+    payload: dict[str, Any] = {**message.as_payload(), "reply_broadcast": moment == "failed"}
+    return NewNotification(
+        route.channel, payload, destination=route.destination,
+        thread_key=f"process:{process_id}",
+        root_payload=None if root is None else root.as_payload(),
+    )  # fmt: skip
 
 
 def _age(run: Run) -> float:

@@ -42,6 +42,7 @@ from relay.model.workflow import Workflow
 from relay.notify.interactions import Click
 from relay.notify.messages import notification_message, status_from_word
 from relay.service import coordination
+from relay.service.processes import process_records
 from relay.service.slack_clicks import ClickOutcome, decide_click
 from relay.service.triggers import fire_event_triggers
 from relay.service.views import problem_view, waiting_for
@@ -326,10 +327,22 @@ class Relay:
         )
         return await self._append(event)
 
-    async def _append(self, event: NewEvent) -> EmitResult:
+    async def record_process(
+        self, moment: str, data: Mapping[str, Any], *, notify_slack: bool = True
+    ) -> EmitResult:
+        """A Python process's `started|completed|failed` (the seed's hooks): its event,
+        and its Slack notice in the process's thread when Slack is configured."""
+        await self.touch()
+        route = self.rt.slack if notify_slack else None
+        event, notices = process_records(route, moment, data, self.participant)
+        return await self._append(event, notices)
+
+    async def _append(
+        self, event: NewEvent, outbox: list[NewNotification] | None = None
+    ) -> EmitResult:
         owner = self.rt.worker_id if self.engine is not None else None
         result = await self.store.append_event(
-            event, claim_owner=owner, lease_seconds=self.rt.lease_seconds
+            event, claim_owner=owner, lease_seconds=self.rt.lease_seconds, outbox=outbox or ()
         )
         if self.engine is not None:
             self.engine.adopt(result.claimed)
