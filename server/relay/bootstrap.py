@@ -19,6 +19,7 @@ from relay.engine.mcp_call import mcp_call_spec, servers_from_config
 from relay.engine.notify_action import notify_spec
 from relay.engine.runtime import Runtime
 from relay.engine.waiting import waiting_specs
+from relay.notify.apprise_channel import AppriseChannels
 from relay.notify.lifecycle import SlackRoute
 from relay.notify.outbox import OutboxSender
 from relay.notify.slack_client import SlackClient, WebhookClient
@@ -32,7 +33,8 @@ def build_registry(settings: Settings) -> ActionRegistry:
     registry = ActionRegistry()
     mcp_servers = servers_from_config(settings.mcp_server_table())
     specs = [*builtin_specs(), *waiting_specs(), mcp_call_spec(mcp_servers)]
-    for spec in [*specs, notify_spec(slack_route(settings))]:
+    others = frozenset(settings.notify_destinations())
+    for spec in [*specs, notify_spec(slack_route(settings), others)]:
         registry.add(spec)
     load_plugins(settings.plugin_modules())
     for spec in registered_actions():
@@ -68,8 +70,10 @@ async def start_outbox_sender(
     if settings.slack_webhook_url:
         webhook = WebhookClient(settings.slack_webhook_url.get_secret_value(), timeout)
         await stack.enter_async_context(webhook)
+    destinations = settings.notify_destinations()
+    channels = AppriseChannels(destinations) if destinations else None
     return OutboxSender(
-        runtime.store, owner=runtime.worker_id, slack=slack, webhook=webhook,
+        runtime.store, owner=runtime.worker_id, slack=slack, webhook=webhook, channels=channels,
         pace_seconds=settings.slack_pace_seconds,
         backoff_base_seconds=settings.slack_backoff_base_seconds,
         backoff_cap_seconds=settings.slack_backoff_cap_seconds,
@@ -122,7 +126,7 @@ async def open_relay(
             async with anyio.create_task_group() as tg:
                 if triggers:
                     tg.start_soon(trigger_loop, relay)
-                if runtime.slack is not None:
+                if runtime.slack is not None or settings.notify_destinations():
                     sender = await start_outbox_sender(settings, runtime, clients)
                     tg.start_soon(sender.run)
                 yield relay

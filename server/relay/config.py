@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     slack_backoff_base_seconds: float = Field(default=2.0, gt=0)
     slack_backoff_cap_seconds: float = Field(default=300.0, gt=0)
     slack_auth_pause_seconds: float = Field(default=600.0, gt=0)
+    # Channels beyond Slack (the `apprise` extra): `name=apprise-url` pairs, whitespace-
+    # separated; a `notify` step names them as its channel. Secret: the URLs hold tokens.
+    notify_urls: SecretStr | None = None
 
     @field_validator("home", mode="after")
     @classmethod
@@ -57,6 +60,12 @@ class Settings(BaseSettings):
     def slack_configured(self) -> bool:
         """A bot token and a channel (threads), or a webhook URL (flat messages)."""
         return bool(self.slack_bot_token and self.slack_channel) or bool(self.slack_webhook_url)
+
+    def notify_destinations(self) -> dict[str, str]:
+        """RELAY_NOTIFY_URLS as {name: url}; errors name the entry, never its URL."""
+        if self.notify_urls is None:
+            return {}
+        return parse_notify_urls(self.notify_urls.get_secret_value())
 
     def store_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'relay.db'}"
@@ -92,6 +101,30 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ConfigError(f"MCP server config {path} is not valid JSON: {exc}") from None
         return _mcp_servers(data, str(path))
+
+
+_NOTIFY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def parse_notify_urls(text: str, source: str = "RELAY_NOTIFY_URLS") -> dict[str, str]:
+    """`name=url` pairs separated by whitespace (newlines included) → {name: url}.
+
+    Raises:
+        ConfigError: a malformed pair or a repeated name; the message never quotes a URL.
+    """
+    found: dict[str, str] = {}
+    for i, pair in enumerate(text.split(), start=1):
+        name, sep, url = pair.partition("=")
+        if not sep or not _NOTIFY_NAME.fullmatch(name) or "://" not in url:
+            shown = repr(name) if _NOTIFY_NAME.fullmatch(name) else f"entry {i}"
+            raise ConfigError(
+                f"{source}: {shown} is not `name=scheme://...` (names: letters, digits, "
+                "'_', '.', '-'; pairs separated by spaces or newlines)"
+            )
+        if name in found:
+            raise ConfigError(f"{source}: the name {name!r} is given twice")
+        found[name] = url
+    return found
 
 
 def _mcp_servers(data: Any, source: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""Slack's secrets (bot token, webhook URL, signing secret) appear in no event, run
-history, notification, MCP resource, log line or error — even when Slack refuses them."""
+"""Slack's secrets (bot token, webhook URL, signing secret) and Apprise's URLs appear in
+no event, run history, notification, MCP resource, log line or error — even when Slack
+(or the Apprise destination) refuses them."""
 
 import json
 import logging
@@ -8,12 +9,13 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client
-from tests.fake_slack import FakeSlack
+from tests.fake_slack import FakeSlack, closed_port_url
 
 from relay.bootstrap import open_relay
 from relay.config import Settings
 from relay.mcp_server.server import build_server
 from relay.model.loading import load_workflow
+from relay.service.relay import Relay
 
 WORKFLOW = """
 id: secretive
@@ -80,29 +82,54 @@ async def test_no_secret_reaches_events_history_notifications_resources_or_logs(
         assert secret not in everything
 
 
-async def test_no_webhook_url_reaches_events_notifications_resources_logs_or_errors(
+APPRISE_PASSWORD = "apprise-pa55-91c3"
+APPRISE_TOKEN = "apprise-tok3n-4be7"
+TO_EVERYONE = """
+id: to-everyone
+steps:
+  - id: tell
+    action: notify
+    params: {message: "hello", channels: [pager]}
+  - id: tell-slack
+    action: notify
+    params: {message: "hello again"}
+  - id: boom
+    action: shell
+    params: {command: "exit 2"}
+"""
+
+
+async def test_no_webhook_or_apprise_url_reaches_events_notifications_resources_logs_or_errors(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    pytest.importorskip("apprise", reason="the apprise extra is not installed")
     caplog.set_level(logging.DEBUG)
     with FakeSlack.running() as slack:
-        # Slack answers this webhook `404 no_service`: the failure gets recorded everywhere.
+        # Slack answers this webhook `404 no_service`, and nothing listens where the Apprise
+        # URL points: both failures get recorded everywhere.
         url = slack.webhook_url("ops", status=404, body="no_service")
+        host = closed_port_url().removeprefix("http://")
+        apprise_url = f"json://relay:{APPRISE_PASSWORD}@{host}/hook/{APPRISE_TOKEN}"
         settings = Settings(
             home=tmp_path / "home", workflows_path=str(tmp_path), slack_webhook_url=url,
-            slack_pace_seconds=0.01, slack_timeout_seconds=1.0,
+            notify_urls=f"pager={apprise_url}", slack_pace_seconds=0.01,
+            slack_timeout_seconds=1.0, slack_backoff_base_seconds=0.05,
+            slack_backoff_cap_seconds=0.1,
         )  # fmt: skip
         async with open_relay(settings, participant="pytest", worker=True) as relay:
-            run, _ = await relay.start_run(load_workflow(WORKFLOW, catalog=relay.rt.actions))
+            workflow = load_workflow(TO_EVERYONE, catalog=relay.rt.actions)
+            run, _ = await relay.start_run(workflow)
             with anyio.fail_after(20):
                 while not (await relay.store.get_run(run.id)).status.is_final:  # noqa: ASYNC110
                     await anyio.sleep(0.05)
-                while await relay.list_notifications("pending"):  # noqa: ASYNC110
+                while not await _slack_dead_and_apprise_retried(relay):  # noqa: ASYNC110
                     await anyio.sleep(0.05)
             dead = await relay.list_notifications("dead")
             texts = [
                 json.dumps([e.as_dict() for e in await relay.list_events(limit=1000)]),
                 json.dumps([h.model_dump(mode="json") for h in await relay.store.history(run.id)]),
                 json.dumps([n.as_dict() for n in await relay.list_notifications("all")]),
+                json.dumps((await relay.store.get_run(run.id)).model_dump(mode="json")),
                 repr(settings),
                 str(settings),
             ]
@@ -114,7 +141,15 @@ async def test_no_webhook_url_reaches_events_notifications_resources_logs_or_err
     texts.append(caplog.text)
     everything = "\n".join(texts)
     assert dead
-    assert "no_service" in everything  # the search looked at the recorded failure
+    assert "no_service" in everything  # the search looked at the recorded failures
+    assert "'pager' did not accept the message" in everything
     secret_path = url.split("/services/", 1)[1]
-    assert secret_path not in everything
-    assert url not in everything
+    for secret in (secret_path, url, apprise_url, APPRISE_PASSWORD, APPRISE_TOKEN):
+        assert secret not in everything
+
+
+async def _slack_dead_and_apprise_retried(relay: Relay) -> bool:
+    queued = await relay.list_notifications("all")
+    webhook = [n for n in queued if n.destination == "webhook"]
+    apprise = [n for n in queued if n.destination == "apprise"]
+    return all(n.status.value == "dead" for n in webhook) and all(n.attempts >= 2 for n in apprise)

@@ -1,4 +1,4 @@
-"""The outbox sender: delivers queued notifications to Slack in the background.
+"""The outbox sender: delivers queued notifications (Slack, and Apprise's channels).
 
 Notifications are written to the store in the same transaction as the state change that
 causes them; this sender (one per process that runs an engine) drains the due ones:
@@ -28,6 +28,8 @@ from typing import Any, Protocol
 import anyio
 
 from relay.model.notification import Notification, NotificationKind
+from relay.notify.apprise_channel import DESTINATION as APPRISE
+from relay.notify.apprise_channel import AppriseChannels, AppriseError
 from relay.notify.errors import (
     SlackAuthError,
     SlackBadRequest,
@@ -82,6 +84,7 @@ class OutboxSender:
         owner: str,
         slack: SlackClient | None = None,
         webhook: WebhookClient | None = None,
+        channels: AppriseChannels | None = None,
         pace_seconds: float = 1.0,
         backoff_base_seconds: float = 2.0,
         backoff_cap_seconds: float = 300.0,
@@ -93,6 +96,7 @@ class OutboxSender:
         self.owner = owner
         self.slack = slack
         self.webhook = webhook
+        self.channels = channels
         self.pace_seconds = pace_seconds
         self.backoff_base_seconds = backoff_base_seconds
         self.backoff_cap_seconds = backoff_cap_seconds
@@ -185,6 +189,9 @@ class OutboxSender:
         text = str(payload.get("text") or " ")
         blocks = payload.get("blocks")
         attachments = payload.get("attachments")
+        if n.destination == APPRISE:
+            await self._channels().send(n.channel, payload)
+            return None
         if n.destination == "webhook":
             if n.kind in (NotificationKind.UPDATE, NotificationKind.EDIT):
                 return None  # a webhook's messages cannot be edited: nothing to do
@@ -216,6 +223,15 @@ class OutboxSender:
         if self.slack is None:
             raise SlackAuthError("Slack is not configured in this process (SLACK_BOT_TOKEN)")
         return self.slack
+
+    def _channels(self) -> AppriseChannels:
+        if self.channels is None:
+            # Another process may have them: keep it pending (and visible), retried later.
+            raise AppriseError(
+                "no notification URLs are configured in this process (RELAY_NOTIFY_URLS)",
+                method=APPRISE,
+            )
+        return self.channels
 
     def _webhook(self) -> WebhookClient:
         if self.webhook is None:

@@ -10,7 +10,7 @@ import logging
 import threading
 
 # The loggers that may quote a URL they were given.
-LOGGERS = ("httpx2", "apprise")
+LOGGERS = ("httpx2", "apprise", "urllib3.connectionpool")
 MASK = "***"
 
 
