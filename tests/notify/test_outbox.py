@@ -256,3 +256,46 @@ async def test_a_new_sender_on_the_same_store_keeps_the_thread(
     assert texts[1:] == ["run-a step 0", "run-a step 1", "run-a step 2"]
     [root] = slack.top_level(channel)
     assert root.text == "Completed: deploy"
+
+
+async def test_an_edit_waits_for_its_message_and_edits_only_that_one(
+    store: Store, slack: FakeSlack
+) -> None:
+    token, channel = slack.add_token(), slack.add_channel("general")
+    # A top-level message (no thread orders it before its edit) and its edit, queued together.
+    await store.enqueue_notification(NewNotification(channel, say("asking"), message_key="ask:1"))
+    await store.enqueue_notification(NewNotification(channel, say("other")))
+    [edit_id] = await store.enqueue_notification(
+        NewNotification("", say("answered"), edit_of="ask:1")
+    )
+    # Nothing names `ask:2`: its edit is not queued at all.
+    assert await store.enqueue_notification(NewNotification("", say("x"), edit_of="ask:2")) == []
+    async with sending(store, slack, token):
+        await drained(store)
+    asked, other = slack.top_level(channel)
+    assert (asked.text, [e["text"] for e in asked.edits]) == ("answered", ["asking"])
+    assert (other.text, other.edits) == ("other", [])
+    [edit] = [n for n in await store.list_notifications() if n.id == edit_id]
+    assert (edit.kind.value, edit.status, edit.channel) == (
+        "edit",
+        NotificationStatus.SENT,
+        channel,
+    )
+
+
+async def test_an_edit_of_a_message_never_posted_is_dead_lettered(
+    store: Store, slack: FakeSlack
+) -> None:
+    token, channel = slack.add_token(), slack.add_channel("general")
+    [asked] = await store.enqueue_notification(
+        NewNotification(channel, say("asking"), message_key="ask:1")
+    )
+    await store.dead_letter_notification(asked, "given up")
+    await store.enqueue_notification(NewNotification("", say("answered"), edit_of="ask:1"))
+    async with sending(store, slack, token):
+        await drained(store)
+    dead = await store.list_notifications(NotificationStatus.DEAD)
+    assert [(n.kind.value, n.last_error) for n in dead] == [
+        ("post", "given up"), ("edit", "the message to edit was never posted")
+    ]  # fmt: skip
+    assert slack.calls_to("chat.update") == []
