@@ -1,11 +1,14 @@
 """The outbox in the store: enqueued with the run's own save, handed out in thread order."""
 
+from datetime import UTC, datetime
+
 import pytest
 from tests.store.conftest import MakeRun
 
-from relay.errors import LeaseLost
+from relay.errors import ConflictError, LeaseLost
+from relay.model.events import NewEvent
 from relay.model.notification import NewNotification, NotificationKind, NotificationStatus
-from relay.model.run import RunStatus
+from relay.model.run import Approval, ApprovalStatus, RunStatus
 from relay.store.base import RunSave, Store
 
 
@@ -67,3 +70,35 @@ async def test_a_lapsed_claim_is_handed_out_again(store: Store) -> None:
     [claimed] = await store.claim_notifications("gone", 0.0, 10)
     [again] = await store.claim_notifications("heir", 30.0, 10)
     assert again.id == claimed.id
+
+
+async def test_an_event_and_its_notices_commit_together_and_not_again_for_a_duplicate(
+    store: Store,
+) -> None:
+    event = NewEvent(type="process_started", source="api", idempotency_key="p-1")
+    await store.append_event(event, outbox=[note("started", thread="process:p-1")])
+    again = await store.append_event(event, outbox=[note("started again", thread="process:p-1")])
+    assert again.duplicate
+    assert [n.payload["text"] for n in await store.list_notifications()] == ["started"]
+
+
+async def test_a_decision_queues_its_edit_or_nothing_when_it_loses(
+    store: Store, make_run: MakeRun
+) -> None:
+    run, _ = await store.create_run(make_run(owner="w1"))
+    approval = Approval(id="appr-1", run_id=run.id, workflow="wf", step_id="a",
+                        message="ok?", requested_at=datetime.now(UTC))  # fmt: skip
+    request = NewNotification("C1", {"text": "decide?"}, thread_key=run.id,
+                              message_key="approval:appr-1")  # fmt: skip
+    await store.save(RunSave(run.id, "w1", None, approvals=[approval], outbox=[request]))
+    edit = NewNotification("", {"text": "approved"}, edit_of="approval:appr-1")
+    await store.decide_approval("appr-1", ApprovalStatus.APPROVED, by="alice", channel="cli",
+                                comment="", outbox=[edit])  # fmt: skip
+    with pytest.raises(ConflictError):
+        await store.decide_approval("appr-1", ApprovalStatus.REJECTED, by="bob", channel="cli",
+                                    comment="", outbox=[edit])  # fmt: skip
+    found = await store.list_notifications()
+    assert [(n.kind, n.channel, n.thread_key, n.payload["text"]) for n in found] == [
+        (NotificationKind.ROOT, "C1", run.id, "decide?"),
+        (NotificationKind.EDIT, "C1", run.id, "approved"),  # where the request went
+    ]
