@@ -186,3 +186,9 @@ def test_durations_read_naturally(seconds: float, shown: str) -> None:
 def test_a_payload_always_replaces_the_colour_bar() -> None:
     payload = SlackMessage(text="t", blocks=[]).as_payload()
     assert payload == {"text": "t", "blocks": [], "attachments": []}
+
+
+def test_a_webhooks_approval_request_says_how_to_decide_instead_of_buttons() -> None:
+    request = approval_request_message("appr-1", "deploy", "run-1", "promote", buttons=False)
+    assert all(b["type"] != "actions" for b in _all_blocks(request))
+    assert "`relay approve run-1 --step promote`" in _text(request)

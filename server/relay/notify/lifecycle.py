@@ -107,6 +107,7 @@ class RunNotices:
         message = approval_request_message(
             approval.id, run.workflow, run.id, approval.step_id, prompt=approval.message,
             approvers=approval.approvers, source=self.source,
+            buttons=self.destination == "slack",
         )  # fmt: skip
         root = self._status(run, Status.PENDING_APPROVAL, note=f"waiting at {approval.step_id}")
         return self._notice(run, message, root, broadcast=True, key=approval_key(approval.id))

@@ -270,12 +270,15 @@ def approval_request_message(
     prompt: str | None = None,
     approvers: Sequence[str] = (),
     source: str | None = None,
+    buttons: bool = True,
 ) -> SlackMessage:
-    """An approval request with Approve / Reject buttons whose `value` is `approval_id`."""
+    """An approval request with Approve / Reject buttons whose `value` is `approval_id`;
+    without `buttons` (a webhook's flat message, which relay cannot edit afterwards) it
+    says how to decide instead."""
     # Slack allows 2000 characters, but two such values would blow the block-text budget;
     # relay's approval ids are far shorter, so this cut never bites in practice.
     value = cut(approval_id, MAX_ID)
-    buttons: Block = {
+    actions: Block = {
         "type": "actions",
         "block_id": cut(f"approval-{approval_id}-actions", MAX_ID),
         "elements": [
@@ -288,7 +291,13 @@ def approval_request_message(
     }
     who = ", ".join(escape(a) for a in approvers) if approvers else "anyone allowed"
     summary = _approval_summary(workflow, run_id, step, prompt) + " is waiting for a decision."
-    top = [_section(summary, {"Approvers": who}), buttons]
+    top = [_section(summary, {"Approvers": who})]
+    if buttons:
+        top.append(actions)
+    else:
+        how = f"Decide with `relay approve {cut(escape(run_id), 100)} --step "
+        how += f"{cut(escape(step), 100)}` (or `--reject`), or the `approve` tool."
+        top.append(_context(how))
     body = [_run_context(run_id, source, f"approval `{cut(escape(approval_id), 100)}`")]
     return build_message(Status.PENDING_APPROVAL, f"Approval needed: {workflow}", body, top)
 
