@@ -4,7 +4,9 @@ relay's own signature code), decides the gate once, and edits the request messag
 the fake Slack through the outbox."""
 
 import json
+import os
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -313,3 +315,25 @@ async def test_a_signed_body_that_is_no_interaction_gets_400(harness: Harness) -
     answer = await post_signed(harness.url, b"payload=not-json", signing_secret=SECRET)
     assert answer.status_code == 400
     assert "payload" in json.loads(answer.body)["error"]
+
+
+async def test_relay_approve_in_another_process_edits_the_message_too(
+    harness: Harness, tmp_path: Path
+) -> None:
+    run = await harness.start()
+    message = await harness.request_message(run.id)
+    # The deciding process has no Slack settings of its own: the edit goes into the outbox
+    # anyway (to where the request went), and this process's sender delivers it.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "SLACK_"))}
+    env |= {"RELAY_HOME": str(tmp_path / "home"), "RELAY_WORKFLOWS_PATH": str(tmp_path),
+            "RELAY_PARTICIPANT": f"slack:{ALICE}"}  # fmt: skip
+    done = await anyio.run_process(
+        [sys.executable, "-m", "relay", "approve", run.id, "--step", "gate"], env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    await harness.settled(run.id)
+    approval = await harness.approval(run.id)
+    assert (approval.decided_by, approval.decided_channel) == (f"slack:{ALICE}", "cli")
+    edited = harness.slack.messages[(message.channel, message.ts)]
+    assert not _has_buttons(edited)
+    assert f"*Approved* by <@{ALICE}>" in json.dumps(edited.blocks)
