@@ -34,8 +34,6 @@ class Click:
     approved: bool
     user_id: str
     response_url: str | None
-    channel_id: str | None
-    message_ts: str | None
 
     @property
     def approver(self) -> str:
@@ -66,16 +64,12 @@ def parse_click(body: bytes) -> Click | None:
     user_id = user.get("id") if isinstance(user, dict) else None
     if not isinstance(user_id, str) or not user_id:
         raise UsageError("the interaction payload names no `user.id`")
-    container = payload.get("container")
-    container = container if isinstance(container, dict) else {}
     response_url = payload.get("response_url")
     return Click(
         approval_id=str(action.get("value") or ""),
         approved=action.get("action_id") == APPROVE_ACTION_ID,
         user_id=user_id,
         response_url=response_url if isinstance(response_url, str) else None,
-        channel_id=_str_or_none(container.get("channel_id")),
-        message_ts=_str_or_none(container.get("message_ts")),
     )
 
 
@@ -89,10 +83,6 @@ def _approval_action(actions: Any) -> dict[str, Any] | None:
         ):
             return action
     return None
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def response_url_allowed(url: str, api_base_url: str) -> bool:
