@@ -127,8 +127,8 @@ async def open_relay(
                 if triggers:
                     tg.start_soon(trigger_loop, relay)
                 if runtime.slack is not None or settings.notify_destinations():
-                    sender = await start_outbox_sender(settings, runtime, clients)
-                    tg.start_soon(sender.run)
+                    relay.sender = await start_outbox_sender(settings, runtime, clients)
+                    tg.start_soon(relay.sender.run)
                 yield relay
                 tg.cancel_scope.cancel()
     finally:

@@ -28,6 +28,13 @@ EXIT_INTERRUPTED = 130
 # status or what it waits for changes), so the display never lags by more.
 WATCH_SECONDS = 1.0
 
+# Before it exits, `relay run` gives its run's queued notifications this long to go out.
+FLUSH_SECONDS = 10.0
+UNSENT = (
+    "note: {count} notification(s) of run {run_id} are not delivered yet; any `relay serve` "
+    "or `relay worker` process sends them (`relay notifications` lists them)"
+)
+
 NO_WORKER = (
     "warning: no `relay worker` or `relay serve` process is running to execute run {run_id}; "
     "it waits in the store until one starts"
@@ -48,6 +55,9 @@ class Watch:
         while not run.status.is_final:
             run = self.run = await relay.wait_run(run.id, WATCH_SECONDS)
             self.progress.show(run)
+        unsent = await relay.flush_notifications(run.id, FLUSH_SECONDS)
+        if unsent:
+            note(UNSENT.format(count=unsent, run_id=run.id))
         if self.as_json:
             write_json(run_view(run))
         else:

@@ -41,6 +41,7 @@ from relay.model.run import (
 from relay.model.workflow import Workflow
 from relay.notify.interactions import Click
 from relay.notify.messages import notification_message, status_from_word
+from relay.notify.outbox import OutboxSender
 from relay.service import coordination
 from relay.service.processes import process_records
 from relay.service.slack_clicks import ClickOutcome, decide_click
@@ -79,6 +80,7 @@ class Relay:
         self.allow_inline_code = allow_inline_code
         self._touched: dict[str, float] = {}
         self._participant = runtime.participant
+        self.sender: OutboxSender | None = None  # this process's, when it delivers
         runtime.emit = self._emit_from_step
 
     @property
@@ -526,6 +528,18 @@ class Relay:
             choices = ", ".join(NotificationStatus)
             raise UsageError(f"unknown notification status {status!r}: {choices} or all") from None
         return await self.store.list_notifications(wanted, limit=1000)
+
+    async def flush_notifications(self, run_id: str, wait_seconds: float) -> int:
+        """Wait (at most `wait_seconds`) until this process has delivered the run's queued
+        notifications; returns how many are still pending (any sender delivers them later)."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            generation = self.store.generation()
+            pending = await self.store.list_notifications(NotificationStatus.PENDING, run_id)
+            remaining = deadline - time.monotonic()
+            if not pending or self.sender is None or self.sender.paused_reason or remaining <= 0:
+                return len(pending)
+            await self.store.wait_changed(generation, min(remaining, 1.0))
 
     async def live_workers(self) -> list[str]:
         return await self.store.live_workers(3 * self.rt.lease_seconds)
