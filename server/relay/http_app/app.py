@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from relay.config import Settings
+from relay.dashboard.routes import BROWSER, dashboard_routes
 from relay.http_app.security import Guard, allowed_names, auth_token, sdk_transport_security
 from relay.http_app.streams import sse_routes, streamable_http_route
 from relay.mcp_server.server import build_server
@@ -57,9 +58,10 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         streamable_http_route(mcp, path=MCP_PATH, security=security),
         *sse_routes(mcp, path=SSE_PATH, messages_path=SSE_MESSAGES_PATH, security=security),
+        *dashboard_routes(relay, settings),  # /ui/ and /api/
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(Guard, names=names, token=auth_token(settings))],
+        middleware=[Middleware(Guard, names=names, token=auth_token(settings), browser=BROWSER)],
         lifespan=lifespan,
     )

@@ -1,0 +1,35 @@
+"""Live updates: `GET /api/live`, a server-sent event stream that says "change" each time
+the store commits anything, in this process or any other (the store's change feed).
+Pages answer by fetching themselves again and swapping what changed; nothing is sent
+but the store's generation number."""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from sse_starlette.event import ServerSentEvent
+from sse_starlette.sse import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import Response
+
+from relay.dashboard.board import Board
+
+KEEPALIVE_SECONDS = 15.0
+
+
+def live_stream(board: Board) -> Callable[[Request], Awaitable[Response]]:
+    store = board.relay.store
+
+    async def changes() -> AsyncIterator[ServerSentEvent]:
+        generation = store.generation()
+        yield ServerSentEvent(data=str(generation), event="ready")
+        while True:
+            now = await store.wait_changed(generation, KEEPALIVE_SECONDS)
+            if now != generation:
+                generation = now
+                yield ServerSentEvent(data=str(generation), event="change")
+
+    async def endpoint(request: Request) -> Response:
+        return EventSourceResponse(
+            changes(), ping=KEEPALIVE_SECONDS, headers={"Cache-Control": "no-store"}
+        )
+
+    return endpoint
