@@ -66,6 +66,25 @@ async def runs_page(board: Board, request: Request) -> Response:
     )
 
 
+def timeline_rows(detail: dict[str, Any]) -> list[dict[str, Any]]:
+    """The attempts, and the time each step that ran no action spent (an approval gate,
+    a wait for an event or a task), in start order."""
+    attempted = {a["step"] for a in detail["attempts"]}
+    waits = [
+        {
+            "step": s["id"],
+            "attempt": 0,
+            "status": s["status"],
+            "started_at": s["started_at"],
+            "finished_at": s["finished_at"],
+        }
+        for s in detail["run"]["steps"]
+        if s["started_at"] and s["id"] not in attempted
+    ]
+    rows = [*detail["attempts"], *waits]
+    return sorted(rows, key=lambda row: str(row["started_at"]))
+
+
 async def run_page(board: Board, request: Request) -> Response:
     detail = await board.relay.run_detail(request.path_params["run_id"])
     run = detail["run"]
@@ -75,7 +94,7 @@ async def run_page(board: Board, request: Request) -> Response:
         run=run,
         detail=detail,
         dag=dag_svg(detail["graph"], link_steps=True),
-        timeline=timeline_svg(detail["attempts"], run["created_at"], datetime.now(UTC)),
+        timeline=timeline_svg(timeline_rows(detail), run["created_at"], datetime.now(UTC)),
         pretty=pretty,
         final=RunStatus(run["status"]).is_final,
     )

@@ -82,7 +82,8 @@ def _parse(value: str | None) -> datetime | None:
 
 
 def timeline_svg(attempts: Sequence[Mapping[str, Any]], start: str, now: datetime) -> Markup:
-    """A Gantt-like chart: one bar per step attempt, from its start to its end (or now)."""
+    """A Gantt-like chart: one bar per step attempt (attempt 0: a step's wait), from its
+    start to its end (or now)."""
     if not attempts:
         return Markup('<p class="muted">No step has started yet.</p>')
     origin = _parse(start) or now
@@ -105,7 +106,8 @@ def timeline_svg(attempts: Sequence[Mapping[str, Any]], start: str, now: datetim
         y = 24 + row * row_h
         x = label_w + chart_w * begin / total
         w = max(2.0, chart_w * (end - begin) / total)
-        label = escape(_short(f"{a['step']} #{a['attempt']}", 26))
+        which = f"#{a['attempt']}" if a["attempt"] else "(waits)"
+        label = escape(_short(f"{a['step']} {which}", 26))
         status = escape(a["status"])
         parts.append(
             f'<g class="bar st-{status}"><title>{label}: {status}, '
