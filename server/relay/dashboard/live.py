@@ -3,19 +3,21 @@ the store commits anything, in this process or any other (the store's change fee
 Pages answer by fetching themselves again and swapping what changed; nothing is sent
 but the store's generation number."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from sse_starlette.event import ServerSentEvent
 from sse_starlette.sse import EventSourceResponse
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relay.dashboard.board import Board
+from relay.http_app.streams import EndsOpenResponses
 
 KEEPALIVE_SECONDS = 15.0
 
 
-def live_stream(board: Board) -> Callable[[Request], Awaitable[Response]]:
+def live_stream(board: Board) -> ASGIApp:
+    """The stream's ASGI app; at shutdown (the server stops open streams) its response is
+    finished properly, as the MCP transports' are."""
     store = board.relay.store
 
     async def changes() -> AsyncIterator[ServerSentEvent]:
@@ -27,9 +29,10 @@ def live_stream(board: Board) -> Callable[[Request], Awaitable[Response]]:
                 generation = now
                 yield ServerSentEvent(data=str(generation), event="change")
 
-    async def endpoint(request: Request) -> Response:
-        return EventSourceResponse(
+    async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+        response = EventSourceResponse(
             changes(), ping=KEEPALIVE_SECONDS, headers={"Cache-Control": "no-store"}
         )
+        await response(scope, receive, send)
 
-    return endpoint
+    return EndsOpenResponses(stream)
