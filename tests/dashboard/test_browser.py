@@ -181,3 +181,25 @@ async def test_a_step_output_with_a_script_tag_is_shown_as_text(
     scripts = await page.locator("script").evaluate_all("els => els.map(e => e.src)")
     assert scripts == [f"{server.url}/ui/static/app.js"]
     assert await page.locator("img").count() == 0  # a step name's <img> stayed text
+
+
+async def test_with_a_token_the_browser_signs_in_once_and_keeps_an_httponly_cookie(
+    home: Home, page: Any
+) -> None:
+    guarded = Server(home, ("ui",), RELAY_AUTH_TOKEN="br0wser-t0ken").wait_ready()
+    try:
+        await page.goto(f"{guarded.url}/ui/approvals")
+        await expect(page).to_have_url(f"{guarded.url}/ui/login?next=%2Fui%2Fapprovals")
+        await page.fill('input[name="token"]', "wrong")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator("#login-error")).to_be_visible()
+        await page.fill('input[name="token"]', "br0wser-t0ken")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page).to_have_url(f"{guarded.url}/ui/approvals")
+        await expect(page.locator("html")).to_have_attribute("data-live", "connected")
+        (cookie,) = await page.context.cookies()
+        assert cookie["httpOnly"] is True
+        assert cookie["sameSite"] == "Strict"
+        assert await page.evaluate("document.cookie") == ""  # out of a script's reach
+    finally:
+        assert guarded.stop() == 0, guarded.stderr()
