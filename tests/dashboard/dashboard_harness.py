@@ -47,6 +47,8 @@ steps:
     "hostile.yaml": f"""\
 id: hostile
 name: "Hostile <b>name</b>"
+inputs:
+  tags: {{type: array, default: ['x" autofocus onfocus="window.__pwned=3']}}
 steps:
   - id: say
     name: "Say <img src=x onerror=window.__pwned=2>"

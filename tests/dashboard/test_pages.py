@@ -2,6 +2,7 @@
 event data, comments) reaches them escaped."""
 
 from html import unescape
+from html.parser import HTMLParser
 
 import pytest
 from dashboard_harness import SCRIPT
@@ -41,6 +42,25 @@ async def test_a_script_in_a_step_output_and_markup_in_names_stay_text(
     assert "<title>Say &lt;img src=x" in html  # in the graph's tooltip
     assert "Hostile &lt;b&gt;name&lt;/b&gt;" in listed
     assert SCRIPT in unescape(html)
+
+
+class Attributes(HTMLParser):
+    """The attribute names of every element of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.names.update(name for name, _ in attrs)
+
+
+async def test_a_default_with_quotes_stays_inside_its_attribute(open_app: Starlette) -> None:
+    html = await get(open_app, "/ui/workflows/hostile")
+    parser = Attributes()
+    parser.feed(html)
+    assert not {"onfocus", "autofocus"} & parser.names
+    assert "autofocus onfocus=" in unescape(html)  # shown, as text of the placeholder
 
 
 async def test_the_workflows_page_lists_files_that_fail_to_load(open_app: Starlette) -> None:
