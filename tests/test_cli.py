@@ -338,11 +338,11 @@ def test_bad_settings_are_a_one_line_error(cli: Cli) -> None:
     assert_one_error_line(done, "RELAY_LEASE_SECONDS")
 
 
-def test_ui_is_not_in_this_version(cli: Cli) -> None:
-    done = cli("ui")
+def test_ui_refuses_a_non_loopback_bind_without_a_token(cli: Cli) -> None:
+    done = cli("ui", "--host", "0.0.0.0", "--port", "0")
 
     assert done.returncode == 2
-    assert_one_error_line(done, "relay ui")
+    assert_one_error_line(done, "RELAY_AUTH_TOKEN")
 
 
 # definitions (no store) -----------------------------------------------------------------

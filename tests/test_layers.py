@@ -14,6 +14,7 @@ ALLOWED = {
     "engine": {"store", "notify"},
     "service": {"store", "engine", "catalog", "notify"},
     "notify": set(),
+    "dashboard": {"config", "http_app", "service"},  # pages and API call the service only
 }
 
 

@@ -1,5 +1,5 @@
-"""Long-running processes: `serve` (MCP over stdio, SSE or streamable HTTP) and `worker`;
-`ui` arrives with the dashboard.
+"""Long-running processes: `serve` (MCP over stdio, SSE or streamable HTTP), `worker`,
+and `ui` (the dashboard alone).
 
 Each opens the process's one Relay with a worker engine, so that every serving process
 also drives runs. Stopping it (stdin closed for stdio, SIGINT or SIGTERM for any) leaves
@@ -15,17 +15,23 @@ import anyio
 from relay.bootstrap import open_relay
 from relay.cli.interrupt import StopOnSignal
 from relay.cli.output import note
-from relay.cli.parsing import Handler, Subcommands, add_command
+from relay.cli.parsing import Subcommands, add_command
 from relay.cli.session import participant
 from relay.config import Settings
-from relay.errors import UsageError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+DEFAULT_UI_PORT = 8766  # beside a `relay serve --transport http` on the default port
+DASHBOARD_PARTICIPANT = "dashboard"
 SERVE_HELP = """\
 serve MCP to a client: over stdin/stdout (the default; what a chat's MCP config
 runs), or over HTTP (`--transport http` or `sse`: one app serving streamable HTTP at
-/mcp, legacy SSE at /sse, and /healthz). The process also runs the engine."""
+/mcp, legacy SSE at /sse, /healthz, and the dashboard at /ui/). The process also runs
+the engine."""
+UI_HELP = """\
+serve the dashboard (/ui/) and its JSON API (/api/) alone, without the MCP transports;
+it opens no browser. With RELAY_AUTH_TOKEN set, the browser asks for the token once.
+The process also runs the engine, acting as RELAY_PARTICIPANT (default: dashboard)."""
 
 
 async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -79,11 +85,18 @@ async def _serve_http(settings: Settings, host: str, port: int) -> int:
     return 0
 
 
-def not_yet(command: str) -> Handler:
-    async def refuse(settings: Settings, args: argparse.Namespace) -> int:
-        raise UsageError(f"`relay {command}` arrives with the dashboard; it is not in this version")
+async def run_ui(settings: Settings, args: argparse.Namespace) -> int:
+    from relay.dashboard.routes import create_dashboard_app
+    from relay.http_app.listener import check_exposure, open_listener, serve, stop_signals, url_of
 
-    return refuse
+    check_exposure(args.host, settings)  # before anything is bound or opened
+    name = settings.participant or DASHBOARD_PARTICIPANT
+    with stop_signals() as signals, open_listener(args.host, args.port) as sock:
+        async with open_relay(settings, participant=name, worker=True) as relay:
+            app = create_dashboard_app(relay, settings, bind_host=args.host)
+            note(f"dashboard at {url_of(sock, '/ui/')}; stop with Ctrl-C or SIGTERM")
+            await serve(app, sock, signals)
+    return 0
 
 
 def register(commands: Subcommands) -> None:
@@ -112,4 +125,13 @@ def register(commands: Subcommands) -> None:
     serve.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help="port to listen on (default 8765)"
     )
-    add_command(commands, "ui", not_yet("ui"), "serve the dashboard (not yet)", reports=False)
+    ui = add_command(commands, "ui", run_ui, "serve the dashboard and its JSON API", reports=False)
+    ui.description = UI_HELP
+    ui.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help="address to listen on (default 127.0.0.1; any other needs RELAY_AUTH_TOKEN)",
+    )
+    ui.add_argument(
+        "--port", type=int, default=DEFAULT_UI_PORT, help="port to listen on (default 8766)"
+    )

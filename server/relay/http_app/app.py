@@ -1,5 +1,6 @@
 """The HTTP app: MCP over streamable HTTP (`/mcp`) and legacy SSE (`/sse`), `/healthz`,
-and (in later releases) webhooks, Slack interactions and the dashboard, behind one guard.
+Slack interactions (`/slack/interactions`) and the dashboard (`/ui/`, `/api/`), behind
+one guard.
 
 `create_app` takes the process's one `Relay` (opened by `relay serve` outside any MCP
 lifespan: the SDK runs an SSE server's lifespan once per connection) and builds the MCP
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from relay.config import Settings
+from relay.dashboard.routes import BROWSER, dashboard_routes
 from relay.http_app.security import Guard, allowed_names, auth_token, sdk_transport_security
 from relay.http_app.slack_interactions import slack_interactions_route
 from relay.http_app.streams import sse_routes, streamable_http_route
@@ -59,9 +61,10 @@ def create_app(
         streamable_http_route(mcp, path=MCP_PATH, security=security),
         *sse_routes(mcp, path=SSE_PATH, messages_path=SSE_MESSAGES_PATH, security=security),
         slack_interactions_route(relay, settings),
+        *dashboard_routes(relay, settings),  # /ui/ and /api/
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(Guard, names=names, token=auth_token(settings))],
+        middleware=[Middleware(Guard, names=names, token=auth_token(settings), browser=BROWSER)],
         lifespan=lifespan,
     )

@@ -10,17 +10,26 @@ Every request passes three checks, in this order, before any route sees it:
    paths (`/healthz`, which reveals nothing, and the Slack route, which checks Slack's
    own signature) need no token.
 
+With `browser` access (the dashboard), two more rules hold under `/ui/` and `/api/`:
+the session cookie set by the login page counts as the token (pages without either
+redirect to the login page; the API answers 401), and a state-changing request (POST...)
+without a bearer token must carry an Origin (or, failing that, a Referer) naming this
+server: 403 otherwise, even with no token configured.
+
 Names are compared without ports (a rebinding attack changes the name, not the port).
 """
 
+import hashlib
 import hmac
 import ipaddress
 from collections.abc import Collection, Iterable
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import quote, urlsplit
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relay.config import Settings
@@ -29,6 +38,34 @@ LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 WILDCARD_ADDRESSES = frozenset({"0.0.0.0", "::", ""})  # bind to every interface
 PUBLIC_PATHS = frozenset({"/healthz", "/slack/interactions"})
 WEBSOCKET_POLICY_VIOLATION = 1008
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_COOKIE = "relay_session"
+
+
+def session_value(token: str) -> str:
+    """The dashboard's session cookie for `token`: derived from it (so the cookie is not
+    the token itself, and changing the token ends every session), never stored."""
+    return hmac.new(token.encode(), b"relay dashboard session v1", hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class BrowserAccess:
+    """Where the dashboard lives: its pages, its API, and the paths open to anyone (the
+    login page, and the package's own CSS and JavaScript)."""
+
+    pages: str = "/ui"
+    api: str = "/api"
+    login: str = "/ui/login"
+    public_prefixes: tuple[str, ...] = ("/ui/static/",)
+
+    def covers(self, path: str) -> bool:
+        return any(path == p or path.startswith(p + "/") for p in (self.pages, self.api))
+
+    def is_public(self, path: str) -> bool:
+        return path == self.login or path.startswith(self.public_prefixes)
+
+    def is_page(self, path: str) -> bool:
+        return path == self.pages or path.startswith(self.pages + "/")
 
 
 def auth_token(settings: Settings) -> str | None:
@@ -94,11 +131,14 @@ class Guard:
         names: Collection[str],
         token: str | None,
         public_paths: Collection[str] = PUBLIC_PATHS,
+        browser: BrowserAccess | None = None,
     ) -> None:
         self.app = app
         self.names = frozenset(names)
         self.token = None if token is None else token.encode()
         self.public_paths = frozenset(public_paths)
+        self.browser = browser
+        self.session = None if token is None else session_value(token).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):  # lifespan
@@ -110,9 +150,18 @@ class Guard:
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": WEBSOCKET_POLICY_VIOLATION})
         else:
-            status, message = refusal
-            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-            await JSONResponse({"error": message}, status, headers)(scope, receive, send)
+            await self.response(scope, *refusal)(scope, receive, send)
+
+    def response(self, scope: Scope, status: int, message: str) -> Response:
+        """The refusal as a response: a dashboard page without a session goes to the
+        login page instead of reading a 401."""
+        path = scope["path"]
+        if status == 401 and self.browser is not None and self.browser.is_page(path):
+            query = scope.get("query_string", b"").decode("latin-1")
+            wanted = path + (f"?{query}" if query else "")
+            return RedirectResponse(f"{self.browser.login}?next={quote(wanted, safe='')}", 303)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"error": message}, status, headers)
 
     def refusal(self, scope: Scope) -> tuple[int, str] | None:
         """(status, reason) when the request must be refused, else None."""
@@ -122,14 +171,32 @@ class Guard:
         origin = headers.get("origin")
         if origin is not None and not self._is_own_origin(origin):
             return 403, "requests from this Origin are not allowed"
-        if self._needs_token(scope["path"]) and not self._has_token(
-            headers.get("authorization", "")
-        ):
+        path, authorization = scope["path"], headers.get("authorization", "")
+        in_browser = self.browser is not None and self.browser.covers(path)
+        has_token = self.token is not None and self._has_token(authorization)
+        has_session = in_browser and self.session is not None and self._has_session(headers)
+        if self._needs_token(path) and not (has_token or has_session):
             return 401, "missing or wrong bearer token (Authorization: Bearer <token>)"
+        changes_state = scope.get("method", "GET") not in SAFE_METHODS
+        own_page = self._is_own_origin(origin or headers.get("referer", ""))
+        if in_browser and changes_state and not has_token and not own_page:
+            return 403, "a state-changing request must come from this server's own pages"
         return None
 
     def _needs_token(self, path: str) -> bool:
+        if self.browser is not None and self.browser.is_public(path):
+            return False
         return self.token is not None and path not in self.public_paths
+
+    def _has_session(self, headers: Headers) -> bool:
+        cookie = SimpleCookie()
+        try:
+            cookie.load(headers.get("cookie", ""))
+        except CookieError:  # a malformed Cookie header is no session
+            return False
+        morsel = cookie.get(SESSION_COOKIE)
+        assert self.session is not None
+        return morsel is not None and hmac.compare_digest(morsel.value.encode(), self.session)
 
     def _is_own_origin(self, origin: str) -> bool:
         parts = urlsplit(origin)

@@ -48,3 +48,14 @@ def to_mermaid(workflow: Workflow) -> str:
             if need in node_ids:
                 lines.append(f"    {node_ids[need]} {arrow} {node_ids[step.id]}")
     return "\n".join(lines) + "\n"
+
+
+def step_depths(workflow: Workflow) -> dict[str, int]:
+    """Each step's layer for drawing: 0 without dependencies, else one more than its
+    deepest dependency (steps listed in topological order)."""
+    needs = workflow.dependencies()
+    depths: dict[str, int] = {}
+    for step_id in workflow.topological_order():
+        known = [depths[n] for n in needs[step_id] if n in depths]
+        depths[step_id] = 1 + max(known) if known else 0
+    return depths

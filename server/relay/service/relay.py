@@ -42,7 +42,8 @@ from relay.model.workflow import Workflow
 from relay.notify.interactions import Click
 from relay.notify.messages import notification_message, status_from_word
 from relay.notify.outbox import OutboxSender
-from relay.service import coordination
+from relay.service import coordination, details
+from relay.service.analytics import workflow_analytics
 from relay.service.processes import process_records
 from relay.service.slack_clicks import ClickOutcome, decide_click
 from relay.service.triggers import fire_event_triggers
@@ -243,7 +244,13 @@ class Relay:
         return run
 
     async def list_runs(
-        self, status: str | None = None, workflow: str | None = None, limit: int = 20
+        self,
+        status: str | None = None,
+        workflow: str | None = None,
+        limit: int = 20,
+        *,
+        started_by: str | None = None,
+        offset: int = 0,
     ) -> list[Run]:
         try:
             wanted = None if status is None else RunStatus(status)
@@ -253,7 +260,24 @@ class Relay:
             ) from None
         if not 1 <= limit <= 1000:
             raise UsageError("limit must be between 1 and 1000")
-        return await self.store.list_runs(RunQuery(status=wanted, workflow=workflow, limit=limit))
+        if offset < 0:
+            raise UsageError("offset must be 0 or more")
+        query = RunQuery(
+            status=wanted, workflow=workflow, started_by=started_by, limit=limit, offset=offset
+        )
+        return await self.store.list_runs(query)
+
+    async def run_detail(self, run_id: str) -> dict[str, Any]:
+        """A run with its graph, attempts, history, events, approvals and tasks."""
+        return await details.run_detail(self, run_id)
+
+    def workflow_detail(self, workflow_id: str) -> dict[str, Any]:
+        """A catalog workflow with its YAML, graph and Mermaid diagram."""
+        return details.workflow_detail(self, workflow_id)
+
+    async def analytics(self, days: int = 14) -> dict[str, Any]:
+        """Per workflow: runs per day, success rate, p50/p95 duration, slowest steps."""
+        return await workflow_analytics(self.store, days)
 
     async def cancel(self, run_id: str, reason: str = "", wait_seconds: float = 3.0) -> Run:
         """Ask the run's holder to cancel it; finish it here when nobody holds it."""

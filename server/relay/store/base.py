@@ -25,6 +25,7 @@ from relay.model.run import (
     Run,
     RunStatus,
     StepRun,
+    StepStatus,
     Task,
     TaskStatus,
 )
@@ -96,6 +97,26 @@ class RunQuery:
     offset: int = 0
 
 
+@dataclass(frozen=True)
+class StepTiming:
+    step_id: str
+    status: StepStatus
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RunTiming:
+    """A run's times for analytics (a final run's `updated_at` is when it finished)."""
+
+    run_id: str
+    workflow: str
+    status: RunStatus
+    created_at: datetime
+    updated_at: datetime
+    steps: tuple[StepTiming, ...] = ()
+
+
 class Store(Protocol):
     """Durable state. Each method is one transaction; errors are relay.errors."""
 
@@ -113,6 +134,7 @@ class Store(Protocol):
     async def get_definition(self, definition_hash: str) -> dict[str, Any]: ...
     async def history(self, run_id: str) -> list[HistoryEntry]: ...
     async def attempts(self, run_id: str) -> list[Attempt]: ...
+    async def run_timings(self, since: datetime) -> list[RunTiming]: ...  # created since
     async def save(self, save: RunSave) -> SaveResult: ...  # LeaseLost, ConflictError
     async def claim_runs(
         self, owner: str, lease_seconds: float, limit: int, root_run_id: str | None = None

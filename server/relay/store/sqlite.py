@@ -31,6 +31,7 @@ from relay.model.run import (
     Task,
     TaskStatus,
 )
+from relay.store import sqlite_analytics as analytics
 from relay.store import sqlite_coordination as coord
 from relay.store import sqlite_ops as ops
 from relay.store import sqlite_outbox as outbox_queries
@@ -40,6 +41,7 @@ from relay.store.base import (
     NewRun,
     RunQuery,
     RunSave,
+    RunTiming,
     SaveResult,
 )
 from relay.store.migrate import migrate_sqlite
@@ -169,6 +171,9 @@ class SqliteStore:
 
     async def attempts(self, run_id: str) -> list[Attempt]:
         return await self._reader.call(lambda c: ops.attempts(c, run_id))
+
+    async def run_timings(self, since: datetime) -> list[RunTiming]:
+        return await self._reader.call(lambda c: analytics.run_timings(c, since))
 
     async def save(self, save: RunSave) -> SaveResult:
         if save.ring_runs:

@@ -1,0 +1,107 @@
+"""What every dashboard handler shares: the service (acting as the dashboard's
+participant), the templates, and how a relay error becomes an HTTP status."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from relay.config import Settings
+from relay.dashboard.svg import seconds_text
+from relay.errors import (
+    ConflictError,
+    InvalidTransition,
+    RelayError,
+    RunNotFound,
+    StoreUnavailable,
+    TaskNotFound,
+    WorkflowNotFound,
+)
+from relay.http_app.security import auth_token
+from relay.service.relay import Relay
+
+HERE = Path(__file__).parent
+ACTOR = "dashboard"  # who acts from the dashboard when RELAY_PARTICIPANT is unset
+CHANNEL = "dashboard"  # the approval channel (an approval's `channels` may name it)
+
+# The most specific class wins (the MRO is walked); anything else is a 400.
+STATUS: dict[type[RelayError], int] = {
+    RunNotFound: 404,
+    TaskNotFound: 404,
+    WorkflowNotFound: 404,
+    InvalidTransition: 409,
+    ConflictError: 409,
+    StoreUnavailable: 503,
+    RelayError: 400,
+}
+
+
+def status_of(exc: RelayError) -> int:
+    return next(STATUS[c] for c in type(exc).__mro__ if c in STATUS)
+
+
+def _when(value: str | None) -> str:
+    """An ISO time as `2026-11-25 21:30:05` (UTC), for tables."""
+    if not value:
+        return "\u2013"
+    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,  # every template; SVG pictures are escaped by their builders
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = _when
+    env.filters["seconds"] = seconds_text
+    env.filters["percent"] = lambda v: "\u2013" if v is None else f"{100 * v:.1f} %"
+    return env
+
+
+@dataclass(frozen=True)
+class Board:
+    relay: Relay
+    env: jinja2.Environment
+    token: str | None
+
+    @classmethod
+    def create(cls, relay: Relay, settings: Settings) -> "Board":
+        actor = relay.acting_as(settings.participant or ACTOR)
+        return cls(actor, templates(), auth_token(settings))
+
+    @property
+    def actor(self) -> str:
+        return self.relay.participant
+
+    def page(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        template = self.env.get_template(name)
+        html = template.render(
+            request=request,
+            path=request.url.path,
+            actor=self.actor,
+            has_login=self.token is not None,
+            **context,
+        )
+        return HTMLResponse(html, status, headers=SECURITY_HEADERS)
+
+    def error_page(self, request: Request, exc: RelayError) -> HTMLResponse:
+        return self.page(request, "error.html", status_of(exc), message=str(exc))
+
+
+# No script or style from elsewhere, no framing by another site, no sniffing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}

@@ -1,0 +1,92 @@
+"""Everything known about one run or one workflow, for a page that shows it whole: a
+run's view, its definition's step graph (each step's layer and status), attempts,
+history, events, approvals and tasks; a workflow's view, YAML, graph and Mermaid."""
+
+from typing import TYPE_CHECKING, Any
+
+from relay.model.graph import step_depths, to_mermaid
+from relay.model.run import Attempt, HistoryEntry, Run
+from relay.model.workflow import Workflow
+from relay.service.coordination import workflow_view
+from relay.service.views import approval_view, event_view, run_view, task_view
+from relay.store.base import EventQuery
+
+if TYPE_CHECKING:
+    from relay.service.relay import Relay
+
+EVENTS_SHOWN = 200
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def graph_view(workflow: Workflow, run: Run | None = None) -> dict[str, Any]:
+    """Nodes (id, name, action, layer, status, gate, conditional) and edges."""
+    depths = step_depths(workflow)
+    status = {s.id: s.status.value for s in run.steps} if run is not None else {}
+    nodes = [
+        {
+            "id": step.id,
+            "name": step.name,
+            "action": step.action,
+            "depth": depths[step.id],
+            "status": status.get(step.id, "pending" if run is not None else "defined"),
+            "gate": step.requires_approval or step.action == "approval",
+            "conditional": step.if_ is not None,
+        }
+        for step in workflow.steps
+    ]
+    edges = [
+        {"from": need, "to": step.id, "conditional": step.if_ is not None}
+        for step in workflow.steps
+        for need in workflow.dependencies()[step.id]
+        if need in depths
+    ]
+    return {"nodes": nodes, "edges": edges}
+
+
+def attempt_view(a: Attempt) -> dict[str, Any]:
+    return {
+        "step": a.step_id,
+        "attempt": a.attempt,
+        "status": a.status.value,
+        "started_at": _iso(a.started_at),
+        "finished_at": _iso(a.finished_at),
+        "error": a.error,
+        "worker": a.worker,
+    }
+
+
+def history_view(h: HistoryEntry) -> dict[str, Any]:
+    return {"kind": h.kind, "at": _iso(h.at), "step": h.step_id, "data": h.data}
+
+
+async def run_detail(relay: "Relay", run_id: str) -> dict[str, Any]:
+    run = await relay.get_run(run_id)  # RunNotFound
+    store = relay.store
+    workflow = await relay.rt.workflow_of(run)
+    events = await store.list_events(
+        EventQuery(correlation_id=run.id, limit=EVENTS_SHOWN, newest=True)
+    )
+    tasks = [t for t in await store.list_tasks(None, None) if t.run_id == run.id]
+    return {
+        "run": run_view(run),
+        "graph": graph_view(workflow, run),
+        "attempts": [attempt_view(a) for a in await store.attempts(run.id)],
+        "history": [history_view(h) for h in await store.history(run.id)],
+        "events": [event_view(e) for e in events],
+        "approvals": [approval_view(a) for a in await store.list_approvals(None, run.id)],
+        "tasks": [task_view(t) for t in tasks],
+    }
+
+
+def workflow_detail(relay: "Relay", workflow_id: str) -> dict[str, Any]:
+    """A catalog workflow: its view, YAML text, step graph and Mermaid diagram."""
+    workflow = relay.catalog.get(workflow_id)  # WorkflowNotFound, InvalidWorkflow
+    return {
+        "workflow": workflow_view(workflow, relay.catalog.path_of(workflow_id)),
+        "source": relay.workflow_source(workflow_id),
+        "graph": graph_view(workflow),
+        "mermaid": to_mermaid(workflow),
+    }

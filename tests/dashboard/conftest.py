@@ -1,0 +1,66 @@
+"""Fixtures of the in-process dashboard tests: the full HTTP app over a Relay with its
+engine on a real SQLite file, served through httpx2's ASGI transport."""
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx2
+import pytest
+from dashboard_harness import Home
+from pydantic import SecretStr
+from starlette.applications import Starlette
+
+from relay.bootstrap import open_relay
+from relay.config import Settings
+from relay.http_app.app import create_app
+from relay.service.relay import Relay
+
+BASE = "http://127.0.0.1:8765"
+TOKEN = "t0ken-for-the-dashboard"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    return Home.create(tmp_path)
+
+
+@pytest.fixture
+async def relay(home: Home) -> AsyncIterator[Relay]:
+    async with open_relay(home.settings(), participant="mcp_server", worker=True) as relay:
+        yield relay
+
+
+async def _serving(app: Starlette) -> AsyncIterator[Starlette]:
+    async with app.router.lifespan_context(app):  # what uvicorn does on start-up
+        yield app
+
+
+@pytest.fixture
+async def open_app(relay: Relay, home: Home) -> AsyncIterator[Starlette]:
+    """Loopback, no token: the dashboard is open."""
+    async for app in _serving(create_app(relay, home.settings())):
+        yield app
+
+
+@pytest.fixture
+def guarded_settings(home: Home) -> Settings:
+    return home.settings(auth_token=SecretStr(TOKEN))
+
+
+@pytest.fixture
+async def guarded_app(relay: Relay, guarded_settings: Settings) -> AsyncIterator[Starlette]:
+    async for app in _serving(create_app(relay, guarded_settings)):
+        yield app
+
+
+Http = Callable[..., httpx2.AsyncClient]
+
+
+def client_of(app: Starlette, **headers: str) -> httpx2.AsyncClient:
+    """A client of `app` that does not follow redirects (the tests look at them)."""
+    return httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app),
+        base_url=BASE,
+        headers=headers,
+        follow_redirects=False,
+    )
