@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from dashboard_harness import Home
+from dashboard_harness import TOKEN, Home
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
@@ -14,9 +14,6 @@ from relay.bootstrap import open_relay
 from relay.config import Settings
 from relay.http_app.app import create_app
 from relay.service.relay import Relay
-
-BASE = "http://127.0.0.1:8765"
-TOKEN = "t0ken-for-the-dashboard"
 
 
 @pytest.fixture
@@ -54,13 +51,3 @@ async def guarded_app(relay: Relay, guarded_settings: Settings) -> AsyncIterator
 
 
 Http = Callable[..., httpx2.AsyncClient]
-
-
-def client_of(app: Starlette, **headers: str) -> httpx2.AsyncClient:
-    """A client of `app` that does not follow redirects (the tests look at them)."""
-    return httpx2.AsyncClient(
-        transport=httpx2.ASGITransport(app=app),
-        base_url=BASE,
-        headers=headers,
-        follow_redirects=False,
-    )

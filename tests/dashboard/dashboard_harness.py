@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
+from starlette.applications import Starlette
 
 from relay.bootstrap import open_relay
 from relay.config import Settings
 from relay.service.relay import Relay
 
+BASE = "http://127.0.0.1:8765"  # the in-process app's made-up address
+TOKEN = "t0ken-for-the-dashboard"
 START_TIMEOUT_SECONDS = 20.0
 COMMAND_TIMEOUT_SECONDS = 30.0
 SCRIPT = "<script>window.__pwned = 1</script>"
@@ -167,3 +170,13 @@ class Server:
         if not self._stderr.closed:
             self._stderr.flush()
         return self.log.read_text()
+
+
+def client_of(app: Starlette, **headers: str) -> httpx2.AsyncClient:
+    """A client of `app` that does not follow redirects (the tests look at them)."""
+    return httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app),
+        base_url=BASE,
+        headers=headers,
+        follow_redirects=False,
+    )

@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx2
 import pytest
+from dashboard_harness import BASE, client_of
 from starlette.applications import Starlette
 
-from conftest import BASE, client_of
 from relay.model.run import Run
 from relay.service.relay import Relay
 

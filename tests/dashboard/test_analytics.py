@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from dashboard_harness import client_of
 from starlette.applications import Starlette
 
-from conftest import client_of
 from relay.model.run import Run, RunStatus, StepStatus
 from relay.service.analytics import nearest_rank
 from relay.service.relay import Relay

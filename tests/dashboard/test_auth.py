@@ -5,10 +5,9 @@ the token never on a page."""
 
 import httpx2
 import pytest
-from dashboard_harness import Home
+from dashboard_harness import BASE, TOKEN, Home, client_of
 from starlette.applications import Starlette
 
-from conftest import BASE, TOKEN, client_of
 from relay.dashboard.routes import create_dashboard_app
 from relay.http_app.security import SESSION_COOKIE, session_value
 from relay.service.relay import Relay

@@ -5,10 +5,9 @@ from html import unescape
 from html.parser import HTMLParser
 
 import pytest
-from dashboard_harness import SCRIPT
+from dashboard_harness import SCRIPT, client_of
 from starlette.applications import Starlette
 
-from conftest import client_of
 from relay.dashboard import pages
 from relay.model.run import Run
 from relay.service.relay import Relay
