@@ -37,14 +37,7 @@ async def emit_event(settings: Settings, args: argparse.Namespace) -> int:
             idempotency_key=args.idempotency_key,
         )
     if args.json:
-        write_json(
-            {
-                "event": event_view(result.event),
-                "duplicate": result.duplicate,
-                "started_runs": result.started_runs,
-                "resumed_runs": result.resumed_runs,
-            }
-        )
+        write_json(result.view())
         return 0
     seen = " (already recorded with this idempotency key: nothing appended)"
     write(event_line(result.event) + (seen if result.duplicate else ""))

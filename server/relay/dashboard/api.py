@@ -11,10 +11,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from relay.dashboard import actions
-from relay.dashboard.board import Board, status_of
+from relay.dashboard.board import Board
 from relay.dashboard.live import live_stream
 from relay.dashboard.pages import number, text
 from relay.errors import RelayError, UsageError
+from relay.http_app.errors import status_of
 from relay.service.views import event_view, participant_view, run_summary, task_view
 
 Handler = Callable[[Board, Request], Awaitable[Any]]

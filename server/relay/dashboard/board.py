@@ -12,36 +12,14 @@ from starlette.responses import HTMLResponse
 
 from relay.config import Settings
 from relay.dashboard.svg import seconds_text
-from relay.errors import (
-    ConflictError,
-    InvalidTransition,
-    RelayError,
-    RunNotFound,
-    StoreUnavailable,
-    TaskNotFound,
-    WorkflowNotFound,
-)
+from relay.errors import RelayError
+from relay.http_app.errors import status_of
 from relay.http_app.security import auth_token
 from relay.service.relay import Relay
 
 HERE = Path(__file__).parent
 ACTOR = "dashboard"  # who acts from the dashboard when RELAY_PARTICIPANT is unset
 CHANNEL = "dashboard"  # the approval channel (an approval's `channels` may name it)
-
-# The most specific class wins (the MRO is walked); anything else is a 400.
-STATUS: dict[type[RelayError], int] = {
-    RunNotFound: 404,
-    TaskNotFound: 404,
-    WorkflowNotFound: 404,
-    InvalidTransition: 409,
-    ConflictError: 409,
-    StoreUnavailable: 503,
-    RelayError: 400,
-}
-
-
-def status_of(exc: RelayError) -> int:
-    return next(STATUS[c] for c in type(exc).__mro__ if c in STATUS)
 
 
 def _when(value: str | None) -> str:

@@ -1,6 +1,6 @@
 """The HTTP app: MCP over streamable HTTP (`/mcp`) and legacy SSE (`/sse`), `/healthz`,
-Slack interactions (`/slack/interactions`) and the dashboard (`/ui/`, `/api/`), behind
-one guard.
+webhooks (`/hooks/{name}`), Slack interactions (`/slack/interactions`) and the dashboard
+(`/ui/`, `/api/`), behind one guard.
 
 `create_app` takes the process's one `Relay` (opened by `relay serve` outside any MCP
 lifespan: the SDK runs an SSE server's lifespan once per connection) and builds the MCP
@@ -24,6 +24,7 @@ from relay.dashboard.routes import BROWSER, dashboard_routes
 from relay.http_app.security import Guard, allowed_names, auth_token, sdk_transport_security
 from relay.http_app.slack_interactions import slack_interactions_route
 from relay.http_app.streams import sse_routes, streamable_http_route
+from relay.http_app.webhooks import webhook_route
 from relay.mcp_server.server import build_server
 from relay.service.relay import Relay
 
@@ -61,6 +62,7 @@ def create_app(
         streamable_http_route(mcp, path=MCP_PATH, security=security),
         *sse_routes(mcp, path=SSE_PATH, messages_path=SSE_MESSAGES_PATH, security=security),
         slack_interactions_route(relay, settings),
+        webhook_route(relay),  # /hooks/{name}
         *dashboard_routes(relay, settings),  # /ui/ and /api/
     ]
     return Starlette(

@@ -62,12 +62,7 @@ async def emit_event(
     result = await caller(ctx).emit(
         type, data, source=source, correlation_id=correlation_id, idempotency_key=idempotency_key
     )
-    return Emitted(
-        event=EventInfo.model_validate(event_view(result.event)),
-        duplicate=result.duplicate,
-        started_runs=result.started_runs,
-        resumed_runs=result.resumed_runs,
-    )
+    return Emitted.model_validate(result.view())
 
 
 @tool_errors

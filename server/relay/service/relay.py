@@ -47,7 +47,7 @@ from relay.service.analytics import workflow_analytics
 from relay.service.processes import process_records
 from relay.service.slack_clicks import ClickOutcome, decide_click
 from relay.service.triggers import fire_event_triggers
-from relay.service.views import problem_view, waiting_for
+from relay.service.views import event_view, problem_view, waiting_for
 from relay.store.base import EventQuery, NewRun, RunQuery, Store
 
 Progress = Callable[[float, float | None, str], Awaitable[None]]
@@ -63,6 +63,15 @@ class EmitResult:
     duplicate: bool
     started_runs: list[str]
     resumed_runs: list[str]
+
+    def view(self) -> dict[str, Any]:
+        """Shaped like the `emit_event` tool's result (the CLI's and webhooks' answer)."""
+        return {
+            "event": event_view(self.event),
+            "duplicate": self.duplicate,
+            "started_runs": self.started_runs,
+            "resumed_runs": self.resumed_runs,
+        }
 
 
 class Relay:
