@@ -161,6 +161,28 @@ steps:
     assert done.step("first").attempts == 1
 
 
+async def test_a_resumed_step_gets_a_fresh_retry_budget(relay: Relay, tmp_path: Path) -> None:
+    tries = tmp_path / "tries"
+    retry = "retry: {max_attempts: 2, initial_interval_seconds: 0.01}"
+    run = await start(
+        relay,
+        f"""
+id: flaky
+steps:
+  - {{id: call, action: shell, {retry}, params: {{command: "echo x >> {tries}; exit 1"}}}}
+""",
+    )
+    failed = await finished(relay, run.id)
+    await relay.resume(run.id)
+    again = await finished(relay, run.id)
+
+    assert failed.step("call").attempts == 2
+    assert again.status.value == "failed"
+    assert again.step("call").attempts == 4  # two more: the budget starts afresh
+    assert tries.read_text().split() == ["x"] * 4
+    assert [a.attempt for a in await relay.store.attempts(run.id)] == [1, 2, 3, 4]
+
+
 async def test_a_completed_run_cannot_be_resumed(relay: Relay) -> None:
     run = await start(relay, "id: done\nsteps:\n  - {id: a, action: log, params: {message: a}}")
     await finished(relay, run.id)

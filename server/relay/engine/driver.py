@@ -266,7 +266,7 @@ class RunDriver:
             return
         step = self.defs[outcome.step_id]
         policy = step.effective_retry(self.wf.defaults)
-        attempts = self.steps[outcome.step_id].attempts
+        attempts = self.steps[outcome.step_id].attempts_since_resume
         if attempts < policy.max_attempts:
             delay = policy.delay_seconds(attempts, random.random())
             self.rec.retrying(

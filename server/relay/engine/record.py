@@ -240,7 +240,7 @@ class Recorder:
             gate_passed=True,
             waiting=None,
             wake_at=None,
-            state={},
+            state=self.steps[step_id].carried_state(),
         )
         self._history("step.gate_passed", step_id, {})
 
@@ -253,7 +253,7 @@ class Recorder:
             status=StepStatus.WAITING,
             waiting=s.waiting,
             wake_at=s.wake_at,
-            state={**s.state},
+            state={**step.carried_state(), **s.state},
             started_at=step.started_at or now,
             attempts=step.attempts if s.attempts is None else s.attempts,
         )

@@ -76,6 +76,32 @@ class StepRun(BaseModel):
     gate_passed: bool = False  # the approval gate before the action was granted
     state: dict[str, Any] = Field(default_factory=dict)  # a waiting action's private state
 
+    @property
+    def attempts_since_resume(self) -> int:
+        """Attempts that count against the retry budget: a resume gives a fresh one, while
+        `attempts` keeps counting (attempt numbers stay unique in the run's record)."""
+        return self.attempts - int(self.state.get(_RETRY_BASE, 0))
+
+    def carried_state(self) -> dict[str, Any]:
+        """What of `state` outlives a wait or a gate (the retry budget's base)."""
+        return {k: v for k, v in self.state.items() if k == _RETRY_BASE}
+
+    def reopened(self) -> "StepRun":
+        """This step as a resume leaves it: pending, with a fresh retry budget."""
+        return self.model_copy(
+            update={
+                "status": StepStatus.PENDING,
+                "error": None,
+                "wake_at": None,
+                "waiting": None,
+                "finished_at": None,
+                "state": {_RETRY_BASE: self.attempts},
+            }
+        )
+
+
+_RETRY_BASE = "retry_base"  # in StepRun.state: `attempts` when the run was last resumed
+
 
 class Run(BaseModel):
     """A run of a workflow definition snapshot."""

@@ -313,20 +313,7 @@ class Relay:
             StepStatus.RUNNING,
             StepStatus.WAITING,
         }
-        steps = [
-            s.model_copy(
-                update={
-                    "status": StepStatus.PENDING,
-                    "error": None,
-                    "wake_at": None,
-                    "waiting": None,
-                    "finished_at": None,
-                    "state": {},
-                }
-            )
-            for s in run.steps
-            if s.status in again
-        ]
+        steps = [s.reopened() for s in run.steps if s.status in again]
         # The workflow's deadline counts from the resume, as from a start.
         limit = (await self.rt.workflow_of(run)).deadline_seconds
         deadline = None if limit is None else utcnow() + timedelta(seconds=limit)
