@@ -3,6 +3,7 @@
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -128,6 +129,18 @@ async def test_cancelling_a_parked_run_cancels_it_and_its_pending_approval(relay
     (approval,) = await relay.store.list_approvals(None, run.id)
     assert done.status.value == "cancelled"
     assert approval.status.value == "cancelled"
+
+
+async def test_a_run_cancelled_before_any_worker_took_it_never_started(
+    open_other: Any,
+) -> None:
+    async with open_other(participant="cli") as lone:  # no engine: the run stays pending
+        run = await start(lone, "id: idle\nsteps:\n  - {id: a, action: log, params: {message: a}}")
+        cancelled = await lone.cancel(run.id, "changed my mind")
+        kinds = [h.kind for h in await lone.history(run.id)]
+
+    assert cancelled.status.value == "cancelled"
+    assert kinds == ["run.created", "step.cancelled", "run.cancelled"]
 
 
 async def test_a_finished_run_cannot_be_cancelled(relay: Relay) -> None:

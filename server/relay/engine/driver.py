@@ -102,7 +102,8 @@ class RunDriver:
 
     async def _prepare(self) -> None:
         if self.run.status is RunStatus.PENDING:
-            self.rec.run_started()
+            if self.cancel_reason is None:  # a run cancelled before it started never starts
+                self.rec.run_started()
         elif self.run.status is RunStatus.WAITING:
             self.rec.patch_run(status=RunStatus.RUNNING)
         for step in self.rec.interrupted():
