@@ -16,10 +16,16 @@ async def connect_store(
             url, synchronous=synchronous, poll_interval_seconds=poll_interval_seconds
         )
     if scheme in {"postgres", "postgresql"}:
-        raise ConfigError(
-            "the PostgreSQL backend is not available in this version of relay; "
-            "use a sqlite:/// URL (or leave RELAY_DATABASE_URL unset)"
-        )
+        try:
+            from relay.store.postgres import PostgresStore
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith("psycopg"):
+                raise
+            raise ConfigError(
+                "RELAY_DATABASE_URL names a PostgreSQL database, but its driver is not "
+                "installed: pip install 'relay-mcp[postgres]'"
+            ) from None
+        return await PostgresStore.connect(url)
     raise ConfigError(f"unsupported database URL scheme {scheme!r}: use sqlite:///path/to/relay.db")
 
 

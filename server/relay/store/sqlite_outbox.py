@@ -51,12 +51,15 @@ def _has_root(conn: sqlite3.Connection, new: NewNotification) -> bool:
     return row is not None
 
 
-def enqueue(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
-    """Queue a notification (and the edit of its thread's root); returns the new ids."""
+def kinds_of(
+    new: NewNotification, *, has_root: bool
+) -> list[tuple[NotificationKind, dict[str, Any]]]:
+    """The rows one notification becomes: a post; or a thread's root (and a reply when the
+    root says something else); or a reply (and the edit of its root)."""
     kinds: list[tuple[NotificationKind, dict[str, Any]]]
     if new.thread_key is None:
         kinds = [(NotificationKind.POST, new.payload)]
-    elif not _has_root(conn, new):
+    elif not has_root:
         kinds = [(NotificationKind.ROOT, new.root_payload or new.payload)]
         if new.root_payload is not None and new.root_payload != new.payload:
             kinds.append((NotificationKind.REPLY, new.payload))
@@ -64,9 +67,15 @@ def enqueue(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
         kinds = [(NotificationKind.REPLY, new.payload)]
         if new.root_payload is not None:
             kinds.append((NotificationKind.UPDATE, new.root_payload))
+    return kinds
+
+
+def enqueue(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
+    """Queue a notification (and the edit of its thread's root); returns the new ids."""
+    has_root = new.thread_key is not None and _has_root(conn, new)
     ids = []
     now = rows.now_ts()
-    for kind, payload in kinds:
+    for kind, payload in kinds_of(new, has_root=has_root):
         values = {"now": now, "destination": new.destination, "channel": new.channel,
                   "run_id": new.run_id, "thread_key": new.thread_key, "kind": kind.value,
                   "payload": rows.dumps(payload)}  # fmt: skip
@@ -78,7 +87,7 @@ def enqueue_all(conn: sqlite3.Connection, news: Sequence[NewNotification]) -> li
     return [i for new in news for i in enqueue(conn, new)]
 
 
-def _from_row(row: sqlite3.Row) -> Notification:
+def from_row(row: rows.Row) -> Notification:
     keys = row.keys()
     root_ts = row["root_ts"] if "root_ts" in keys else None
     return Notification(
@@ -118,7 +127,7 @@ def claim(
         "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ?",
         [(owner, now + lease_seconds, r["id"]) for r in found],
     )
-    return [_from_row(r) for r in found]
+    return [from_row(r) for r in found]
 
 
 def next_due(conn: sqlite3.Connection) -> datetime | None:
@@ -198,4 +207,4 @@ def list_notifications(
         "AND (:run_id IS NULL OR o.run_id = :run_id) ORDER BY o.id LIMIT :limit",
         {"status": None if status is None else status.value, "run_id": run_id, "limit": limit},
     ).fetchall()
-    return [_from_row(r) for r in found]
+    return [from_row(r) for r in found]
