@@ -40,12 +40,13 @@ from relay.model.run import (
 from relay.store import postgres_coordination as coord
 from relay.store import postgres_ops as ops
 from relay.store import postgres_outbox as outbox
-from relay.store import rows
+from relay.store import postgres_save, rows
 from relay.store.base import AppendResult, EventQuery, NewRun, RunQuery, RunSave, SaveResult
 from relay.store.postgres_db import (
     CHANGED,
     RANG,
     Conn,
+    FenceRefused,
     Listener,
     Op,
     Pool,
@@ -132,9 +133,9 @@ class PostgresStore:
     async def _read(self, op: Op[T]) -> T:
         return await self._pool.run(op)
 
-    async def _write(self, op: Op[T], *, ring: bool = False) -> T:
+    async def _write(self, op: Op[T], *, ring: bool = False, single: bool = False) -> T:
         try:
-            return await self._pool.run(op, RANG if ring else CHANGED)
+            return await self._pool.run(op, RANG if ring else CHANGED, single=single)
         finally:
             self._bump()
             if ring:
@@ -162,20 +163,16 @@ class PostgresStore:
 
     async def save(self, save: RunSave) -> SaveResult:
         token = rows.uuid7()
-        computed: list[SaveResult] = []
-
-        async def apply(conn: Conn) -> SaveResult:
-            computed.append(await ops.save(conn, save, token))
-            return computed[-1]
-
+        matched: dict[str, Event] = {}
         give_up = time.monotonic() + SAVE_RETRY_SECONDS
         for attempt in range(10**6):
             try:
                 try:
-                    return await self._write(apply, ring=bool(save.ring_runs))
+                    return await self._save_once(save, token, matched)
                 except UnsureCommit:
-                    if await self._saved(save.run_id, token, give_up):
-                        return computed[-1]
+                    signal_seq = await self._saved(save.run_id, token, give_up)
+                    if signal_seq is not None:
+                        return SaveResult(signal_seq=signal_seq, matched=matched)
                     raise
             except StoreUnavailable:
                 if time.monotonic() > give_up:
@@ -183,11 +180,33 @@ class PostgresStore:
             await asyncio.sleep(SAVE_RETRY_DELAYS[min(attempt, len(SAVE_RETRY_DELAYS) - 1)])
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _saved(self, run_id: str, token: str, give_up: float) -> bool:
-        """Whether a save whose COMMIT was cut off landed (asked until the server is back)."""
+    async def _save_once(self, save: RunSave, token: str, matched: dict[str, Event]) -> SaveResult:
+        ring = bool(save.ring_runs)
+        channel, payload = self._pool.channel, RANG if ring else CHANGED
+        try:
+            if postgres_save.is_plain(save):  # a step's progress: one round trip
+                signal_seq = await self._write(
+                    lambda c: postgres_save.save_plain(c, save, token, channel, payload),
+                    ring=ring,
+                    single=True,
+                )
+                return SaveResult(signal_seq=signal_seq, matched={})
+
+            async def apply(conn: Conn) -> SaveResult:
+                result = await postgres_save.save(conn, save, token, channel, payload)
+                matched.update(result.matched)
+                return result
+
+            return await self._write(apply, ring=ring)
+        except FenceRefused:
+            return await self._read(lambda c: postgres_save.refused(c, save))
+
+    async def _saved(self, run_id: str, token: str, give_up: float) -> int | None:
+        """Whether a save whose COMMIT was cut off landed (asked until the server is back):
+        the run's signal_seq if it did."""
         for attempt in range(10**6):
             try:
-                return await self._read(lambda c: ops.saved(c, run_id, token))
+                return await self._read(lambda c: postgres_save.saved(c, run_id, token))
             except StoreUnavailable:
                 if time.monotonic() > give_up:
                     raise

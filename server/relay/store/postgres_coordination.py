@@ -17,7 +17,7 @@ LIST_APPROVALS = (
 # first one's commit on the row lock and then updates nothing.
 DECIDE = (
     "UPDATE approvals SET status = %s, decided_by = %s, decided_channel = %s, "
-    "decided_at = %s, comment = %s WHERE id = %s AND status = 'pending'"
+    "decided_at = %s, comment = %s WHERE id = %s AND status = 'pending' RETURNING id"
 )
 LIST_TASKS = (
     "SELECT * FROM tasks WHERE (%(to)s::text IS NULL OR to_name = %(to)s::text) "
@@ -60,11 +60,11 @@ async def decide_approval(
     conn: Conn, d: Decision, claim_owner: str | None, lease_seconds: float
 ) -> Approval:
     now = rows.now_ts()
-    cursor = await conn.execute(
-        DECIDE, (d.status.value, d.by, d.channel, now, d.comment, d.approval_id)
+    decided = await one(
+        conn, DECIDE, (d.status.value, d.by, d.channel, now, d.comment, d.approval_id)
     )
     approval = await get_approval(conn, d.approval_id)
-    if cursor.rowcount == 0:
+    if decided is None:
         by = f" by {approval.decided_by} via {approval.decided_channel}"
         raise ConflictError(
             f"approval for step {approval.step_id!r} of run {approval.run_id!r} was already "

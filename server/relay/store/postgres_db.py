@@ -24,7 +24,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 
-from relay.errors import StoreUnavailable
+from relay.errors import RelayError, StoreUnavailable
 from relay.store.migrate import migration_scripts
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 # Payloads of the store's notifications: a commit (change feed) or a ring (doorbell).
 CHANGED, RANG = "c", "d"
-NOTIFY = "SELECT pg_notify(%s, %s)"
 CURRENT_SCHEMA = "SELECT current_schema() AS schema"
 MIGRATION_LOCK = "SELECT pg_advisory_lock(hashtext('relay.migrate.' || current_schema()))"
 MIGRATION_UNLOCK = "SELECT pg_advisory_unlock(hashtext('relay.migrate.' || current_schema()))"
@@ -55,6 +54,8 @@ CREATE_MIGRATIONS = (
 APPLIED = "SELECT version FROM schema_migrations"
 RECORD_MIGRATION = "INSERT INTO schema_migrations VALUES (%s, %s, now())"
 
+# A save's fence refused (see relay_fence_refused in the schema).
+FENCE_REFUSED = "RL001"
 # Errors after which the same transaction may simply run again.
 RACES = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 
@@ -67,6 +68,10 @@ def describe(url: str) -> str:
         return "(an unreadable PostgreSQL URL)"
     host = parts.get("host") or "localhost"
     return f"{host}:{parts.get('port') or 5432}/{parts.get('dbname') or ''}"
+
+
+class FenceRefused(RelayError):
+    """A save's fence refused: the caller finds out whether the lease or a signal moved."""
 
 
 class UnsureCommit(StoreUnavailable):
@@ -84,6 +89,12 @@ class Pool:
         self._slots = asyncio.Semaphore(max_size)
         self._closed = False
         self.backend_pids: set[int] = set()  # ours: the listener skips their notifications
+        self._notify_and_commit = {
+            payload: sql.SQL("SELECT pg_notify({}, {}); COMMIT").format(
+                sql.Literal(channel), sql.Literal(payload)
+            )
+            for payload in (CHANGED, RANG)
+        }
 
     async def _connect(self) -> Conn:
         try:
@@ -102,11 +113,14 @@ class Pool:
             "relay reconnects by itself, try again shortly"
         )
 
-    async def run(self, op: Op[T], notify: str | None = None) -> T:
-        """Run `op` in a transaction and commit it (with a notification when `notify`).
+    async def run(self, op: Op[T], notify: str | None = None, *, single: bool = False) -> T:
+        """Run `op` in a transaction and commit it; a write (`notify` set) notifies.
 
         A connection found broken before COMMIT is replaced and the transaction run again
         (nothing of it landed); one that breaks during COMMIT raises UnsureCommit.
+
+        With `single`, the op runs ONE statement in autocommit mode: the statement is its
+        own transaction (and sends its own notification), one round trip in all.
         """
         if self._closed:
             raise StoreUnavailable("the relay store was closed")
@@ -114,6 +128,8 @@ class Pool:
             for attempt in range(RACE_RETRIES + 1):
                 conn = self._idle.pop() if self._idle else await self._connect()
                 try:
+                    if single:
+                        return await self._single(conn, op)
                     return await self._transaction(conn, op, notify)
                 except RACES:
                     if attempt == RACE_RETRIES:
@@ -123,24 +139,43 @@ class Pool:
                         raise self.unavailable(broken.__cause__ or broken) from broken
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _transaction(self, conn: Conn, op: Op[T], notify: str | None) -> T:
-        committing = False
+    async def _single(self, conn: Conn, op: Op[T]) -> T:
+        await conn.set_autocommit(True)  # client side only: no BEGIN is sent
         try:
+            return await self._guarded(conn, op(conn), committing=[True])
+        finally:
+            if not conn.closed:
+                await conn.set_autocommit(False)
+
+    async def _transaction(self, conn: Conn, op: Op[T], notify: str | None) -> T:
+        committing = [False]
+
+        async def body() -> T:
             result = await op(conn)
-            if notify is not None:
-                await conn.execute(NOTIFY, (self.channel, notify))
-            committing = True
-            await conn.commit()
+            # A read's COMMIT decides nothing; a write's may land though its answer is lost.
+            committing[0] = notify is not None
+            await self._commit(conn, notify)
+            return result
+
+        return await self._guarded(conn, body(), committing)
+
+    async def _guarded(self, conn: Conn, work: Awaitable[T], committing: list[bool]) -> T:
+        """Await `work` on `conn`, mapping failures (see `run`); `committing[0]` tells
+        whether a broken connection leaves the outcome unknown."""
+        try:
+            result = await work
         except RACES:
             await self._settle(conn)
             raise
         except psycopg.Error as exc:
             if conn.broken or conn.closed or isinstance(exc, psycopg.OperationalError):
                 await self._discard_all(conn)
-                if committing:
+                if committing[0] and _maybe_landed(exc):
                     raise UnsureCommit(str(self.unavailable(exc, " during a commit"))) from exc
                 raise _Broken from exc
             await self._settle(conn)
+            if exc.sqlstate == FENCE_REFUSED:
+                raise FenceRefused(str(exc)) from exc
             raise self.unavailable(exc, " (the statement failed)") from exc
         except Exception:  # relay's own errors (LeaseLost, ConflictError...) and lookups
             await self._settle(conn)
@@ -152,6 +187,14 @@ class Pool:
             raise
         self._idle.append(conn)
         return result
+
+    async def _commit(self, conn: Conn, notify: str | None) -> None:
+        if notify is None:
+            await conn.commit()
+        else:
+            # The notification and the COMMIT in one round trip (the simple query protocol
+            # takes two statements, without parameters: hence the literals).
+            await conn.execute(self._notify_and_commit[notify])
 
     async def _settle(self, conn: Conn) -> None:
         """Roll back and keep the connection (or drop it, when even that fails)."""
@@ -175,6 +218,12 @@ class Pool:
         for conn in doomed:
             with contextlib.suppress(Exception):
                 await conn.close()
+
+
+def _maybe_landed(exc: psycopg.Error) -> bool:
+    """Whether the server may have committed before the connection broke: not when the
+    statement failed to be sent at all."""
+    return "sending query" not in str(exc) and "no connection" not in str(exc)
 
 
 class _Broken(Exception):

@@ -11,15 +11,15 @@ committed at the same moment always see one another).
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 
 from psycopg.rows import DictRow
 
-from relay.errors import ConflictError, InvalidTransition, LeaseLost, RunNotFound
+from relay.errors import ConflictError, InvalidTransition, RunNotFound
 from relay.model.events import Event, NewEvent, matches
 from relay.model.run import Attempt, EventWait, HistoryEntry, Run, StepRun
-from relay.store import postgres_outbox, rows
-from relay.store.base import AppendResult, EventQuery, NewRun, RunQuery, RunSave, SaveResult
+from relay.store import rows
+from relay.store.base import AppendResult, EventQuery, NewRun, RunQuery
 from relay.store.postgres_db import Conn
 
 ACTIVE = "status IN ('pending', 'running', 'waiting')"
@@ -100,11 +100,6 @@ CLAIM_ONE = (
     "UPDATE runs SET lease_owner = %s, lease_expires_at = %s WHERE id = %s "
     f"AND {ACTIVE} AND (lease_owner IS NULL OR lease_expires_at < %s) RETURNING id"
 )
-UPSERT_WAIT = (
-    "INSERT INTO event_waits VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, step_id) "
-    "DO UPDATE SET type = excluded.type, match = excluded.match, "
-    "after_seq = excluded.after_seq, matched_seq = excluded.matched_seq"
-)
 LIST_RUNS = (
     "SELECT * FROM runs WHERE (%(status)s::text IS NULL OR status = %(status)s::text) "
     "AND (%(workflow)s::text IS NULL OR workflow = %(workflow)s::text) "
@@ -119,7 +114,7 @@ NEXT_WAKE = (
 REOPEN = (
     "UPDATE runs SET status = 'pending', error = NULL, outputs = NULL, cancel_requested = 0, "
     "cancel_reason = NULL, wake_at = NULL, signal_seq = signal_seq + 1, updated_at = %s, "
-    "deadline_at = %s WHERE id = %s AND status IN ('failed', 'cancelled')"
+    "deadline_at = %s WHERE id = %s AND status IN ('failed', 'cancelled') RETURNING id"
 )
 LIST_EVENTS = (
     "SELECT * FROM events WHERE (%(type)s::text IS NULL OR type = %(type)s::text) "
@@ -174,7 +169,7 @@ async def create_run(conn: Conn, new: NewRun) -> tuple[Run, bool]:
     await many(conn, INSERT_STEP, [rows.step_values(run.id, i, s) for i, s in enumerate(run.steps)])
     await many(conn, INSERT_HISTORY, [rows.history_values(h) for h in new.history])
     for event in new.events:
-        await insert_event(conn, event)
+        await queue_event(conn, event)
     return await get_run(conn, run.id), True
 
 
@@ -227,86 +222,6 @@ async def attempts(conn: Conn, run_id: str) -> list[Attempt]:
         conn, "SELECT * FROM attempts WHERE run_id = %s ORDER BY started_at, attempt", (run_id,)
     )
     return [rows.attempt_from_row(r) for r in found]
-
-
-async def save(conn: Conn, s: RunSave, token: str) -> SaveResult:
-    signal_seq = await _patch_run(conn, s, token)
-    await many(conn, UPDATE_STEP, [rows.step_values(s.run_id, 0, st) for st in s.steps])
-    await many(conn, INSERT_ATTEMPT, [rows.attempt_values(a) for a in s.attempts])
-    await many(conn, INSERT_HISTORY, [rows.history_values(h) for h in s.history])
-    for event in s.events:
-        await insert_event(conn, event)
-    await many(conn, INSERT_APPROVAL, [rows.approval_values(a) for a in s.approvals])
-    await many(conn, INSERT_TASK, [rows.task_values(t) for t in s.tasks])
-    await many(
-        conn,
-        "DELETE FROM event_waits WHERE run_id = %s AND step_id = %s",
-        [(s.run_id, step) for step in s.drop_waits],
-    )
-    matched: dict[str, Event] = {}
-    for wait in s.waits:
-        found = await _register_wait(conn, wait)
-        if found is not None:
-            matched[wait.step_id] = found
-    if s.outbox:
-        await postgres_outbox.enqueue_all(conn, s.outbox)
-    if s.ring_runs:
-        await conn.execute(RING, (rows.now_ts(), sorted(set(s.ring_runs))))
-    return SaveResult(signal_seq=signal_seq, matched=matched)
-
-
-async def saved(conn: Conn, run_id: str, token: str) -> bool:
-    """Did the save with this token commit? (asked after a connection broke in COMMIT)"""
-    row = await one(conn, "SELECT last_save FROM runs WHERE id = %s", (run_id,))
-    return row is not None and row["last_save"] == token
-
-
-async def _patch_run(conn: Conn, s: RunSave, token: str) -> int:
-    """The run's changed fields, fenced in the same statement by lease and signal."""
-    values = {k: rows.RUN_PATCH_ENCODERS[k](v) for k, v in s.run.items()}
-    values["updated_at"] = rows.now_ts()
-    values["last_save"] = token
-    if s.release:
-        values["lease_owner"] = None
-        values["lease_expires_at"] = None
-    assignments = ", ".join(f"{k} = %({k})s" for k in values)
-    row = await one(
-        conn,
-        f"UPDATE runs SET {assignments} WHERE id = %(run_id)s AND lease_owner = %(owner)s "
-        "AND (%(expect)s::bigint IS NULL OR signal_seq = %(expect)s::bigint) RETURNING signal_seq",
-        {**values, "run_id": s.run_id, "owner": s.owner, "expect": s.expect_signal},
-    )
-    if row is None:
-        await _refused(conn, s)
-    return int(row["signal_seq"])
-
-
-async def _refused(conn: Conn, s: RunSave) -> NoReturn:
-    row = await one(conn, "SELECT lease_owner FROM runs WHERE id = %s", (s.run_id,))
-    if row is None:
-        raise RunNotFound(s.run_id)
-    if row["lease_owner"] != s.owner:
-        raise LeaseLost(s.run_id)
-    raise ConflictError(f"run {s.run_id!r} was signalled meanwhile")
-
-
-async def _register_wait(conn: Conn, wait: EventWait) -> Event | None:
-    """Insert a wait, looking back first: an event that already arrived satisfies it."""
-    await conn.execute(LOCK_EVENT_CLOCK)
-    found = await all_rows(
-        conn,
-        "SELECT * FROM events WHERE type = %s AND seq > %s ORDER BY seq",
-        (wait.type, wait.after_seq),
-    )
-    event = next(
-        (e for e in map(rows.event_from_row, found) if matches(wait.match, e.as_dict())), None
-    )
-    await conn.execute(
-        UPSERT_WAIT,
-        (wait.run_id, wait.step_id, wait.type, rows.dumps(wait.match), wait.after_seq,
-         None if event is None else event.seq),
-    )  # fmt: skip
-    return event
 
 
 async def claim_runs(
@@ -391,8 +306,7 @@ async def reopen_run(
     conn: Conn, run_id: str, steps: Sequence[StepRun], by: str, deadline_at: datetime | None
 ) -> Run:
     """Make a failed or cancelled run pending again, with `steps` reset and a new deadline."""
-    cursor = await conn.execute(REOPEN, (rows.now_ts(), rows.ts(deadline_at), run_id))
-    if cursor.rowcount == 0:
+    if await one(conn, REOPEN, (rows.now_ts(), rows.ts(deadline_at), run_id)) is None:
         run = await get_run(conn, run_id)
         raise InvalidTransition(
             f"run {run_id!r} is {run.status.value}; only a failed or cancelled run can be resumed"
@@ -436,6 +350,18 @@ async def insert_event(conn: Conn, new: NewEvent) -> tuple[Event, bool]:
         created_at=rows.dt(created),
     )
     return event, False
+
+
+async def queue_event(conn: Conn, new: NewEvent) -> None:
+    """Insert an event whose row the caller does not need (in pipeline mode: no wait)."""
+    if new.idempotency_key is not None:
+        await insert_event(conn, new)
+        return
+    await conn.execute(
+        INSERT_EVENT,
+        (rows.uuid7(), new.type, new.source, rows.dumps(new.data), new.correlation_id, None,
+         rows.now_ts()),
+    )  # fmt: skip
 
 
 async def append_event(

@@ -49,7 +49,8 @@ DEAD_LETTER = (
 )
 DEAD_LETTER_DESTINATION = (
     "UPDATE outbox SET status = 'dead', last_error = %s, claimed_by = NULL, "
-    "claimed_until = NULL WHERE destination = %s AND channel = %s AND status = 'pending'"
+    "claimed_until = NULL WHERE destination = %s AND channel = %s AND status = 'pending' "
+    "RETURNING id"
 )
 LIST = (
     f"{SELECT_WITH_THREAD} WHERE (%(status)s::text IS NULL OR o.status = %(status)s::text) "
@@ -139,7 +140,7 @@ async def dead_letter(conn: "Conn", notification_id: int, error: str) -> None:
 
 async def dead_letter_destination(conn: "Conn", destination: str, channel: str, error: str) -> int:
     cursor = await conn.execute(DEAD_LETTER_DESTINATION, (error, destination, channel))
-    return cursor.rowcount
+    return len(await cursor.fetchall())
 
 
 async def list_notifications(

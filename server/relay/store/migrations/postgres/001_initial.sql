@@ -2,6 +2,14 @@
 -- seconds (DOUBLE PRECISION) and JSON is text, as in SQLite, so that both backends share
 -- one row encoding (relay.store.rows) and "lease expired" is a plain number comparison.
 
+-- A save's fence (relay.store.postgres_save) calls this when the run is not the saver's
+-- to write: the error aborts the transaction, and the saver finds out why.
+CREATE FUNCTION relay_fence_refused() RETURNS BIGINT LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the run is not this saver''s to write' USING ERRCODE = 'RL001';
+END
+$$;
+
 CREATE TABLE definitions (
     hash        TEXT PRIMARY KEY,
     workflow    TEXT NOT NULL,
