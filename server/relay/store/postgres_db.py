@@ -88,6 +88,7 @@ class Pool:
         self._idle: list[Conn] = []
         self._slots = asyncio.Semaphore(max_size)
         self._closed = False
+        self._open: set[Conn] = set()  # idle or in use: aclose closes them all
         self.backend_pids: set[int] = set()  # ours: the listener skips their notifications
         self._notify_and_commit = {
             payload: sql.SQL("SELECT pg_notify({}, {}); COMMIT").format(
@@ -104,6 +105,7 @@ class Pool:
         except psycopg.Error as exc:
             raise self.unavailable(exc) from exc
         self.backend_pids.add(conn.info.backend_pid)
+        self._open.add(conn)
         return conn
 
     def unavailable(self, exc: BaseException, what: str = "") -> StoreUnavailable:
@@ -119,8 +121,9 @@ class Pool:
         A connection found broken before COMMIT is replaced and the transaction run again
         (nothing of it landed); one that breaks during COMMIT raises UnsureCommit.
 
-        With `single`, the op runs ONE statement in autocommit mode: the statement is its
-        own transaction (and sends its own notification), one round trip in all.
+        A read (no `notify`) runs in autocommit mode (under READ COMMITTED each statement
+        of a transaction sees a snapshot of its own anyway), as does an op marked
+        `single`: ONE statement that is its own transaction, notification included.
         """
         if self._closed:
             raise StoreUnavailable("the relay store was closed")
@@ -128,9 +131,7 @@ class Pool:
             for attempt in range(RACE_RETRIES + 1):
                 conn = self._idle.pop() if self._idle else await self._connect()
                 try:
-                    if single:
-                        return await self._single(conn, op)
-                    return await self._transaction(conn, op, notify)
+                    return await self._use(conn, op, notify, single)
                 except RACES:
                     if attempt == RACE_RETRIES:
                         raise
@@ -139,38 +140,23 @@ class Pool:
                         raise self.unavailable(broken.__cause__ or broken) from broken
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _single(self, conn: Conn, op: Op[T]) -> T:
-        await conn.set_autocommit(True)  # client side only: no BEGIN is sent
+    async def _use(self, conn: Conn, op: Op[T], notify: str | None, single: bool) -> T:
+        autocommit = single or notify is None
+        committing = single  # when the connection breaks now, the outcome is unknown
         try:
-            return await self._guarded(conn, op(conn), committing=[True])
-        finally:
-            if not conn.closed:
-                await conn.set_autocommit(False)
-
-    async def _transaction(self, conn: Conn, op: Op[T], notify: str | None) -> T:
-        committing = [False]
-
-        async def body() -> T:
+            if autocommit:
+                await conn.set_autocommit(True)  # client side only: no BEGIN, no COMMIT
             result = await op(conn)
-            # A read's COMMIT decides nothing; a write's may land though its answer is lost.
-            committing[0] = notify is not None
-            await self._commit(conn, notify)
-            return result
-
-        return await self._guarded(conn, body(), committing)
-
-    async def _guarded(self, conn: Conn, work: Awaitable[T], committing: list[bool]) -> T:
-        """Await `work` on `conn`, mapping failures (see `run`); `committing[0]` tells
-        whether a broken connection leaves the outcome unknown."""
-        try:
-            result = await work
+            if not autocommit:
+                committing = True
+                await self._commit(conn, notify)
         except RACES:
             await self._settle(conn)
             raise
         except psycopg.Error as exc:
             if conn.broken or conn.closed or isinstance(exc, psycopg.OperationalError):
                 await self._discard_all(conn)
-                if committing[0] and _maybe_landed(exc):
+                if committing and _maybe_landed(exc):
                     raise UnsureCommit(str(self.unavailable(exc, " during a commit"))) from exc
                 raise _Broken from exc
             await self._settle(conn)
@@ -182,10 +168,9 @@ class Pool:
             raise
         except BaseException:
             # Cancelled (or failed) halfway through a statement: its state is unknown.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(conn.close())
+            await self._close(conn)
             raise
-        self._idle.append(conn)
+        await self._release(conn)
         return result
 
     async def _commit(self, conn: Conn, notify: str | None) -> None:
@@ -203,21 +188,37 @@ class Pool:
         except psycopg.Error:
             await self._discard_all(conn)
             return
+        await self._release(conn)
+
+    async def _release(self, conn: Conn) -> None:
+        """Back to the idle list, out of autocommit mode (closed, if the pool is)."""
+        try:
+            if self._closed:
+                raise StoreUnavailable("closed")
+            if conn.autocommit:
+                await conn.set_autocommit(False)
+        except (psycopg.Error, StoreUnavailable):
+            await self._close(conn)
+            return
         self._idle.append(conn)
+
+    async def _close(self, conn: Conn) -> None:
+        self._open.discard(conn)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(conn.close())
 
     async def _discard_all(self, conn: Conn) -> None:
         """One broken connection: the idle ones (same server) are most likely broken too."""
         doomed, self._idle = [conn, *self._idle], []
         for each in doomed:
-            with contextlib.suppress(Exception):
-                await each.close()
+            await self._close(each)
 
     async def aclose(self) -> None:
+        """Close every connection, those still in use by a call included."""
         self._closed = True
-        doomed, self._idle = self._idle, []
-        for conn in doomed:
-            with contextlib.suppress(Exception):
-                await conn.close()
+        self._idle = []
+        for conn in list(self._open):
+            await self._close(conn)
 
 
 def _maybe_landed(exc: psycopg.Error) -> bool:

@@ -59,6 +59,8 @@ WITH patch AS (
     SELECT clock.seq - %(events_count)s + e.ordinality, e.id, e.type, e.source, e.data,
         e.correlation_id, e.created_at
     FROM clock, jsonb_populate_recordset(NULL::events, %(events)s::jsonb) WITH ORDINALITY AS e
+), dropped_waits AS (
+    DELETE FROM event_waits WHERE run_id = %(run_id)s AND step_id = ANY(%(drop_waits)s)
 ), ring AS (
     UPDATE runs SET signal_seq = signal_seq + 1, wake_at = %(now)s
     WHERE id = ANY(%(ring)s) AND id != %(run_id)s
@@ -66,7 +68,6 @@ WITH patch AS (
 SELECT COALESCE((SELECT signal_seq FROM patch), relay_fence_refused()) AS signal_seq,
     pg_notify(%(channel)s, %(payload)s)
 """
-DROP_WAIT = "DELETE FROM event_waits WHERE run_id = %s AND step_id = %s"
 UPSERT_WAIT = (
     "INSERT INTO event_waits VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, step_id) "
     "DO UPDATE SET type = excluded.type, match = excluded.match, "
@@ -77,7 +78,7 @@ UPSERT_WAIT = (
 def is_plain(s: RunSave) -> bool:
     """Only the parts the one statement writes (the common case: a step's progress)."""
     keyed = any(e.idempotency_key is not None for e in s.events)
-    return not (keyed or s.approvals or s.tasks or s.drop_waits or s.waits or s.outbox)
+    return not (keyed or s.approvals or s.tasks or s.waits or s.outbox)
 
 
 async def save_plain(conn: Conn, s: RunSave, token: str, channel: str, payload: str) -> int:
@@ -96,7 +97,6 @@ async def save(conn: Conn, s: RunSave, token: str, channel: str, payload: str) -
             await insert_event(conn, event)
     await many(conn, INSERT_APPROVAL, [rows.approval_values(a) for a in s.approvals])
     await many(conn, INSERT_TASK, [rows.task_values(t) for t in s.tasks])
-    await many(conn, DROP_WAIT, [(s.run_id, step) for step in s.drop_waits])
     matched: dict[str, Event] = {}
     for wait in s.waits:
         found = await _register_wait(conn, wait)
@@ -133,6 +133,7 @@ def _core(s: RunSave, token: str, channel: str, payload: str) -> tuple[str, dict
         "events_count": len(events),
         "now": now,
         "ring": sorted(set(s.ring_runs)),
+        "drop_waits": list(s.drop_waits),
         "channel": channel,
         "payload": payload,
     }
