@@ -74,23 +74,29 @@ class Cable:
         self._tg, self._target = tg, target
         self.port = 0
         self._scope: anyio.CancelScope | None = None
+        self._closed = anyio.Event()
 
     async def plug(self) -> None:
         listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=self.port)
         self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        scope = self._scope = anyio.CancelScope()
+        scope, self._closed = anyio.CancelScope(), anyio.Event()
+        self._scope = scope
 
         async def serve() -> None:
-            with scope:
-                async with listener, anyio.create_task_group() as conns:
-                    await listener.serve(self._pipe, task_group=conns)
+            try:
+                with scope:
+                    async with listener, anyio.create_task_group() as conns:
+                        await listener.serve(self._pipe, task_group=conns)
+            finally:
+                self._closed.set()
 
         self._tg.start_soon(serve)
 
-    def unplug(self) -> None:
+    async def unplug(self) -> None:
         """Every connection through the cable drops, and new ones are refused."""
         assert self._scope is not None
         self._scope.cancel()
+        await self._closed.wait()
 
     async def _pipe(self, client: SocketStream) -> None:
         async with (
@@ -121,7 +127,7 @@ async def test_calls_fail_clearly_while_the_server_is_away_and_work_once_it_is_b
         store, direct = await connect_store(url), await connect_store(pg_url)
         try:
             before = await store.append_event(NewEvent(type="kept", source="t"))
-            cable.unplug()
+            await cable.unplug()
             with anyio.fail_after(20), pytest.raises(StoreUnavailable, match="unavailable"):
                 await store.last_seq()
             with anyio.fail_after(20), pytest.raises(StoreUnavailable, match="unavailable"):

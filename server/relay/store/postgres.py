@@ -4,8 +4,9 @@ Each store method is one transaction on a pooled connection (`postgres_db.Pool`)
 queries live in `postgres_ops`, `postgres_coordination` and `postgres_outbox`. Every
 write transaction ends with a NOTIFY on the store's channel (one per schema): "c" for a
 commit, "d" when it may need an engine's attention (a ring, a cancel, an unheld run).
-A LISTEN thread turns other processes' notifications into the change feed and the
-doorbell; this process's own commits move them at once.
+A listener (a LISTEN connection read on the event loop) turns other processes'
+notifications into the change feed and the doorbell; this process's own commits move
+them at once.
 
 When PostgreSQL goes away, calls fail with StoreUnavailable until it is back, and the
 pool connects anew on the first call after that. A lease holder's `save` is the one call
@@ -18,7 +19,7 @@ before it is repeated, so it is never applied twice.
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -58,7 +59,7 @@ from relay.store.sqlite_coordination import Decision, TaskChange
 
 T = TypeVar("T")
 
-POOL_SIZE = 10  # connections per process (plus the LISTEN thread's own)
+POOL_SIZE = 10  # connections per process (plus the listener's own)
 SAVE_RETRY_SECONDS = 30.0
 SAVE_RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -73,15 +74,10 @@ class PostgresStore:
         self._changed = asyncio.Event()
         self._bell_generation = 0
         self._bell = asyncio.Event()
-        loop = asyncio.get_running_loop()
         channel = f"relay:{schema}"[:63]  # PostgreSQL's identifier limit
         self._pool = Pool(url, where, POOL_SIZE, channel)
         self._listener = Listener(
-            url,
-            channel,
-            self._pool.backend_pids,
-            lambda: _call_soon(loop, self._bump),
-            lambda: _call_soon(loop, self._ring_bell),
+            url, channel, self._pool.backend_pids, self._bump, self._ring_bell
         )
 
     @classmethod
@@ -93,7 +89,7 @@ class PostgresStore:
         return cls(url, where, schema)
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self._listener.close)
+        self._listener.close()
         await self._pool.aclose()
 
     # change feed -----------------------------------------------------------------------
@@ -392,9 +388,3 @@ class PostgresStore:
 
     async def list_participants(self) -> list[Participant]:
         return await self._read(coord.list_participants)
-
-
-def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
-    """From the LISTEN thread; a store closed with its loop just hears nothing more."""
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(callback)

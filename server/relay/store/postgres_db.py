@@ -1,5 +1,5 @@
 """PostgreSQL plumbing: a small connection pool that runs one operation per transaction,
-the LISTEN thread behind the change feeds, and migrations under an advisory lock.
+the LISTEN connection behind the change feeds, and migrations under an advisory lock.
 
 Why psycopg 3 and this pool: measured on this project's machine (1,000 sequential
 UPDATE+SELECT transactions with synchronous commit), psycopg's async connections took a
@@ -14,7 +14,6 @@ idle connections, dropped together when one of them turns out broken.
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -36,9 +35,8 @@ Op = Callable[[Conn], Awaitable[T]]
 CONNECT_TIMEOUT_SECONDS = 5
 # Transactions that lost a deadlock or a serialization race are run again this often.
 RACE_RETRIES = 8
-# The LISTEN thread checks for `close()` this often, and rings both feeds every
-# SAFETY_POLL_SECONDS in case a notification was missed (the slow poll safety net).
-LISTEN_TICK_SECONDS = 0.1
+# The listener rings both feeds this often in case a notification was missed (the slow
+# poll safety net), and probes its connection.
 SAFETY_POLL_SECONDS = 5.0
 RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0)
 
@@ -275,9 +273,11 @@ async def migrate_postgres(conn: psycopg.AsyncConnection[Any]) -> int:
 
 
 class Listener:
-    """A thread on its own autocommit connection: LISTEN on the store's channel and hand
-    each notification from another backend to the event loop; reconnect when the
-    connection drops (ringing both feeds, as notifications may have been missed)."""
+    """LISTEN on a connection of its own, read on the event loop (`loop.add_reader`: no
+    thread, no hop between threads): each notification from another backend moves the
+    change feed, and a ring the doorbell too. When the connection drops, it reconnects
+    (ringing both feeds: notifications may have been missed meanwhile), and every
+    SAFETY_POLL_SECONDS it rings both anyway and probes the connection with a query."""
 
     def __init__(
         self,
@@ -287,60 +287,108 @@ class Listener:
         on_change: Callable[[], None],
         on_doorbell: Callable[[], None],
     ) -> None:
-        self._url = url
-        self._channel = channel
-        self._own = own_pids
-        self._on_change = on_change
-        self._on_doorbell = on_doorbell
-        self._stop = threading.Event()
-        self.listening = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="relay-pg-listen", daemon=True)
-        self._thread.start()
+        self._loop = asyncio.get_running_loop()
+        self._url, self._channel, self._own = url, channel, own_pids
+        self._on_change, self._on_doorbell = on_change, on_doorbell
+        self._conn: psycopg.Connection[Any] | None = None
+        self._fd = -1
+        self._timer: asyncio.TimerHandle | None = None
+        self._failures = 0
+        self._closed = False
+        self._connect()
+
+    def _connect(self) -> None:
+        if not self._closed:  # connecting blocks: in a worker thread
+            self._loop.run_in_executor(None, self._open).add_done_callback(self._opened)
+
+    def _open(self) -> "psycopg.Connection[Any]":
+        conn = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        try:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _opened(self, future: "asyncio.Future[psycopg.Connection[Any]]") -> None:
+        error = None if future.cancelled() else future.exception()
+        if future.cancelled() or error is not None:
+            self._retry(error)
+            return
+        conn = future.result()
+        if self._closed:
+            conn.close()
+            return
+        conn.pgconn.nonblocking = 1
+        self._conn, self._fd = conn, conn.pgconn.socket
+        self._loop.add_reader(self._fd, self._readable)
+        if self._failures:
+            log.info("listening for relay notifications again")
+            self._ring_both()
+        self._failures = 0
+        self._timer = self._loop.call_later(SAFETY_POLL_SECONDS, self._probe)
+
+    def _readable(self) -> None:
+        assert self._conn is not None
+        pgconn = self._conn.pgconn
+        changed = rang = False
+        try:
+            pgconn.consume_input()
+            while not pgconn.is_busy() and pgconn.get_result() is not None:
+                pass  # the probe's answer
+            while (note := pgconn.notifies()) is not None:
+                if note.be_pid not in self._own:
+                    changed = True
+                    rang = rang or note.extra == RANG.encode()
+        except psycopg.Error as exc:
+            self._lost(exc)
+            return
+        if rang:
+            self._on_doorbell()
+        if changed:
+            self._on_change()
+
+    def _probe(self) -> None:
+        self._ring_both()
+        try:
+            assert self._conn is not None
+            self._conn.pgconn.send_query(b"SELECT 1")  # a dead connection fails here or soon
+            self._conn.pgconn.flush()
+        except psycopg.Error as exc:
+            self._lost(exc)
+            return
+        self._timer = self._loop.call_later(SAFETY_POLL_SECONDS, self._probe)
+
+    def _lost(self, error: BaseException) -> None:
+        self._drop()
+        self._ring_both()  # whatever was missed: look again
+        self._retry(error)
+
+    def _retry(self, error: BaseException | None) -> None:
+        if self._closed:
+            return
+        if self._failures == 0:
+            log.warning("lost the notification connection, reconnecting: %s", error)
+        delay = RECONNECT_DELAYS[min(self._failures, len(RECONNECT_DELAYS) - 1)]
+        self._failures += 1
+        self._timer = self._loop.call_later(delay, self._connect)
+
+    def _drop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._conn is not None:
+            # The fd registered, not pgconn.socket: a broken connection no longer tells it,
+            # and a stale registration would steal a later socket's events.
+            self._loop.remove_reader(self._fd)
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def _ring_both(self) -> None:
         self._on_change()
         self._on_doorbell()
 
-    def _serve(self) -> None:
-        failures = 0
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(
-                    self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
-                ) as conn:
-                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
-                    if failures:
-                        log.info("listening for relay notifications again")
-                        self._ring_both()
-                    failures = 0
-                    self.listening.set()
-                    self._listen(conn)
-            except psycopg.Error as exc:
-                self.listening.clear()
-                if failures == 0:
-                    log.warning("lost the notification connection, reconnecting: %s", exc)
-                self._ring_both()  # whatever was missed: look again
-                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
-                failures += 1
-                self._stop.wait(delay)
-
-    def _listen(self, conn: psycopg.Connection[Any]) -> None:
-        quiet = 0.0
-        while not self._stop.is_set():
-            heard = False
-            for note in conn.notifies(timeout=LISTEN_TICK_SECONDS):
-                heard = True
-                if note.pid in self._own:
-                    continue
-                if note.payload == RANG:
-                    self._on_doorbell()
-                self._on_change()
-            quiet = 0.0 if heard else quiet + LISTEN_TICK_SECONDS
-            if quiet >= SAFETY_POLL_SECONDS:
-                quiet = 0.0
-                conn.execute("SELECT 1")  # a dead connection raises here
-                self._ring_both()
-
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._closed = True
+        self._drop()
