@@ -7,7 +7,9 @@ from relay.store.base import Store
 async def connect_store(
     url: str, *, synchronous: str = "FULL", poll_interval_seconds: float = 0.01
 ) -> Store:
-    """Open (and migrate) the store that `url` names."""
+    """Open (and migrate) the store that `url` names: `sqlite:///path` or
+    `postgresql://...` (`synchronous` and `poll_interval_seconds` are SQLite's: PostgreSQL
+    commits synchronously as its server is set up to, and LISTEN/NOTIFY replaces polling)."""
     scheme = url.partition(":")[0]
     if scheme == "sqlite":
         from relay.store.sqlite import SqliteStore

@@ -52,8 +52,8 @@ from relay.store.postgres_db import (
     Op,
     Pool,
     UnsureCommit,
-    current_schema,
     describe,
+    open_schema,
 )
 from relay.store.sqlite_coordination import Decision, TaskChange
 
@@ -85,7 +85,7 @@ class PostgresStore:
         if not url.startswith(("postgresql://", "postgres://")):
             raise ConfigError(f"not a PostgreSQL URL: {url!r} (expected postgresql://...)")
         where = describe(url)
-        schema = await current_schema(url, where)  # and migrate it
+        schema = await open_schema(url, where)
         return cls(url, where, schema)
 
     async def aclose(self) -> None:

@@ -229,7 +229,8 @@ class _Broken(Exception):
     """The connection broke before COMMIT: safe to run the transaction again."""
 
 
-async def current_schema(url: str, where: str) -> str:
+async def open_schema(url: str, where: str) -> str:
+    """The schema the URL names (the first existing one on its search_path), migrated."""
     try:
         async with await psycopg.AsyncConnection.connect(
             url, row_factory=dict_row, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
