@@ -38,11 +38,19 @@ from relay.model.run import (
     Task,
     TaskStatus,
 )
+from relay.store import postgres_analytics, postgres_save, rows
 from relay.store import postgres_coordination as coord
 from relay.store import postgres_ops as ops
 from relay.store import postgres_outbox as outbox
-from relay.store import postgres_save, rows
-from relay.store.base import AppendResult, EventQuery, NewRun, RunQuery, RunSave, SaveResult
+from relay.store.base import (
+    AppendResult,
+    EventQuery,
+    NewRun,
+    RunQuery,
+    RunSave,
+    RunTiming,
+    SaveResult,
+)
 from relay.store.postgres_db import (
     CHANGED,
     RANG,
@@ -55,6 +63,7 @@ from relay.store.postgres_db import (
     describe,
     open_schema,
 )
+from relay.store.postgres_outbox import enqueue_all
 from relay.store.sqlite_coordination import Decision, TaskChange
 
 T = TypeVar("T")
@@ -157,6 +166,9 @@ class PostgresStore:
     async def attempts(self, run_id: str) -> list[Attempt]:
         return await self._read(lambda c: ops.attempts(c, run_id))
 
+    async def run_timings(self, since: datetime) -> list[RunTiming]:
+        return await self._read(lambda c: postgres_analytics.run_timings(c, since))
+
     async def save(self, save: RunSave) -> SaveResult:
         token = rows.uuid7()
         matched: dict[str, Event] = {}
@@ -249,11 +261,20 @@ class PostgresStore:
     # events ------------------------------------------------------------------------------
 
     async def append_event(
-        self, event: NewEvent, *, claim_owner: str | None = None, lease_seconds: float = 15.0
+        self,
+        event: NewEvent,
+        *,
+        claim_owner: str | None = None,
+        lease_seconds: float = 15.0,
+        outbox: Sequence[NewNotification] = (),
     ) -> AppendResult:
-        return await self._write(
-            lambda c: ops.append_event(c, event, claim_owner, lease_seconds), ring=True
-        )
+        async def append(c: Conn) -> AppendResult:
+            result = await ops.append_event(c, event, claim_owner, lease_seconds)
+            if not result.duplicate:
+                await enqueue_all(c, outbox)
+            return result
+
+        return await self._write(append, ring=True)
 
     async def list_events(self, query: EventQuery) -> list[Event]:
         return await self._read(lambda c: ops.list_events(c, query))
@@ -293,11 +314,16 @@ class PostgresStore:
         comment: str,
         claim_owner: str | None = None,
         lease_seconds: float = 15.0,
+        outbox: Sequence[NewNotification] = (),
     ) -> Approval:
         decision = Decision(approval_id, status, by, channel, comment)
-        return await self._write(
-            lambda c: coord.decide_approval(c, decision, claim_owner, lease_seconds), ring=True
-        )
+
+        async def decide(c: Conn) -> Approval:
+            approval = await coord.decide_approval(c, decision, claim_owner, lease_seconds)
+            await enqueue_all(c, outbox)  # not reached when another decision won
+            return approval
+
+        return await self._write(decide, ring=True)
 
     async def get_task(self, task_id: str) -> Task:
         return await self._read(lambda c: coord.get_task(c, task_id))

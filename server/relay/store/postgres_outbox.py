@@ -4,18 +4,33 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from relay.model.notification import NewNotification, Notification, NotificationStatus
+from relay.model.notification import (
+    NewNotification,
+    Notification,
+    NotificationKind,
+    NotificationStatus,
+)
 from relay.store import rows
-from relay.store.sqlite_outbox import HEAD_OF_THREAD, SELECT_WITH_THREAD, from_row, kinds_of
+from relay.store.sqlite_outbox import (
+    HEAD_OF_THREAD,
+    SELECT_WITH_THREAD,
+    TARGET,
+    from_row,
+    key_of,
+    kinds_of,
+)
 
 if TYPE_CHECKING:
     from relay.store.postgres_db import Conn
 
 INSERT = (
     "INSERT INTO outbox (created_at, destination, channel, run_id, thread_key, kind, payload, "
-    "status, attempts, next_attempt_at) VALUES (%(now)s, %(destination)s, %(channel)s, "
-    "%(run_id)s, %(thread_key)s, %(kind)s, %(payload)s, 'pending', 0, %(now)s) RETURNING id"
+    "status, attempts, next_attempt_at, message_key) VALUES (%(now)s, %(destination)s, "
+    "%(channel)s, %(run_id)s, %(thread_key)s, %(kind)s, %(payload)s, 'pending', 0, %(now)s, "
+    "%(message_key)s) RETURNING id"
 )
+# The message an edit edits (see `sqlite_outbox.TARGET`), whose place the edit copies.
+EDIT_TARGET = f"SELECT * FROM outbox WHERE id = ({TARGET.replace(':key', '%(key)s')})"
 HAS_ROOT = (
     "SELECT 1 FROM outbox WHERE destination = %s AND channel = %s AND thread_key = %s "
     "AND kind IN ('root', 'reply') LIMIT 1"
@@ -34,7 +49,7 @@ NEXT_DUE = (
     f"WHERE o.status = 'pending' AND {HEAD_OF_THREAD}"
 )
 MARK_SENT = (
-    "UPDATE outbox SET status = 'sent', ts = %s, thread_ts = %s, sent_at = %s, "
+    "UPDATE outbox SET status = 'sent', ts = %s, thread_ts = %s, sent_at = %s, channel_id = %s, "
     "claimed_by = NULL, claimed_until = NULL, attempts = attempts + 1 WHERE id = %s"
 )
 INSERT_THREAD = "INSERT INTO slack_threads VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
@@ -58,21 +73,41 @@ LIST = (
 )
 
 
+async def _insert(conn: "Conn", values: dict[str, Any]) -> int:
+    row = await (await conn.execute(INSERT, values)).fetchone()
+    assert row is not None
+    return int(row["id"])
+
+
+async def _enqueue_edit(conn: "Conn", new: NewNotification) -> list[int]:
+    """Queue an edit of the message named `new.edit_of`, to where that one went."""
+    target = await (await conn.execute(EDIT_TARGET, {"key": new.edit_of})).fetchone()
+    if target is None:
+        return []  # that message was never queued (e.g. its workflow posts no approvals)
+    values = {"now": rows.now_ts(), "destination": target["destination"],
+              "channel": target["channel"], "run_id": target["run_id"],
+              "thread_key": target["thread_key"], "kind": NotificationKind.EDIT.value,
+              "payload": rows.dumps(new.payload), "message_key": new.edit_of}  # fmt: skip
+    return [await _insert(conn, values)]
+
+
 async def enqueue(conn: "Conn", new: NewNotification) -> list[int]:
     """Queue a notification (and the edit of its thread's root); returns the new ids."""
+    if new.edit_of is not None:
+        return await _enqueue_edit(conn, new)
     has_root = new.thread_key is not None and (
         await (await conn.execute(HAS_ROOT, (new.destination, new.channel, new.thread_key)))
         .fetchone()
     ) is not None  # fmt: skip
     ids = []
     now = rows.now_ts()
-    for kind, payload in kinds_of(new, has_root=has_root):
+    kinds = kinds_of(new, has_root=has_root)
+    for kind, payload in kinds:
         values = {"now": now, "destination": new.destination, "channel": new.channel,
                   "run_id": new.run_id, "thread_key": new.thread_key, "kind": kind.value,
-                  "payload": rows.dumps(payload)}  # fmt: skip
-        row = await (await conn.execute(INSERT, values)).fetchone()
-        assert row is not None
-        ids.append(int(row["id"]))
+                  "payload": rows.dumps(payload),
+                  "message_key": key_of(new, kind, len(kinds))}  # fmt: skip
+        ids.append(await _insert(conn, values))
     return ids
 
 
@@ -108,7 +143,7 @@ async def mark_sent(
     ).fetchone()
     if row is None:
         return
-    await conn.execute(MARK_SENT, (ts, row["root_ts"], rows.now_ts(), notification_id))
+    await conn.execute(MARK_SENT, (ts, row["root_ts"], rows.now_ts(), channel_id, notification_id))
     is_first = row["kind"] in ("root", "reply") and row["root_ts"] is None
     if is_first and row["thread_key"] is not None and ts is not None:
         await conn.execute(

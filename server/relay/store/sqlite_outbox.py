@@ -91,6 +91,13 @@ def kinds_of(
     return kinds
 
 
+def key_of(new: NewNotification, kind: NotificationKind, n_kinds: int) -> str | None:
+    """The message key of one of `new`'s rows: it names the message that shows
+    `new.payload` (not a root's status edit)."""
+    carries = kind in (NotificationKind.REPLY, NotificationKind.POST) or n_kinds == 1
+    return new.message_key if carries else None
+
+
 def enqueue(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
     """Queue a notification (and the edit of its thread's root); returns the new ids."""
     if new.edit_of is not None:
@@ -100,12 +107,10 @@ def enqueue(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
     now = rows.now_ts()
     kinds = kinds_of(new, has_root=has_root)
     for kind, payload in kinds:
-        # The key names the message that shows `new.payload` (not a root's status edit).
-        carries = kind in (NotificationKind.REPLY, NotificationKind.POST) or len(kinds) == 1
-        key = new.message_key if carries else None
         values = {"now": now, "destination": new.destination, "channel": new.channel,
                   "run_id": new.run_id, "thread_key": new.thread_key, "kind": kind.value,
-                  "payload": rows.dumps(payload), "message_key": key}  # fmt: skip
+                  "payload": rows.dumps(payload),
+                  "message_key": key_of(new, kind, len(kinds))}  # fmt: skip
         ids.append(int(conn.execute(INSERT, values).fetchone()[0]))
     return ids
 
