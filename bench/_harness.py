@@ -1,10 +1,13 @@
 """How the benchmark drives relay: a fresh RELAY_HOME per scenario, workflows, starting
 runs together, and awaiting them without loading the engine it measures."""
 
+import contextlib
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import anyio
 
@@ -21,9 +24,34 @@ POLL_SECONDS = 0.02  # how often the event log is read for finished runs
 TIMEOUT_SECONDS = 600.0  # for any one wait; reached only when something is broken
 
 
+def is_postgres(database_url: str | None) -> bool:
+    return database_url is not None and database_url.startswith(("postgresql:", "postgres:"))
+
+
+@contextmanager
+def fresh_schema(database_url: str) -> Iterator[str]:
+    """A new schema on the PostgreSQL database (dropped afterwards); yields its URL."""
+    import psycopg
+
+    schema = f"relay_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    options = quote(f"-csearch_path={schema}", safe="")
+    try:
+        yield f"{database_url}{'&' if '?' in database_url else '?'}options={options}"
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @contextmanager
 def fresh_home(database_url: str | None, synchronous: str) -> Iterator[Settings]:
-    with tempfile.TemporaryDirectory(prefix="relay-bench-") as home:
+    """A new RELAY_HOME, and on PostgreSQL a new schema: each scenario starts empty."""
+    with contextlib.ExitStack() as stack:
+        home = stack.enter_context(tempfile.TemporaryDirectory(prefix="relay-bench-"))
+        if is_postgres(database_url):
+            assert database_url is not None
+            database_url = stack.enter_context(fresh_schema(database_url))
         yield Settings(
             home=Path(home),
             database_url=database_url,

@@ -3,7 +3,10 @@
 Prints ONE JSON object on stdout; progress goes to stderr. Every key names its unit and
 every figure its durability setting. Throughput figures are repeated (the machine is
 noisy) and carry their ratio to the raw SQLite commit rate, measured in the same
-invocation with relay's own pragmas. Each scenario gets a fresh temporary RELAY_HOME.
+invocation with relay's own pragmas. Each scenario gets a fresh temporary RELAY_HOME (and
+on PostgreSQL a fresh schema). With a postgresql:// URL the figures are PostgreSQL's: its
+durability is the server's (`synchronous_commit`, `fsync`), reported in the header, and the
+raw commit rate is one INSERT per transaction through psycopg.
 
     .venv/bin/python bench/engine.py [--quick] [--only NAME] [--database-url URL]
 """
@@ -30,6 +33,8 @@ from _harness import (
     bench_relay,
     collect_events,
     fresh_home,
+    fresh_schema,
+    is_postgres,
     last_stamp,
     load,
     log_steps,
@@ -72,6 +77,7 @@ class Options:
     synchronous: str
     only: str | None
     quick: bool
+    server_durability: str | None = None  # PostgreSQL's, e.g. "synchronous_commit=on"
 
     @property
     def sizes(self) -> Sizes:
@@ -79,7 +85,15 @@ class Options:
 
     @property
     def durability(self) -> str:
-        return f"synchronous={self.synchronous}"
+        return self.server_durability or f"synchronous={self.synchronous}"
+
+    @property
+    def settings_to_compare(self) -> list[str]:
+        """SQLite's two synchronous settings, or PostgreSQL's one server setting."""
+        return [self.server_durability] if self.server_durability else ["FULL", "NORMAL"]
+
+    def label(self, setting: str) -> str:
+        return setting if self.server_durability else f"synchronous={setting}"
 
 
 def say(message: str) -> None:
@@ -119,9 +133,9 @@ def spread(samples: Sequence[float], raw: Report | None = None) -> Report:
     return figure
 
 
-def raw_rate(report: Report, synchronous: str) -> Report | None:
+def raw_rate(report: Report, label: str) -> Report | None:
     raw: Report = report.get("raw_commit_rate_per_second", {})
-    return raw.get(f"synchronous={synchronous}")
+    return raw.get(label)
 
 
 def rss_mib() -> float:
@@ -149,10 +163,34 @@ def commit_rate(path: Path, synchronous: str, commits: int) -> float:
         conn.close()
 
 
+def postgres_commit_rate(url: str, commits: int) -> float:
+    import psycopg
+
+    with fresh_schema(url) as schema_url, psycopg.connect(schema_url) as conn:
+        conn.execute("CREATE TABLE probe (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL)")
+        conn.commit()
+        start = time.perf_counter()
+        for i in range(commits):
+            conn.execute("INSERT INTO probe (body) VALUES (%s)", (f"row {i}",))
+            conn.commit()
+        return commits / (time.perf_counter() - start)
+
+
 async def raw_commit_rate(opts: Options, report: Report) -> Report:
     url = opts.database_url
-    if url is not None and not url.startswith("sqlite:"):
-        return {"skipped": "measured for SQLite only"}
+    if is_postgres(url) and opts.server_durability:
+        assert url is not None
+        samples = [
+            await anyio.to_thread.run_sync(postgres_commit_rate, url, opts.sizes.raw_commits)
+            for _ in range(opts.sizes.repeats)
+        ]
+        say(f"raw commit rate, {opts.server_durability}: {statistics.median(samples):.0f}/s")
+        return {
+            "definition": "one small INSERT per transaction (psycopg, one connection, "
+            "a fresh schema)",
+            "commits_per_sample": opts.sizes.raw_commits,
+            opts.server_durability: spread(samples),
+        }
     # On the database's own disk: beside a given SQLite file, else in the temp directory.
     near = None if url is None else str(sqlite_path(url).resolve().parent)
     result: Report = {
@@ -193,14 +231,18 @@ async def steps_per_second(opts: Options, synchronous: str, text: str, runs: int
 async def sequential_steps(opts: Options, report: Report) -> Report:
     steps = opts.sizes.sequential_steps
     result: Report = {"runs": 1, "steps": steps, "definition": STEPS_DEFINITION}
-    for synchronous in ("FULL", "NORMAL"):
+    for setting in opts.settings_to_compare:
         text = log_steps("bench-sequential", steps)
+        synchronous = opts.synchronous if opts.server_durability else setting
         samples = [
             await steps_per_second(opts, synchronous, text, runs=1)
             for _ in range(opts.sizes.repeats)
         ]
-        say(f"{steps} sequential steps/s, synchronous={synchronous}: {samples}")
-        result[f"synchronous={synchronous}"] = spread(samples, raw_rate(report, synchronous))
+        label = opts.label(setting)
+        say(f"{steps} sequential steps/s, {label}: {samples}")
+        result[label] = spread(samples, raw_rate(report, label))
+    if opts.server_durability:
+        return {**result, "target": ">= 1000 steps/s with synchronous commits (PostgreSQL)"}
     return {**result, "target": ">= 2500 steps/s with synchronous=FULL"}
 
 
@@ -212,7 +254,7 @@ async def concurrent_steps(opts: Options, report: Report) -> Report:
         for _ in range(opts.sizes.repeats)
     ]
     say(f"{runs} runs x {steps} steps, steps/s: {samples}")
-    figure = spread(samples, raw_rate(report, opts.synchronous))
+    figure = spread(samples, raw_rate(report, opts.durability))
     return {"durability": opts.durability, "runs": runs, "steps_per_run": steps, **figure}
 
 
@@ -281,6 +323,9 @@ async def event_to_resume(opts: Options, report: Report) -> Report:
             say("event-to-resume across two processes (emitter has no engine)")
             async with emitter_process(settings) as remote:
                 result["across_processes"] = await resume_latencies(relay, remote, samples)
+    if opts.server_durability:
+        result["wake_up"] = "LISTEN/NOTIFY (the poll interval does not apply)"
+        return {**result, "target": "across_processes p99 <= 20 ms (PostgreSQL)"}
     return {**result, "target": "in_process p50 <= 1 ms; across_processes p99 <= 50 ms"}
 
 
@@ -368,6 +413,7 @@ def header(opts: Options) -> Report:
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],  # others' noise
         "sqlite_version": sqlite3.sqlite_version,
+        **({"postgresql": postgres_facts(opts.database_url)} if opts.server_durability else {}),
         "clock_resolution_seconds": {
             f"{name} ({info.implementation})": info.resolution for name, info in clocks.items()
         },
@@ -386,6 +432,18 @@ async def run(opts: Options) -> Report:
     return report
 
 
+def postgres_facts(url: str | None) -> Report:
+    import psycopg
+
+    assert url is not None
+    with psycopg.connect(url) as conn:
+        facts: Report = {
+            name: str((conn.execute(f"SHOW {name}").fetchone() or ("?",))[0])
+            for name in ("server_version", "synchronous_commit", "fsync", "wal_sync_method")
+        }
+    return facts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="relay engine benchmark (JSON on stdout)")
     parser.add_argument("--database-url", help="default: a fresh temporary SQLite file")
@@ -394,6 +452,10 @@ def main() -> None:
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
     args = parser.parse_args()
     opts = Options(args.database_url, args.synchronous, args.only, args.quick)
+    if is_postgres(args.database_url):
+        facts = postgres_facts(args.database_url)
+        durability = f"synchronous_commit={facts['synchronous_commit']}, fsync={facts['fsync']}"
+        opts = Options(args.database_url, args.synchronous, args.only, args.quick, durability)
     print(json.dumps(anyio.run(run, opts), indent=2))
 
 

@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from pg_fixtures import backend, database_url  # noqa: F401 - fixtures for the whole suite
+
 
 @pytest.fixture(autouse=True)
 def _no_relay_env(monkeypatch: pytest.MonkeyPatch) -> None:

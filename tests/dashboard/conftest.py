@@ -1,5 +1,5 @@
 """Fixtures of the in-process dashboard tests: the full HTTP app over a Relay with its
-engine on a real SQLite file, served through httpx2's ASGI transport."""
+engine on a real SQLite file or PostgreSQL schema, served through httpx2's ASGI transport."""
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -17,8 +17,9 @@ from relay.service.relay import Relay
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Home:
-    return Home.create(tmp_path)
+def home(tmp_path: Path, database_url: str | None) -> Home:
+    """On SQLite and on PostgreSQL (the `backend` parameter)."""
+    return Home.create(tmp_path, database_url)
 
 
 @pytest.fixture

@@ -85,23 +85,26 @@ class Home:
     """One RELAY_HOME and workflow folder shared by the processes of a test module."""
 
     root: Path
+    database_url: str | None = None  # None: SQLite in the home
 
     @classmethod
-    def create(cls, root: Path) -> "Home":
+    def create(cls, root: Path, database_url: str | None = None) -> "Home":
         (root / "workflows").mkdir(parents=True)
         for name, text in WORKFLOWS.items():
             (root / "workflows" / name).write_text(text)
-        return cls(root)
+        return cls(root, database_url)
 
     def env(self, **extra: str) -> dict[str, str]:
         return {
             "PATH": os.environ["PATH"],
             "RELAY_HOME": str(self.root / "home"),
             "RELAY_WORKFLOWS_PATH": str(self.root / "workflows"),
+            **({"RELAY_DATABASE_URL": self.database_url} if self.database_url else {}),
             **extra,
         }
 
     def settings(self, **values: object) -> Settings:
+        values = {"database_url": self.database_url, **values}
         return Settings(
             home=self.root / "home", workflows_path=str(self.root / "workflows"), **values
         )

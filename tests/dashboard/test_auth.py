@@ -3,6 +3,8 @@ the login page's HttpOnly SameSite=Strict cookie or the bearer token, pages redi
 to /ui/login and the API answering 401; Origin checked on every state-changing request;
 the token never on a page."""
 
+from pathlib import Path
+
 import httpx2
 import pytest
 from dashboard_harness import BASE, TOKEN, Home, client_of
@@ -11,6 +13,13 @@ from starlette.applications import Starlette
 from relay.dashboard.routes import create_dashboard_app
 from relay.http_app.security import SESSION_COOKIE, session_value
 from relay.service.relay import Relay
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    """On SQLite only: who may use the dashboard does not depend on the store."""
+    return Home.create(tmp_path)
+
 
 API_CALLS = [
     ("GET", "/api/runs"),

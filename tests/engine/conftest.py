@@ -40,10 +40,11 @@ MakeSettings = Callable[..., Settings]
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, workflows_dir: Path) -> MakeSettings:
+def make_settings(tmp_path: Path, workflows_dir: Path, database_url: str | None) -> MakeSettings:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "home": tmp_path / "home",
+            "database_url": database_url,
             "workflows_path": str(workflows_dir),
             "lease_seconds": 5.0,
             "poll_interval_seconds": 0.01,

@@ -1,5 +1,8 @@
 """Callables for the `python` action tests, imported by name as `sample_functions:...`."""
 
+import os
+import time
+
 import anyio.lowlevel
 
 
@@ -27,3 +30,16 @@ def make_set() -> set[int]:
 
 
 NOT_CALLABLE = 42
+
+
+def record(path: str, run: str, step: str, pause: float = 0.0) -> str:
+    """Append `run step pid` to a file: the multi-process tests count executions by it."""
+    if pause:
+        time.sleep(pause)
+    line = f"{run} {step} {os.getpid()}\n".encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line)  # one write of a short line: appends never interleave
+    finally:
+        os.close(fd)
+    return step

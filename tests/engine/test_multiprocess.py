@@ -23,6 +23,12 @@ LEASE_SECONDS = 1.0
 
 
 @pytest.fixture
+def backend() -> str:
+    """These processes share one SQLite file (PostgreSQL's: test_postgres_processes.py)."""
+    return "sqlite"
+
+
+@pytest.fixture
 def settings(make_settings: MakeSettings) -> Settings:
     return make_settings(lease_seconds=LEASE_SECONDS)
 

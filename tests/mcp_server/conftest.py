@@ -90,9 +90,10 @@ def workflows_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, workflows_dir: Path) -> Settings:
+def settings(tmp_path: Path, workflows_dir: Path, database_url: str | None) -> Settings:
     return Settings(
         home=tmp_path / "home",
+        database_url=database_url,
         workflows_path=str(workflows_dir),
         lease_seconds=5.0,
         poll_interval_seconds=0.01,

@@ -1,4 +1,5 @@
-"""The durable outbox against the fake Slack over a real socket, on a SQLite file store."""
+"""The durable outbox against the fake Slack over a real socket, on a SQLite file store
+and on a PostgreSQL schema."""
 
 import itertools
 import time
@@ -34,8 +35,13 @@ def slack() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await connect_store(f"sqlite:///{tmp_path / 'relay.db'}")
+def store_url(tmp_path: Path, database_url: str | None) -> str:
+    return database_url or f"sqlite:///{tmp_path / 'relay.db'}"
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = await connect_store(store_url)
     try:
         yield opened
     finally:
@@ -227,11 +233,10 @@ async def test_webhook_mode_posts_flat_messages_and_skips_edits(
 
 
 async def test_a_new_sender_on_the_same_store_keeps_the_thread(
-    tmp_path: Path, slack: FakeSlack
+    store_url: str, slack: FakeSlack
 ) -> None:
     token, channel = slack.add_token(), slack.add_channel("general")
-    url = f"sqlite:///{tmp_path / 'relay.db'}"
-    first = await connect_store(url)
+    first = await connect_store(store_url)
     await enqueue_lifecycle(first, channel, "run-a", n_replies=1)
     async with sending(first, slack, token):
         await drained(first)
@@ -245,7 +250,7 @@ async def test_a_new_sender_on_the_same_store_keeps_the_thread(
             )
         )
     await first.aclose()
-    second = await connect_store(url)
+    second = await connect_store(store_url)
     try:
         async with sending(second, slack, token):
             await drained(second)

@@ -59,9 +59,11 @@ def slack() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-async def relay(tmp_path: Path, slack: FakeSlack) -> AsyncIterator[Relay]:
+async def relay(tmp_path: Path, slack: FakeSlack, database_url: str | None) -> AsyncIterator[Relay]:
+    """On SQLite and on PostgreSQL (the `backend` parameter)."""
     settings = Settings(
         home=tmp_path / "home", workflows_path=str(tmp_path), lease_seconds=5.0,
+        database_url=database_url,
         slack_bot_token=slack.add_token(), slack_channel=slack.add_channel("deploys"),
         slack_api_base_url=slack.api_base, slack_pace_seconds=0.01, slack_timeout_seconds=2.0,
         slack_backoff_base_seconds=0.05, slack_backoff_cap_seconds=0.3,

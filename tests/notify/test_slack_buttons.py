@@ -112,9 +112,12 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
-def _settings(tmp_path: Path, slack: FakeSlack, secret: str | None = SECRET) -> Settings:
+def _settings(
+    tmp_path: Path, slack: FakeSlack, secret: str | None = SECRET, database_url: str | None = None
+) -> Settings:
     return Settings(
         home=tmp_path / "home", workflows_path=str(tmp_path), lease_seconds=5.0,
+        database_url=database_url,
         slack_bot_token=slack.add_token(), slack_channel=slack.add_channel("deploys"),
         slack_api_base_url=slack.api_base, slack_signing_secret=secret,
         slack_pace_seconds=0.01, slack_timeout_seconds=2.0,
@@ -123,8 +126,11 @@ def _settings(tmp_path: Path, slack: FakeSlack, secret: str | None = SECRET) -> 
 
 
 @pytest.fixture
-async def harness(tmp_path: Path, slack: FakeSlack) -> AsyncIterator[Harness]:
-    settings = _settings(tmp_path, slack)
+async def harness(
+    tmp_path: Path, slack: FakeSlack, database_url: str | None
+) -> AsyncIterator[Harness]:
+    """On SQLite and on PostgreSQL (the `backend` parameter)."""
+    settings = _settings(tmp_path, slack, database_url=database_url)
     async with open_relay(settings, participant="pytest", worker=True) as relay:
         ready: anyio.Event = anyio.Event()
         done: anyio.Event = anyio.Event()
@@ -318,7 +324,7 @@ async def test_a_signed_body_that_is_no_interaction_gets_400(harness: Harness) -
 
 
 async def test_relay_approve_in_another_process_edits_the_message_too(
-    harness: Harness, tmp_path: Path
+    harness: Harness, tmp_path: Path, database_url: str | None
 ) -> None:
     run = await harness.start()
     message = await harness.request_message(run.id)
@@ -327,6 +333,8 @@ async def test_relay_approve_in_another_process_edits_the_message_too(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "SLACK_"))}
     env |= {"RELAY_HOME": str(tmp_path / "home"), "RELAY_WORKFLOWS_PATH": str(tmp_path),
             "RELAY_PARTICIPANT": f"slack:{ALICE}"}  # fmt: skip
+    if database_url:
+        env["RELAY_DATABASE_URL"] = database_url
     done = await anyio.run_process(
         [sys.executable, "-m", "relay", "approve", run.id, "--step", "gate"], env=env, check=False
     )

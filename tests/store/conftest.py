@@ -1,4 +1,5 @@
-"""Fixtures for the store contract: a real SQLite file per test, and a factory of runs."""
+"""Fixtures for the store contract: a real SQLite file or PostgreSQL schema per test (each
+test runs on both), and a factory of runs."""
 
 import os
 import uuid
@@ -26,8 +27,9 @@ def _no_relay_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'relay.db'}"
+def store_url(tmp_path: Path, database_url: str | None) -> str:
+    """One SQLite file, or one PostgreSQL schema (the `backend` parameter)."""
+    return database_url or f"sqlite:///{tmp_path / 'relay.db'}"
 
 
 @pytest.fixture

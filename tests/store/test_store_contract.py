@@ -523,6 +523,7 @@ async def test_workers_are_live_until_forgotten(store: Store) -> None:
 # the file ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # PostgreSQL's: tests/store/test_postgres_store.py
 async def test_migrations_apply_once_however_often_a_store_connects(store_url: str) -> None:
     for _ in range(2):
         opened = await connect_store(store_url)

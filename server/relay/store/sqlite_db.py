@@ -281,11 +281,22 @@ class Watcher:
         self._on_change = on_change
         self._on_doorbell = on_doorbell
         self._stop = threading.Event()
+        # The baseline is taken now, not at the first tick: a commit made between opening
+        # the store and that tick is a change too.
+        self._baseline = self._read()
         self._thread = threading.Thread(target=self._poll, name="relay-sqlite-watch", daemon=True)
         self._thread.start()
 
+    def _read(self) -> tuple[Any, Any]:
+        try:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            row = self._conn.execute(DOORBELL).fetchone()
+        except sqlite3.Error:
+            return None, None
+        return version, (row and row[0])
+
     def _poll(self) -> None:
-        last, bell = None, None
+        last, bell = self._baseline
         while not self._stop.wait(self._interval):
             try:
                 version = self._conn.execute("PRAGMA data_version").fetchone()[0]

@@ -72,14 +72,15 @@ def _enqueue_edit(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
     return [int(conn.execute(INSERT, values).fetchone()[0])]
 
 
-def enqueue(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
-    """Queue a notification (and the edit of its thread's root); returns the new ids."""
-    if new.edit_of is not None:
-        return _enqueue_edit(conn, new)
+def kinds_of(
+    new: NewNotification, *, has_root: bool
+) -> list[tuple[NotificationKind, dict[str, Any]]]:
+    """The rows one notification becomes: a post; or a thread's root (and a reply when the
+    root says something else); or a reply (and the edit of its root)."""
     kinds: list[tuple[NotificationKind, dict[str, Any]]]
     if new.thread_key is None:
         kinds = [(NotificationKind.POST, new.payload)]
-    elif not _has_root(conn, new):
+    elif not has_root:
         kinds = [(NotificationKind.ROOT, new.root_payload or new.payload)]
         if new.root_payload is not None and new.root_payload != new.payload:
             kinds.append((NotificationKind.REPLY, new.payload))
@@ -87,15 +88,29 @@ def enqueue(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
         kinds = [(NotificationKind.REPLY, new.payload)]
         if new.root_payload is not None:
             kinds.append((NotificationKind.UPDATE, new.root_payload))
+    return kinds
+
+
+def key_of(new: NewNotification, kind: NotificationKind, n_kinds: int) -> str | None:
+    """The message key of one of `new`'s rows: it names the message that shows
+    `new.payload` (not a root's status edit)."""
+    carries = kind in (NotificationKind.REPLY, NotificationKind.POST) or n_kinds == 1
+    return new.message_key if carries else None
+
+
+def enqueue(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
+    """Queue a notification (and the edit of its thread's root); returns the new ids."""
+    if new.edit_of is not None:
+        return _enqueue_edit(conn, new)
+    has_root = new.thread_key is not None and _has_root(conn, new)
     ids = []
     now = rows.now_ts()
+    kinds = kinds_of(new, has_root=has_root)
     for kind, payload in kinds:
-        # The key names the message that shows `new.payload` (not a root's status edit).
-        carries = kind in (NotificationKind.REPLY, NotificationKind.POST) or len(kinds) == 1
-        key = new.message_key if carries else None
         values = {"now": now, "destination": new.destination, "channel": new.channel,
                   "run_id": new.run_id, "thread_key": new.thread_key, "kind": kind.value,
-                  "payload": rows.dumps(payload), "message_key": key}  # fmt: skip
+                  "payload": rows.dumps(payload),
+                  "message_key": key_of(new, kind, len(kinds))}  # fmt: skip
         ids.append(int(conn.execute(INSERT, values).fetchone()[0]))
     return ids
 
@@ -104,7 +119,7 @@ def enqueue_all(conn: sqlite3.Connection, news: Sequence[NewNotification]) -> li
     return [i for new in news for i in enqueue(conn, new)]
 
 
-def _from_row(row: sqlite3.Row) -> Notification:
+def from_row(row: rows.Row) -> Notification:
     keys = row.keys()
     root_ts = row["root_ts"] if "root_ts" in keys else None
     return Notification(
@@ -148,7 +163,7 @@ def claim(
         "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ?",
         [(owner, now + lease_seconds, r["id"]) for r in found],
     )
-    return [_from_row(r) for r in found]
+    return [from_row(r) for r in found]
 
 
 def next_due(conn: sqlite3.Connection) -> datetime | None:
@@ -228,4 +243,4 @@ def list_notifications(
         "AND (:run_id IS NULL OR o.run_id = :run_id) ORDER BY o.id LIMIT :limit",
         {"status": None if status is None else status.value, "run_id": run_id, "limit": limit},
     ).fetchall()
-    return [_from_row(r) for r in found]
+    return [from_row(r) for r in found]
