@@ -265,6 +265,7 @@ def restart_postgresql() -> None:
     )
 
 
+@pytest.mark.timeout(150)  # cron ticks by the minute: up to 60 s pass before the next one
 async def test_an_event_trigger_and_a_cron_trigger_each_fire_once_with_three_workers(
     cluster: Cluster, observer: Relay
 ) -> None:
