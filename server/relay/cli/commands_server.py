@@ -79,7 +79,8 @@ async def _serve_http(settings: Settings, host: str, port: int) -> int:
             app = create_app(relay, settings, bind_host=host)
             note(
                 f"serving MCP at {url_of(sock, MCP_PATH)} (streamable HTTP) and "
-                f"{url_of(sock, SSE_PATH)} (SSE); stop with Ctrl-C or SIGTERM"
+                f"{url_of(sock, SSE_PATH)} (SSE), the dashboard at {url_of(sock, '/ui/')}; "
+                "stop with Ctrl-C or SIGTERM"
             )
             await serve(app, sock, signals)
     return 0
