@@ -89,21 +89,22 @@ async def save_plain(conn: Conn, s: RunSave, token: str, channel: str, payload: 
 
 
 async def save(conn: Conn, s: RunSave, token: str, channel: str, payload: str) -> SaveResult:
-    """The statement and the rarer parts, in the caller's transaction."""
+    """The statement and the rarer parts, in the caller's transaction: those that take the
+    event clock (events, waits) last, so that its lock is held for as short as can be."""
+    await many(conn, INSERT_APPROVAL, [rows.approval_values(a) for a in s.approvals])
+    await many(conn, INSERT_TASK, [rows.task_values(t) for t in s.tasks])
+    if s.outbox:
+        await postgres_outbox.enqueue_all(conn, s.outbox)
     row = await one(conn, *_core(s, token, channel, payload))
     assert row is not None  # a refused fence raised
     for event in s.events:
         if event.idempotency_key is not None:
             await insert_event(conn, event)
-    await many(conn, INSERT_APPROVAL, [rows.approval_values(a) for a in s.approvals])
-    await many(conn, INSERT_TASK, [rows.task_values(t) for t in s.tasks])
     matched: dict[str, Event] = {}
     for wait in s.waits:
         found = await _register_wait(conn, wait)
         if found is not None:
             matched[wait.step_id] = found
-    if s.outbox:
-        await postgres_outbox.enqueue_all(conn, s.outbox)
     return SaveResult(signal_seq=int(row["signal_seq"]), matched=matched)
 
 
