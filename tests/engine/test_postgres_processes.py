@@ -204,8 +204,9 @@ async def test_three_workers_run_300_ten_step_runs_each_step_once_spread_over_al
 async def test_a_killed_workers_runs_are_taken_over_when_its_lease_lapses(
     cluster: Cluster, observer: Relay
 ) -> None:
-    lease = 2.0
-    workers = await cluster.start(3, lease=lease)
+    # Short enough to keep the test short, long enough that a live worker's renewals (every
+    # third of it) do not miss it on a busy machine: then only the killed one's runs move.
+    workers = await cluster.start(3, lease=4.0)
     run_ids = await start_runs(observer, cluster, 60, pause=0.05)
     victim = workers[0]
 

@@ -179,3 +179,21 @@ async def _register_wait(conn: Conn, wait: EventWait) -> Event | None:
          None if event is None else event.seq),
     )  # fmt: skip
     return event
+
+
+async def save_batch(conn: Conn, batch: list[tuple[RunSave, str, str]], channel: str) -> list[int]:
+    """Several runs' plain saves in ONE transaction (on a connection in autocommit mode,
+    so BEGIN and COMMIT are explicit), sent in one pipeline: one round trip and one WAL
+    flush for all. Each save's signal_seq; a refused fence fails the whole transaction."""
+    async with conn.pipeline():
+        await conn.execute("BEGIN")
+        cursors = [
+            await conn.execute(*_core(s, token, channel, payload)) for s, token, payload in batch
+        ]
+        await conn.execute("COMMIT")
+    seqs = []
+    for cursor in cursors:
+        row = await cursor.fetchone()
+        assert row is not None
+        seqs.append(int(row["signal_seq"]))
+    return seqs
