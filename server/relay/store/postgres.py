@@ -51,6 +51,7 @@ from relay.store.base import (
     RunTiming,
     SaveResult,
 )
+from relay.store.postgres_batch import BatchRefused, SaveBatcher
 from relay.store.postgres_db import (
     CHANGED,
     RANG,
@@ -85,6 +86,7 @@ class PostgresStore:
         self._bell = asyncio.Event()
         channel = f"relay:{schema}"[:63]  # PostgreSQL's identifier limit
         self._pool = Pool(url, where, POOL_SIZE, channel)
+        self._batcher = SaveBatcher(self._save_plain, self._save_batch)
         self._listener = Listener(
             url, channel, self._pool.backend_pids, self._bump, self._ring_bell
         )
@@ -193,11 +195,10 @@ class PostgresStore:
         channel, payload = self._pool.channel, RANG if ring else CHANGED
         try:
             if postgres_save.is_plain(save):  # a step's progress: one round trip
-                signal_seq = await self._write(
-                    lambda c: postgres_save.save_plain(c, save, token, channel, payload),
-                    ring=ring,
-                    single=True,
-                )
+                try:
+                    signal_seq = await self._batcher.submit(save, token, payload)
+                except BatchRefused:  # another save of its batch was: this one goes alone
+                    signal_seq = await self._save_plain(save, token, payload)
                 return SaveResult(signal_seq=signal_seq, matched={})
 
             async def apply(conn: Conn) -> SaveResult:
@@ -208,6 +209,22 @@ class PostgresStore:
             return await self._write(apply, ring=ring)
         except FenceRefused:
             return await self._read(lambda c: postgres_save.refused(c, save))
+
+    async def _save_plain(self, save: RunSave, token: str, payload: str) -> int:
+        channel = self._pool.channel
+        return await self._write(
+            lambda c: postgres_save.save_plain(c, save, token, channel, payload),
+            ring=payload == RANG,
+            single=True,
+        )
+
+    async def _save_batch(self, batch: list[tuple[RunSave, str, str]]) -> list[int]:
+        channel = self._pool.channel
+        return await self._write(
+            lambda c: postgres_save.save_batch(c, batch, channel),
+            ring=any(payload == RANG for _, _, payload in batch),
+            single=True,
+        )
 
     async def _saved(self, run_id: str, token: str, give_up: float) -> int | None:
         """Whether a save whose COMMIT was cut off landed (asked until the server is back):

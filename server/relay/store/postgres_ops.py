@@ -168,9 +168,10 @@ async def create_run(conn: Conn, new: NewRun) -> tuple[Run, bool]:
         return await get_run(conn, found), False
     await many(conn, INSERT_STEP, [rows.step_values(run.id, i, s) for i, s in enumerate(run.steps)])
     await many(conn, INSERT_HISTORY, [rows.history_values(h) for h in new.history])
-    for event in new.events:
+    created = await get_run(conn, run.id)
+    for event in new.events:  # last: the event clock stays locked until COMMIT
         await queue_event(conn, event)
-    return await get_run(conn, run.id), True
+    return created, True
 
 
 async def _existing(conn: Conn, new: NewRun) -> str | None:

@@ -89,21 +89,22 @@ async def save_plain(conn: Conn, s: RunSave, token: str, channel: str, payload: 
 
 
 async def save(conn: Conn, s: RunSave, token: str, channel: str, payload: str) -> SaveResult:
-    """The statement and the rarer parts, in the caller's transaction."""
+    """The statement and the rarer parts, in the caller's transaction: those that take the
+    event clock (events, waits) last, so that its lock is held for as short as can be."""
+    await many(conn, INSERT_APPROVAL, [rows.approval_values(a) for a in s.approvals])
+    await many(conn, INSERT_TASK, [rows.task_values(t) for t in s.tasks])
+    if s.outbox:
+        await postgres_outbox.enqueue_all(conn, s.outbox)
     row = await one(conn, *_core(s, token, channel, payload))
     assert row is not None  # a refused fence raised
     for event in s.events:
         if event.idempotency_key is not None:
             await insert_event(conn, event)
-    await many(conn, INSERT_APPROVAL, [rows.approval_values(a) for a in s.approvals])
-    await many(conn, INSERT_TASK, [rows.task_values(t) for t in s.tasks])
     matched: dict[str, Event] = {}
     for wait in s.waits:
         found = await _register_wait(conn, wait)
         if found is not None:
             matched[wait.step_id] = found
-    if s.outbox:
-        await postgres_outbox.enqueue_all(conn, s.outbox)
     return SaveResult(signal_seq=int(row["signal_seq"]), matched=matched)
 
 
@@ -178,3 +179,21 @@ async def _register_wait(conn: Conn, wait: EventWait) -> Event | None:
          None if event is None else event.seq),
     )  # fmt: skip
     return event
+
+
+async def save_batch(conn: Conn, batch: list[tuple[RunSave, str, str]], channel: str) -> list[int]:
+    """Several runs' plain saves in ONE transaction (on a connection in autocommit mode,
+    so BEGIN and COMMIT are explicit), sent in one pipeline: one round trip and one WAL
+    flush for all. Each save's signal_seq; a refused fence fails the whole transaction."""
+    async with conn.pipeline():
+        await conn.execute("BEGIN")
+        cursors = [
+            await conn.execute(*_core(s, token, channel, payload)) for s, token, payload in batch
+        ]
+        await conn.execute("COMMIT")
+    seqs = []
+    for cursor in cursors:
+        row = await cursor.fetchone()
+        assert row is not None
+        seqs.append(int(row["signal_seq"]))
+    return seqs
