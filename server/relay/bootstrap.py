@@ -90,9 +90,12 @@ async def open_relay(
     worker: bool = False,
     own_runs_only: bool = False,
     triggers: bool = True,
+    deliver: bool = False,
 ) -> AsyncIterator[Relay]:
     """A Relay for this process; with `worker`, its engine claims and drives runs
-    (with `own_runs_only`, only the runs this process starts and their children)."""
+    (with `own_runs_only`, only the runs this process starts and their children). A
+    worker delivers queued notifications; with `deliver`, a process without an engine
+    (a hook's) does too, while it is open."""
     prepare_home(settings)
     registry = build_registry(settings)
     environ = process_environment()
@@ -113,8 +116,17 @@ async def open_relay(
             workflows=catalog,
             slack=slack_route(settings),
         )
+        has_channels = runtime.slack is not None or bool(settings.notify_destinations())
         if not worker:
-            yield Relay(runtime, catalog, allow_inline_code=settings.allow_inline_code)
+            relay = Relay(runtime, catalog, allow_inline_code=settings.allow_inline_code)
+            if not (deliver and has_channels):
+                yield relay
+                return
+            async with AsyncExitStack() as clients, anyio.create_task_group() as tg:
+                relay.sender = await start_outbox_sender(settings, runtime, clients)
+                tg.start_soon(relay.sender.run)
+                yield relay
+                tg.cancel_scope.cancel()
             return
         engine = Engine(
             runtime, max_concurrent_runs=settings.max_concurrent_runs, own_runs_only=own_runs_only
@@ -126,7 +138,7 @@ async def open_relay(
             async with anyio.create_task_group() as tg:
                 if triggers:
                     tg.start_soon(trigger_loop, relay)
-                if runtime.slack is not None or settings.notify_destinations():
+                if has_channels:
                     relay.sender = await start_outbox_sender(settings, runtime, clients)
                     tg.start_soon(relay.sender.run)
                 yield relay

@@ -3,7 +3,9 @@
 A plain Python process (a script, a notebook, a test run) takes part without an MCP
 client: `relay.emit_event(...)`, `relay.notify_process_started|completed|failed(...)`
 and the `@relay.with_workflow_notifications` decorator for sync and async functions.
-Each call opens the store named by the RELAY_* settings, appends, and closes it.
+Each call opens the store named by the RELAY_* settings, appends, and closes it; with
+Slack configured, a process hook also delivers its notice before it returns (waiting at
+most DELIVER_SECONDS; what is left stays queued for any serving process).
 """
 
 import functools
@@ -19,6 +21,10 @@ import anyio
 from relay.bootstrap import open_relay
 from relay.config import Settings
 from relay.model.events import Event
+
+# A hook waits this long for its Slack notice to go out (Slack slow or down: the notice
+# stays queued, and any `relay serve` or `relay worker` delivers it later).
+DELIVER_SECONDS = 5.0
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -111,8 +117,10 @@ async def _arecord(
     """A process's moment: its event, and (Slack configured) its notice, in one write."""
     settings = Settings()
     participant = str(source) if source else (settings.participant or "python")
-    async with open_relay(settings, participant=participant) as relay:
-        result = await relay.record_process(moment, data, notify_slack=notify_slack)
+    async with open_relay(settings, participant=participant, deliver=True) as relay:
+        result = await relay.record_process(
+            moment, data, notify_slack=notify_slack, deliver_seconds=DELIVER_SECONDS
+        )
     return result.event
 
 

@@ -80,3 +80,31 @@ async def test_the_decorator_posts_unless_told_not_to(slack: FakeSlack) -> None:
     assert events.count("process_complete") == 2  # the quiet job still emits its events
     assert all(n.status is NotificationStatus.SENT for n in sent)
     assert len(slack.calls_to("chat.postMessage")) == 2  # Synthesis: root and one reply
+
+
+async def test_a_hook_delivers_its_own_notice_before_it_returns(slack: FakeSlack) -> None:
+    relay.notify_process_started("p-1", "Report build", "api")
+
+    [root] = slack.top_level(channel_of(slack))  # no serving process: the hook sent it
+    assert root.text == "Started: Report build"
+    async with open_relay(Settings(), participant="reader") as reader:
+        assert await reader.list_notifications("pending") == []
+
+
+async def test_with_slack_down_a_hook_returns_and_leaves_its_notice_queued(
+    slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay.hooks, "DELIVER_SECONDS", 0.5)
+    slack.outage(30)
+
+    event = relay.notify_process_failed("p-2", "Nightly sync", "pycharm", "disk full")
+
+    assert event.type == "process_failed"
+    assert slack.top_level(channel_of(slack)) == []
+    async with open_relay(Settings(), participant="reader") as reader:
+        queued = await reader.list_notifications("pending")
+    assert queued
+    assert {n.thread_key for n in queued} == {"process:p-2"}
+    slack.outage_until = 0.0  # Slack is back: any serving process delivers it
+    await deliver_queued()
+    assert [m.text for m in slack.top_level(channel_of(slack))] == ["Failed: Nightly sync"]

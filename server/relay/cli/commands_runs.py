@@ -55,7 +55,7 @@ class Watch:
         while not run.status.is_final:
             run = self.run = await relay.wait_run(run.id, WATCH_SECONDS)
             self.progress.show(run)
-        unsent = await relay.flush_notifications(run.id, FLUSH_SECONDS)
+        unsent = await relay.flush_notifications(FLUSH_SECONDS, run_id=run.id)
         if unsent:
             note(UNSENT.format(count=unsent, run_id=run.id))
         if self.as_json:

@@ -3,8 +3,9 @@
 `relay.notify_process_started|completed|failed` and `@relay.with_workflow_notifications`
 emit the seed's events (`process_started`, `process_complete`, `process_failed`) and,
 when Slack is configured, queue a notice in the process's own thread, written in the
-same transaction as the event. A running `relay serve` or `relay worker` with the same
-Slack settings delivers it.
+same transaction as the event. The hook's own process delivers it before returning when
+it can; otherwise a running `relay serve` or `relay worker` with the same Slack settings
+does.
 """
 
 from collections.abc import Mapping

@@ -350,14 +350,23 @@ class Relay:
         return await self._append(event)
 
     async def record_process(
-        self, moment: str, data: Mapping[str, Any], *, notify_slack: bool = True
+        self,
+        moment: str,
+        data: Mapping[str, Any],
+        *,
+        notify_slack: bool = True,
+        deliver_seconds: float = 0.0,
     ) -> EmitResult:
         """A Python process's `started|completed|failed` (the seed's hooks): its event,
-        and its Slack notice in the process's thread when Slack is configured."""
+        and its Slack notice in the process's thread when Slack is configured, delivered
+        by this process's sender within `deliver_seconds` if it can (else by any other)."""
         await self.touch()
         route = self.rt.slack if notify_slack else None
         event, notices = process_records(route, moment, data, self.participant)
-        return await self._append(event, notices)
+        result = await self._append(event, notices)
+        if notices and not result.duplicate and deliver_seconds > 0:
+            await self.flush_notifications(deliver_seconds, thread_key=notices[0].thread_key)
+        return result
 
     async def _append(
         self, event: NewEvent, outbox: list[NewNotification] | None = None
@@ -549,13 +558,18 @@ class Relay:
             raise UsageError(f"unknown notification status {status!r}: {choices} or all") from None
         return await self.store.list_notifications(wanted, limit=1000)
 
-    async def flush_notifications(self, run_id: str, wait_seconds: float) -> int:
-        """Wait (at most `wait_seconds`) until this process has delivered the run's queued
-        notifications; returns how many are still pending (any sender delivers them later)."""
+    async def flush_notifications(
+        self, wait_seconds: float, *, run_id: str | None = None, thread_key: str | None = None
+    ) -> int:
+        """Wait (at most `wait_seconds`) until this process has delivered the queued
+        notifications of a run (or of a thread); returns how many are still pending (any
+        sender delivers them later)."""
         deadline = time.monotonic() + wait_seconds
         while True:
             generation = self.store.generation()
             pending = await self.store.list_notifications(NotificationStatus.PENDING, run_id)
+            if thread_key is not None:
+                pending = [n for n in pending if n.thread_key == thread_key]
             remaining = deadline - time.monotonic()
             if not pending or self.sender is None or self.sender.paused_reason or remaining <= 0:
                 return len(pending)
