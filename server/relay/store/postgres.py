@@ -51,6 +51,7 @@ from relay.store.base import (
     RunTiming,
     SaveResult,
 )
+from relay.store.decisions import Decision, TaskChange
 from relay.store.postgres_batch import BatchRefused, SaveBatcher
 from relay.store.postgres_db import (
     CHANGED,
@@ -65,7 +66,6 @@ from relay.store.postgres_db import (
     open_schema,
 )
 from relay.store.postgres_outbox import enqueue_all
-from relay.store.sqlite_coordination import Decision, TaskChange
 
 T = TypeVar("T")
 

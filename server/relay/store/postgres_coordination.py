@@ -1,13 +1,21 @@
 """The PostgreSQL backend's queries for approvals, tasks, participants and workers (they
 mirror `relay.store.sqlite_coordination`)."""
 
-from relay.errors import ConflictError, InvalidTransition, TaskNotFound
-from relay.model.events import NewEvent
+from relay.errors import InvalidTransition, TaskNotFound
 from relay.model.run import Approval, ApprovalStatus, Participant, Task, TaskStatus
 from relay.store import rows
+from relay.store.decisions import (
+    Decision,
+    TaskChange,
+    already_decided,
+    check_task_change,
+    decision_event,
+    decision_history,
+    task_history,
+    task_update,
+)
 from relay.store.postgres_db import Conn
 from relay.store.postgres_ops import INSERT_HISTORY, all_rows, insert_event, one, ring_claim
-from relay.store.sqlite_coordination import Decision, TaskChange
 
 LIST_APPROVALS = (
     "SELECT * FROM approvals WHERE (%(status)s::text IS NULL OR status = %(status)s::text) "
@@ -65,35 +73,9 @@ async def decide_approval(
     )
     approval = await get_approval(conn, d.approval_id)
     if decided is None:
-        by = f" by {approval.decided_by} via {approval.decided_channel}"
-        raise ConflictError(
-            f"approval for step {approval.step_id!r} of run {approval.run_id!r} was already "
-            f"{approval.status.value}" + (by if approval.decided_by else "")
-        )
-    data = {"status": d.status.value, "by": d.by, "channel": d.channel, "comment": d.comment}
-    await conn.execute(
-        INSERT_HISTORY,
-        {"run_id": approval.run_id, "step_id": approval.step_id, "kind": "approval.decided",
-         "at": now, "data": rows.dumps(data)},
-    )  # fmt: skip
-    await insert_event(
-        conn,
-        NewEvent(
-            type="approval.decided",
-            source=d.by,
-            correlation_id=approval.run_id,
-            data={
-                "run_id": approval.run_id,
-                "workflow": approval.workflow,
-                "step": approval.step_id,
-                "approved": d.status is ApprovalStatus.APPROVED,
-                "status": d.status.value,
-                "approver": d.by,
-                "channel": d.channel,
-                "comment": d.comment,
-            },
-        ),
-    )
+        raise already_decided(approval)
+    await conn.execute(INSERT_HISTORY, decision_history(approval, d, now))
+    await insert_event(conn, decision_event(approval, d))
     await ring_claim(conn, (approval.run_id,), claim_owner, lease_seconds, ring=True)
     return approval
 
@@ -118,20 +100,10 @@ async def update_task(
     if row is None:
         raise TaskNotFound(ch.task_id)
     task = rows.task_from_row(row)
-    if task.status not in ch.expect:
-        who = f" by {task.claimed_by}" if task.claimed_by else ""
-        raise ConflictError(f"task {ch.task_id!r} is already {task.status.value}{who}")
+    check_task_change(task, ch)
     now = rows.now_ts()
-    claimed_by = ch.by if ch.status is TaskStatus.CLAIMED else (task.claimed_by or ch.by)
-    result = None if ch.result is None else rows.dumps(ch.result)
-    await conn.execute(
-        UPDATE_TASK, (ch.status.value, claimed_by, result, ch.error, now, ch.task_id)
-    )
-    await conn.execute(
-        INSERT_HISTORY,
-        {"run_id": task.run_id, "step_id": task.step_id, "kind": f"task.{ch.status.value}",
-         "at": now, "data": rows.dumps({"task_id": task.id, "by": ch.by})},
-    )  # fmt: skip
+    await conn.execute(UPDATE_TASK, task_update(task, ch, now))
+    await conn.execute(INSERT_HISTORY, task_history(task, ch, now))
     if ch.status is not TaskStatus.CLAIMED:
         await ring_claim(conn, (task.run_id,), claim_owner, lease_seconds, ring=True)
     return await get_task(conn, ch.task_id)

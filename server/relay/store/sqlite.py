@@ -44,6 +44,7 @@ from relay.store.base import (
     RunTiming,
     SaveResult,
 )
+from relay.store.decisions import Decision, TaskChange
 from relay.store.migrate import migrate_sqlite
 from relay.store.sqlite_db import DbThread, Watcher, open_connection
 
@@ -275,7 +276,7 @@ class SqliteStore:
         lease_seconds: float = 15.0,
         outbox: Sequence[NewNotification] = (),
     ) -> Approval:
-        decision = coord.Decision(approval_id, status, by, channel, comment)
+        decision = Decision(approval_id, status, by, channel, comment)
 
         def decide(c: sqlite3.Connection) -> Approval:
             approval = coord.decide_approval(c, decision, claim_owner, lease_seconds)
@@ -302,7 +303,7 @@ class SqliteStore:
         claim_owner: str | None = None,
         lease_seconds: float = 15.0,
     ) -> Task:
-        change = coord.TaskChange(task_id, tuple(expect), status, by, result, error)
+        change = TaskChange(task_id, tuple(expect), status, by, result, error)
         return await self._write_ringing(
             lambda c: coord.update_task(c, change, claim_owner, lease_seconds)
         )

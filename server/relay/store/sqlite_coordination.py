@@ -1,11 +1,8 @@
 """The SQLite backend's queries for approvals, tasks, participants and workers."""
 
 import sqlite3
-from dataclasses import dataclass
-from typing import Any
 
-from relay.errors import ConflictError, InvalidTransition, TaskNotFound
-from relay.model.events import NewEvent
+from relay.errors import InvalidTransition, TaskNotFound
 from relay.model.run import (
     Approval,
     ApprovalStatus,
@@ -14,6 +11,16 @@ from relay.model.run import (
     TaskStatus,
 )
 from relay.store import rows
+from relay.store.decisions import (
+    Decision,
+    TaskChange,
+    already_decided,
+    check_task_change,
+    decision_event,
+    decision_history,
+    task_history,
+    task_update,
+)
 from relay.store.sqlite_ops import INSERT_HISTORY, _all, _one, _ring, insert_event
 
 # approvals and tasks ---------------------------------------------------------------------
@@ -38,15 +45,6 @@ def list_approvals(
     return [rows.approval_from_row(r) for r in found]
 
 
-@dataclass(frozen=True)
-class Decision:
-    approval_id: str
-    status: ApprovalStatus
-    by: str
-    channel: str
-    comment: str
-
-
 def decide_approval(
     conn: sqlite3.Connection, d: Decision, claim_owner: str | None, lease_seconds: float
 ) -> Approval:
@@ -58,45 +56,9 @@ def decide_approval(
     )
     approval = get_approval(conn, d.approval_id)
     if cursor.rowcount == 0:
-        raise ConflictError(
-            f"approval for step {approval.step_id!r} of run {approval.run_id!r} was already "
-            f"{approval.status.value}"
-            + (
-                f" by {approval.decided_by} via {approval.decided_channel}"
-                if approval.decided_by
-                else ""
-            )
-        )
-    conn.execute(
-        INSERT_HISTORY,
-        {
-            "run_id": approval.run_id,
-            "step_id": approval.step_id,
-            "kind": "approval.decided",
-            "at": now,
-            "data": rows.dumps(
-                {"status": d.status.value, "by": d.by, "channel": d.channel, "comment": d.comment}
-            ),
-        },
-    )
-    insert_event(
-        conn,
-        NewEvent(
-            type="approval.decided",
-            source=d.by,
-            correlation_id=approval.run_id,
-            data={
-                "run_id": approval.run_id,
-                "workflow": approval.workflow,
-                "step": approval.step_id,
-                "approved": d.status is ApprovalStatus.APPROVED,
-                "status": d.status.value,
-                "approver": d.by,
-                "channel": d.channel,
-                "comment": d.comment,
-            },
-        ),
-    )
+        raise already_decided(approval)
+    conn.execute(INSERT_HISTORY, decision_history(approval, d, now))
+    insert_event(conn, decision_event(approval, d))
     _ring(conn, (approval.run_id,), claim_owner, lease_seconds)
     return approval
 
@@ -118,47 +80,18 @@ def list_tasks(conn: sqlite3.Connection, to: str | None, status: TaskStatus | No
     return [rows.task_from_row(r) for r in found]
 
 
-@dataclass(frozen=True)
-class TaskChange:
-    task_id: str
-    expect: tuple[TaskStatus, ...]
-    status: TaskStatus
-    by: str
-    result: Any
-    error: str | None
-
-
 def update_task(
     conn: sqlite3.Connection, ch: TaskChange, claim_owner: str | None, lease_seconds: float
 ) -> Task:
     task = get_task(conn, ch.task_id)
-    if task.status not in ch.expect:
-        who = f" by {task.claimed_by}" if task.claimed_by else ""
-        raise ConflictError(f"task {ch.task_id!r} is already {task.status.value}{who}")
+    check_task_change(task, ch)
     now = rows.now_ts()
-    claimed_by = ch.by if ch.status is TaskStatus.CLAIMED else (task.claimed_by or ch.by)
     conn.execute(
         "UPDATE tasks SET status = ?, claimed_by = ?, result = ?, error = ?, updated_at = ? "
         "WHERE id = ?",
-        (
-            ch.status.value,
-            claimed_by,
-            None if ch.result is None else rows.dumps(ch.result),
-            ch.error,
-            now,
-            ch.task_id,
-        ),
+        task_update(task, ch, now),
     )
-    conn.execute(
-        INSERT_HISTORY,
-        {
-            "run_id": task.run_id,
-            "step_id": task.step_id,
-            "kind": f"task.{ch.status.value}",
-            "at": now,
-            "data": rows.dumps({"task_id": task.id, "by": ch.by}),
-        },
-    )
+    conn.execute(INSERT_HISTORY, task_history(task, ch, now))
     if ch.status is not TaskStatus.CLAIMED:
         _ring(conn, (task.run_id,), claim_owner, lease_seconds)
     return get_task(conn, ch.task_id)
