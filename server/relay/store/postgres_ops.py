@@ -16,7 +16,7 @@ from typing import Any
 from psycopg.rows import DictRow
 
 from relay.errors import ConflictError, InvalidTransition, RunNotFound
-from relay.model.events import Event, NewEvent, matches
+from relay.model.events import Event, NewEvent
 from relay.model.run import Attempt, EventWait, HistoryEntry, Run, StepRun
 from relay.store import rows
 from relay.store.base import AppendResult, EventQuery, NewRun, RunQuery
@@ -371,18 +371,13 @@ async def append_event(
     event, duplicate = await insert_event(conn, new)
     if duplicate:
         return AppendResult(event, True, (), ())
-    document = event.as_dict()
     waits = await all_rows(
         conn,
         "SELECT run_id, step_id, match, after_seq FROM event_waits "
         "WHERE type = %s AND matched_seq IS NULL ORDER BY run_id, step_id",
         (event.type,),
     )
-    hits = [
-        (w["run_id"], w["step_id"])
-        for w in waits
-        if w["after_seq"] < event.seq and matches(rows.loads(w["match"]), document)
-    ]
+    hits = rows.waits_hit(waits, event)
     await many(
         conn,
         "UPDATE event_waits SET matched_seq = %s WHERE run_id = %s AND step_id = %s",

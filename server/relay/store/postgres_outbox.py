@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 from relay.model.notification import (
     NewNotification,
     Notification,
-    NotificationKind,
     NotificationStatus,
 )
 from relay.store import rows
@@ -15,9 +14,9 @@ from relay.store.sqlite_outbox import (
     HEAD_OF_THREAD,
     SELECT_WITH_THREAD,
     TARGET,
+    edit_values,
     from_row,
-    key_of,
-    kinds_of,
+    row_values,
 )
 
 if TYPE_CHECKING:
@@ -84,11 +83,7 @@ async def _enqueue_edit(conn: "Conn", new: NewNotification) -> list[int]:
     target = await (await conn.execute(EDIT_TARGET, {"key": new.edit_of})).fetchone()
     if target is None:
         return []  # that message was never queued (e.g. its workflow posts no approvals)
-    values = {"now": rows.now_ts(), "destination": target["destination"],
-              "channel": target["channel"], "run_id": target["run_id"],
-              "thread_key": target["thread_key"], "kind": NotificationKind.EDIT.value,
-              "payload": rows.dumps(new.payload), "message_key": new.edit_of}  # fmt: skip
-    return [await _insert(conn, values)]
+    return [await _insert(conn, edit_values(new, target))]
 
 
 async def enqueue(conn: "Conn", new: NewNotification) -> list[int]:
@@ -99,16 +94,7 @@ async def enqueue(conn: "Conn", new: NewNotification) -> list[int]:
         await (await conn.execute(HAS_ROOT, (new.destination, new.channel, new.thread_key)))
         .fetchone()
     ) is not None  # fmt: skip
-    ids = []
-    now = rows.now_ts()
-    kinds = kinds_of(new, has_root=has_root)
-    for kind, payload in kinds:
-        values = {"now": now, "destination": new.destination, "channel": new.channel,
-                  "run_id": new.run_id, "thread_key": new.thread_key, "kind": kind.value,
-                  "payload": rows.dumps(payload),
-                  "message_key": key_of(new, kind, len(kinds))}  # fmt: skip
-        ids.append(await _insert(conn, values))
-    return ids
+    return [await _insert(conn, values) for values in row_values(new, has_root=has_root)]
 
 
 async def enqueue_all(conn: "Conn", news: Sequence[NewNotification]) -> list[int]:

@@ -7,11 +7,11 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from relay.model.events import Event
+from relay.model.events import Event, matches
 from relay.model.run import (
     Approval,
     Attempt,
@@ -363,3 +363,14 @@ def wait_from_row(row: Row) -> EventWait:
         after_seq=row["after_seq"],
         matched_seq=row["matched_seq"],
     )
+
+
+def waits_hit(waits: Sequence[Row], event: Event) -> list[tuple[str, str]]:
+    """The (run_id, step_id) of the registered waits (rows of event_waits) that `event`
+    satisfies: appended after the wait's look-back point, and matching its `match`."""
+    document = event.as_dict()
+    return [
+        (w["run_id"], w["step_id"])
+        for w in waits
+        if w["after_seq"] < event.seq and matches(loads(w["match"]), document)
+    ]

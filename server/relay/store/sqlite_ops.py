@@ -413,18 +413,13 @@ def append_event(
     event, duplicate = insert_event(conn, new)
     if duplicate:
         return AppendResult(event, True, (), ())
-    document = event.as_dict()
     waits = _all(
         conn,
         "SELECT run_id, step_id, match, after_seq FROM event_waits "
         "WHERE type = ? AND matched_seq IS NULL",
         (event.type,),
     )
-    hits = [
-        (w["run_id"], w["step_id"])
-        for w in waits
-        if w["after_seq"] < event.seq and matches(rows.loads(w["match"]), document)
-    ]
+    hits = rows.waits_hit(waits, event)
     conn.executemany(
         "UPDATE event_waits SET matched_seq = ? WHERE run_id = ? AND step_id = ?",
         [(event.seq, run_id, step) for run_id, step in hits],

@@ -2,7 +2,7 @@
 thread order, and record what the sender learned."""
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -65,11 +65,7 @@ def _enqueue_edit(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
     ).fetchone()
     if target is None:
         return []  # that message was never queued (e.g. its workflow posts no approvals)
-    values = {"now": rows.now_ts(), "destination": target["destination"],
-              "channel": target["channel"], "run_id": target["run_id"],
-              "thread_key": target["thread_key"], "kind": NotificationKind.EDIT.value,
-              "payload": rows.dumps(new.payload), "message_key": new.edit_of}  # fmt: skip
-    return [int(conn.execute(INSERT, values).fetchone()[0])]
+    return [int(conn.execute(INSERT, edit_values(new, target)).fetchone()[0])]
 
 
 def kinds_of(
@@ -98,21 +94,35 @@ def key_of(new: NewNotification, kind: NotificationKind, n_kinds: int) -> str | 
     return new.message_key if carries else None
 
 
+def row_values(new: NewNotification, *, has_root: bool) -> list[dict[str, Any]]:
+    """The outbox rows (INSERT's parameters, both backends) that `new` becomes."""
+    now = rows.now_ts()
+    kinds = kinds_of(new, has_root=has_root)
+    return [
+        {"now": now, "destination": new.destination, "channel": new.channel,
+         "run_id": new.run_id, "thread_key": new.thread_key, "kind": kind.value,
+         "payload": rows.dumps(payload), "message_key": key_of(new, kind, len(kinds))}
+        for kind, payload in kinds
+    ]  # fmt: skip
+
+
+def edit_values(new: NewNotification, target: Mapping[str, Any]) -> dict[str, Any]:
+    """The row (INSERT's parameters) of an edit of `target`, going where it went."""
+    return {"now": rows.now_ts(), "destination": target["destination"],
+            "channel": target["channel"], "run_id": target["run_id"],
+            "thread_key": target["thread_key"], "kind": NotificationKind.EDIT.value,
+            "payload": rows.dumps(new.payload), "message_key": new.edit_of}  # fmt: skip
+
+
 def enqueue(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
     """Queue a notification (and the edit of its thread's root); returns the new ids."""
     if new.edit_of is not None:
         return _enqueue_edit(conn, new)
     has_root = new.thread_key is not None and _has_root(conn, new)
-    ids = []
-    now = rows.now_ts()
-    kinds = kinds_of(new, has_root=has_root)
-    for kind, payload in kinds:
-        values = {"now": now, "destination": new.destination, "channel": new.channel,
-                  "run_id": new.run_id, "thread_key": new.thread_key, "kind": kind.value,
-                  "payload": rows.dumps(payload),
-                  "message_key": key_of(new, kind, len(kinds))}  # fmt: skip
-        ids.append(int(conn.execute(INSERT, values).fetchone()[0]))
-    return ids
+    return [
+        int(conn.execute(INSERT, values).fetchone()[0])
+        for values in row_values(new, has_root=has_root)
+    ]
 
 
 def enqueue_all(conn: sqlite3.Connection, news: Sequence[NewNotification]) -> list[int]:
