@@ -104,15 +104,30 @@ def _cycles(workflow: Workflow, reporter: Reporter) -> Iterator[Problem]:
         yield reporter.problem(where, reason, about_key=True)
 
 
+def _unorderable(graph: Mapping[str, list[str]]) -> set[str]:
+    """The nodes left after peeling off everything that can be ordered (Kahn's algorithm,
+    linear in the graph's size): the cycles and the nodes that need them."""
+    needs = {node: {d for d in deps if d in graph} for node, deps in graph.items()}
+    dependants: dict[str, list[str]] = {node: [] for node in graph}
+    for node, deps in needs.items():
+        for dep in deps:
+            dependants[dep].append(node)
+    waiting = {node: len(deps) for node, deps in needs.items()}
+    free = [node for node, count in waiting.items() if count == 0]
+    remaining = set(graph)
+    while free:
+        node = free.pop()
+        remaining.discard(node)
+        for dependant in dependants[node]:
+            waiting[dependant] -= 1
+            if waiting[dependant] == 0:
+                free.append(dependant)
+    return remaining
+
+
 def find_cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
     """Dependency cycles of `graph` (node -> nodes it needs), each as a list of nodes."""
-    remaining = {node: set(deps) for node, deps in graph.items()}
-    while True:  # peel off everything that can be ordered; only cycles and their tails stay
-        free = [node for node, deps in remaining.items() if not deps & remaining.keys()]
-        if not free:
-            break
-        for node in free:
-            del remaining[node]
+    remaining = _unorderable(graph)
     cycles: list[list[str]] = []
     visited: set[str] = set()
     for start in graph:
