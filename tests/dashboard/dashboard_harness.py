@@ -3,11 +3,8 @@ with untrusted-looking text), `relay` subprocesses on it (`serve --transport htt
 `ui`, CLI commands), and a Relay of the test's own on the same store."""
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +12,7 @@ from pathlib import Path
 
 import httpx2
 from starlette.applications import Starlette
+from tests.served import ServedProcess
 
 from relay.bootstrap import open_relay
 from relay.config import Settings
@@ -22,7 +20,6 @@ from relay.service.relay import Relay
 
 BASE = "http://127.0.0.1:8765"  # the in-process app's made-up address
 TOKEN = "t0ken-for-the-dashboard"
-START_TIMEOUT_SECONDS = 20.0
 COMMAND_TIMEOUT_SECONDS = 30.0
 SCRIPT = "<script>window.__pwned = 1</script>"
 
@@ -74,12 +71,6 @@ steps:
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Home:
     """One RELAY_HOME and workflow folder shared by the processes of a test module."""
@@ -128,51 +119,12 @@ class Home:
         )
 
 
-class Server:
+class Server(ServedProcess):
     """`relay serve --transport http` (or `relay ui`) on 127.0.0.1, stderr in a file."""
 
     def __init__(self, home: Home, command: tuple[str, ...], **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = home.root / f"server-{self.port}.log"
-        self._stderr = self.log.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "relay", *command, "--port", str(self.port)],
-            env=home.env(**env),
-            cwd=home.root,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=self._stderr,
-        )
-
-    def wait_ready(self) -> "Server":
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the server exited: {self.stderr()}")
-            try:
-                if httpx2.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx2.TransportError:
-                time.sleep(0.05)  # polling a starting process: nothing to wait on
-        raise AssertionError(f"the server did not answer /healthz: {self.stderr()}")
-
-    def stop(self, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"the server ignored SIGTERM: {self.stderr()}") from None
-        finally:
-            self._stderr.close()
-
-    def stderr(self) -> str:
-        if not self._stderr.closed:
-            self._stderr.flush()
-        return self.log.read_text()
+        argv = [sys.executable, "-m", "relay", *command]
+        super().__init__("the server", argv, home.env(**env), home.root, home.root)
 
 
 def client_of(app: Starlette, **headers: str) -> httpx2.AsyncClient:

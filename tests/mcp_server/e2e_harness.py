@@ -3,11 +3,7 @@ workflows, stdio server parameters for the SDK's client, HTTP servers on 127.0.0
 the store's worker heartbeats (which carry each serving process's pid)."""
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,15 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx2
 from mcp import Client, StdioServerParameters
+from tests.served import ServedProcess
 
 from relay.bootstrap import open_relay
 from relay.config import Settings
 from relay.service.relay import Relay
 
 SERVE = [sys.executable, "-m", "relay", "serve"]
-START_TIMEOUT_SECONDS = 20.0
 
 GATED = """\
 id: gated
@@ -177,55 +172,9 @@ async def eventually(check: Callable[[], Awaitable[Any]], within_seconds: float 
     return value
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class HttpServer:
+class HttpServer(ServedProcess):
     """`relay serve --transport http` on 127.0.0.1, its stderr kept in a file."""
 
     def __init__(self, home: Home, *args: str, participant: str | None = None, **env: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = home.root / f"serve-{self.port}.log"
-        self._stderr = self.log.open("w")
-        self.proc = subprocess.Popen(
-            [*SERVE, "--transport", "http", "--port", str(self.port), *args],
-            env=home.env(participant, **env),
-            cwd=home.root,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=self._stderr,
-        )
-
-    def wait_ready(self) -> "HttpServer":
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"relay serve exited: {self.stderr()}")
-            try:
-                if httpx2.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx2.TransportError:
-                time.sleep(0.05)
-        raise AssertionError(f"relay serve did not answer /healthz: {self.stderr()}")
-
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM, then the exit code (SIGKILL if it does not stop in time)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"relay serve ignored SIGTERM: {self.stderr()}") from None
-        finally:
-            self._stderr.close()
-
-    def stderr(self) -> str:
-        if not self._stderr.closed:
-            self._stderr.flush()
-        return self.log.read_text()
+        argv = [*SERVE, "--transport", "http", *args]
+        super().__init__("relay serve", argv, home.env(participant, **env), home.root, home.root)

@@ -11,10 +11,11 @@ from pathlib import Path
 import anyio
 import httpx2
 import pytest
-from e2e_harness import SERVE, Home, HttpServer, call, finish, free_port
+from e2e_harness import SERVE, Home, HttpServer, call, finish
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
+from tests.served import free_port
 
 pytestmark = pytest.mark.slow
 
