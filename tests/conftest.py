@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from pg_fixtures import backend, database_url  # noqa: F401 - fixtures for the whole suite
+from pg_fixtures import backend, database_url, store, store_url  # noqa: F401 - suite-wide
 
 
 @pytest.fixture(autouse=True)

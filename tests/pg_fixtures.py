@@ -1,5 +1,6 @@
 """The `backend` fixture: tests that ask for a database run once on SQLite and once on
-PostgreSQL, each PostgreSQL test in a schema of its own (dropped afterwards).
+PostgreSQL, each PostgreSQL test in a schema of its own (dropped afterwards); `store` is
+an open store on it.
 
 The PostgreSQL half needs TEST_POSTGRES_URL (`.ci/run` sets it) and the `postgres` extra;
 without either it is skipped with the reason shown in pytest's summary.
@@ -8,11 +9,14 @@ without either it is skipped with the reason shown in pytest's summary.
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+from relay.store import connect_store
+from relay.store.base import Store
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
 
@@ -57,3 +61,18 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str | None]:
         return
     with postgres_schema() as url:
         yield url
+
+
+@pytest.fixture
+def store_url(tmp_path: Path, database_url: str | None) -> str:
+    """One SQLite file, or one PostgreSQL schema (the `backend` parameter)."""
+    return database_url or f"sqlite:///{tmp_path / 'relay.db'}"
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    opened = await connect_store(store_url)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()

@@ -5,7 +5,6 @@ import itertools
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -24,28 +23,9 @@ FAST = {"pace_seconds": 0.01, "backoff_base_seconds": 0.05, "backoff_cap_seconds
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def slack() -> Iterator[FakeSlack]:
     with FakeSlack.running() as fake:
         yield fake
-
-
-@pytest.fixture
-def store_url(tmp_path: Path, database_url: str | None) -> str:
-    return database_url or f"sqlite:///{tmp_path / 'relay.db'}"
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[Store]:
-    opened = await connect_store(store_url)
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
 
 
 @asynccontextmanager
