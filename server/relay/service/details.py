@@ -8,17 +8,13 @@ from relay.model.graph import step_depths, to_mermaid
 from relay.model.run import Attempt, HistoryEntry, Run
 from relay.model.workflow import Workflow
 from relay.service.coordination import workflow_view
-from relay.service.views import approval_view, event_view, run_view, task_view
+from relay.service.views import approval_view, event_view, iso, run_view, task_view
 from relay.store.base import EventQuery
 
 if TYPE_CHECKING:
     from relay.service.relay import Relay
 
 EVENTS_SHOWN = 200
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 def graph_view(workflow: Workflow, run: Run | None = None) -> dict[str, Any]:
@@ -51,15 +47,15 @@ def attempt_view(a: Attempt) -> dict[str, Any]:
         "step": a.step_id,
         "attempt": a.attempt,
         "status": a.status.value,
-        "started_at": _iso(a.started_at),
-        "finished_at": _iso(a.finished_at),
+        "started_at": iso(a.started_at),
+        "finished_at": iso(a.finished_at),
         "error": a.error,
         "worker": a.worker,
     }
 
 
 def history_view(h: HistoryEntry) -> dict[str, Any]:
-    return {"kind": h.kind, "at": _iso(h.at), "step": h.step_id, "data": h.data}
+    return {"kind": h.kind, "at": iso(h.at), "step": h.step_id, "data": h.data}
 
 
 async def run_detail(relay: "Relay", run_id: str) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from relay.model.run import Approval, Participant, Run, StepRun, StepStatus, Tas
 OUTPUT_LIMIT = 2_000
 
 
-def _iso(value: Any) -> str | None:
+def iso(value: Any) -> str | None:
+    """A datetime as ISO 8601 text (None stays None)."""
     return None if value is None else value.isoformat()
 
 
@@ -34,8 +35,8 @@ def step_view(run: Run, step: StepRun, limit: int = OUTPUT_LIMIT) -> dict[str, A
         "name": step.name,
         "status": step.status.value,
         "attempts": step.attempts,
-        "started_at": _iso(step.started_at),
-        "finished_at": _iso(step.finished_at),
+        "started_at": iso(step.started_at),
+        "finished_at": iso(step.finished_at),
         "output": short_output(run.id, step.id, step.output, limit),
         "error": step.error,
     }
@@ -92,8 +93,8 @@ def run_view(run: Run, *, limit: int = OUTPUT_LIMIT) -> dict[str, Any]:
         "workflow": run.workflow,
         "status": run.status.value,
         "inputs": run.inputs,
-        "created_at": _iso(run.created_at),
-        "updated_at": _iso(run.updated_at),
+        "created_at": iso(run.created_at),
+        "updated_at": iso(run.updated_at),
         "started_by": run.started_by,
         "steps": [step_view(run, s, limit) for s in run.steps],
         "waiting_for": waiting,
@@ -109,8 +110,8 @@ def run_summary(run: Run) -> dict[str, Any]:
         "run_id": run.id,
         "workflow": run.workflow,
         "status": run.status.value,
-        "created_at": _iso(run.created_at),
-        "updated_at": _iso(run.updated_at),
+        "created_at": iso(run.created_at),
+        "updated_at": iso(run.updated_at),
         "started_by": run.started_by,
         "error": run.error,
     }
@@ -125,11 +126,11 @@ def approval_view(a: Approval) -> dict[str, Any]:
         "message": a.message,
         "approvers": list(a.approvers),
         "status": a.status.value,
-        "requested_at": _iso(a.requested_at),
-        "expires_at": _iso(a.expires_at),
+        "requested_at": iso(a.requested_at),
+        "expires_at": iso(a.expires_at),
         "decided_by": a.decided_by,
         "channel": a.decided_channel,
-        "decided_at": _iso(a.decided_at),
+        "decided_at": iso(a.decided_at),
         "comment": a.comment,
     }
 
@@ -144,7 +145,7 @@ def task_view(t: Task) -> dict[str, Any]:
         "task": t.task,
         "context": t.context,
         "status": t.status.value,
-        "created_at": _iso(t.created_at),
+        "created_at": iso(t.created_at),
         "claimed_by": t.claimed_by,
         "result": t.result,
         "error": t.error,
@@ -156,7 +157,7 @@ def event_view(e: Event) -> dict[str, Any]:
 
 
 def participant_view(p: Participant) -> dict[str, Any]:
-    return {"name": p.name, "last_seen": _iso(p.last_seen), "open_tasks": p.open_tasks}
+    return {"name": p.name, "last_seen": iso(p.last_seen), "open_tasks": p.open_tasks}
 
 
 def problem_view(p: Problem) -> dict[str, Any]:

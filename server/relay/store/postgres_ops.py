@@ -195,13 +195,7 @@ async def get_run(conn: Conn, run_id: str) -> Run:
 
 
 async def list_runs(conn: Conn, query: RunQuery) -> list[Run]:
-    params = {
-        "status": None if query.status is None else query.status.value,
-        "workflow": query.workflow,
-        "started_by": query.started_by,
-        "limit": query.limit,
-        "offset": query.offset,
-    }
+    params = rows.run_query_params(query)
     return [rows.run_from_row(r) for r in await all_rows(conn, LIST_RUNS, params)]
 
 

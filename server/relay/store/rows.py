@@ -22,6 +22,7 @@ from relay.model.run import (
     Task,
     Waiting,
 )
+from relay.store.base import RunQuery
 
 Row = Mapping[str, Any]
 
@@ -374,3 +375,14 @@ def waits_hit(waits: Sequence[Row], event: Event) -> list[tuple[str, str]]:
         for w in waits
         if w["after_seq"] < event.seq and matches(loads(w["match"]), document)
     ]
+
+
+def run_query_params(query: RunQuery) -> dict[str, Any]:
+    """`list_runs`' named parameters (both backends' queries use the same names)."""
+    return {
+        "status": None if query.status is None else query.status.value,
+        "workflow": query.workflow,
+        "started_by": query.started_by,
+        "limit": query.limit,
+        "offset": query.offset,
+    }

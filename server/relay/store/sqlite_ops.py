@@ -134,13 +134,7 @@ def list_runs(conn: sqlite3.Connection, query: RunQuery) -> list[Run]:
         "AND (:started_by IS NULL OR started_by = :started_by) "
         "ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset"
     )
-    params = {
-        "status": None if query.status is None else query.status.value,
-        "workflow": query.workflow,
-        "started_by": query.started_by,
-        "limit": query.limit,
-        "offset": query.offset,
-    }
+    params = rows.run_query_params(query)
     return [rows.run_from_row(r) for r in _all(conn, sql, params)]
 
 
