@@ -11,7 +11,9 @@ import functools
 import math
 import random
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 import anyio
@@ -51,6 +53,9 @@ class RunDriver:
         self.check_waits = True
         self._send: MemoryObjectSendStream[Outcome] | None = None
         self.cancel_reason: str | None = run.cancel_reason if run.cancel_requested else None
+        # What every action of the run sees: the process environment plus the run's and
+        # the workflow's `env:` (fixed for the run's life, so merged once).
+        self.env = MappingProxyType({**rt.environ, **run.env, **workflow.env})
 
     @property
     def run(self) -> Run:
@@ -143,8 +148,12 @@ class RunDriver:
         return False
 
     async def _wait(self, recv: MemoryObjectReceiveStream[Outcome]) -> None:
-        with anyio.move_on_after(self._seconds_to_next_wake()):
-            self._on_outcome(await recv.receive())
+        try:
+            self._on_outcome(recv.receive_nowait())
+        except anyio.WouldBlock:
+            seconds = self._seconds_to_next_wake()
+            with anyio.move_on_after(seconds) if seconds < math.inf else nullcontext():
+                self._on_outcome(await recv.receive())
         while True:  # take every outcome that is already there: one commit for all of them
             try:
                 self._on_outcome(recv.receive_nowait())
@@ -224,7 +233,7 @@ class RunDriver:
             attempt=attempt,
             idempotency_key=f"{self.run.id}/{step_id}",
             cwd=self.run.cwd,
-            env={**self.rt.environ, **self.run.env, **self.wf.env},
+            env=self.env,
             participant=self.run.started_by,
             emit=self._emit,
         )

@@ -19,6 +19,7 @@ from anyio.abc import TaskGroup
 from relay.engine.driver import RunDriver
 from relay.engine.runtime import Runtime, utcnow
 from relay.errors import LeaseLost, RelayError, RunNotFound, StoreUnavailable
+from relay.model.run import Run
 
 log = logging.getLogger("relay.engine")
 
@@ -51,6 +52,7 @@ class Engine:
         self._full = False
         self._tg: TaskGroup | None = None
         self._poke = anyio.Event()
+        self._fresh: dict[str, Run] = {}  # created here, about to be driven: see adopt_new
 
     async def __aenter__(self) -> Self:
         self._tg = anyio.create_task_group()
@@ -100,6 +102,15 @@ class Engine:
                 self._queue.append(run_id)
         self._dispatch()
 
+    def adopt_new(self, run: Run) -> None:
+        """Drive a run this process has just created and leased, starting from the row
+        the store returned: no second read before its first step. (A run that has to
+        queue for a driver is read again when its turn comes.)"""
+        self._fresh[run.id] = run
+        self.adopt([run.id], root=True)
+        if run.id not in self._scopes:
+            self._fresh.pop(run.id, None)
+
     def _dispatch(self) -> None:
         assert self._tg is not None
         while self._queue and len(self._scopes) < self._capacity:
@@ -115,7 +126,7 @@ class Engine:
     async def _drive(self, run_id: str, scope: anyio.CancelScope) -> None:
         try:
             with scope:
-                run = await self.rt.store.get_run(run_id)
+                run = self._fresh.pop(run_id, None) or await self.rt.store.get_run(run_id)
                 driver = RunDriver(self.rt, run, await self.rt.workflow_of(run))
                 self.drivers[run_id] = driver
                 await driver.drive()

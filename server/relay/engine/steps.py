@@ -1,11 +1,11 @@
 """One step's action: resolving aliases, rendering params, and running one attempt."""
 
 import contextlib
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from anyio.streams.memory import MemoryObjectSendStream
 from pydantic import BaseModel, ValidationError
 
 from relay.engine.actions import ActionContext, ActionSpec
@@ -70,13 +70,16 @@ async def run_attempt(
     params: BaseModel,
     ctx: ActionContext,
     timeout_seconds: float | None,
-    send: Any,
+    send: MemoryObjectSendStream[Outcome],
 ) -> None:
-    """Run the action once and send its Outcome; a cancelled attempt sends one too."""
+    """Run the action once and send its Outcome; a cancelled attempt sends one too.
+
+    `send` is the driver's unbounded outcome stream: sending never blocks, so it needs
+    no shield even from a cancelled attempt."""
     assert spec.func is not None
     outcome: Outcome | None = None
     try:
-        with anyio.fail_after(timeout_seconds if timeout_seconds else math.inf):
+        with anyio.fail_after(timeout_seconds) if timeout_seconds else contextlib.nullcontext():
             output = await spec.func(params, ctx)
         outcome = _success(ctx.step_id, output, tuple(ctx.outbox))
     except TimeoutError:
@@ -89,8 +92,9 @@ async def run_attempt(
     except Exception as exc:  # noqa: BLE001 - a user action's bug is the step's failure
         outcome = Outcome(ctx.step_id, False, error=f"{type(exc).__name__}: {exc}")
     finally:
-        with anyio.CancelScope(shield=True), contextlib.suppress(anyio.ClosedResourceError):
-            await send.send(outcome)
+        if outcome is not None:
+            with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                send.send_nowait(outcome)
 
 
 def _success(step_id: str, output: Any, notices: tuple[NewNotification, ...]) -> Outcome:

@@ -211,7 +211,7 @@ class Relay:
             )
         )
         if is_new and owner is not None and self.engine is not None:
-            self.engine.adopt([created.id], root=True)
+            self.engine.adopt_new(created)
         return created, is_new
 
     async def get_run(self, run_id: str) -> Run:

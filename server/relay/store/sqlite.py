@@ -73,7 +73,9 @@ class SqliteStore:
         self._loop = asyncio.get_running_loop()
         self._generation = 0
         self._changed = asyncio.Event()
-        self._writer = DbThread(path, synchronous=synchronous, writer=True, on_commit=self._ping)
+        self._writer = DbThread(
+            path, synchronous=synchronous, writer=True, loop=self._loop, on_commit=self._bump
+        )
         self._reader = DbThread(path, synchronous=synchronous, writer=False)
         self._bell_generation = 0
         self._bell = asyncio.Event()

@@ -99,10 +99,13 @@ class DbThread:
         *,
         synchronous: str,
         writer: bool,
+        loop: asyncio.AbstractEventLoop | None = None,
         on_commit: Callable[[], None] | None = None,
     ) -> None:
         self._conn = open_connection(path, synchronous=synchronous)
         self._writer = writer
+        # `on_commit` runs on `loop`, in the same wake-up that settles the batch's callers.
+        self._loop = loop
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         # Guards `_closed`: a job queued after the closing sentinel would never be served.
@@ -180,22 +183,44 @@ class DbThread:
     def _write_batch(self, batch: list[_Job]) -> None:
         try:
             outcomes = self._transaction(batch)
+            committed = True
         except (sqlite3.Error, RelayError) as exc:
             failure: BaseException = exc if isinstance(exc, RelayError) else _unavailable(exc)
-            for job in batch:
-                job.settle(None, failure)
-            return
-        if self._on_commit is not None:
-            self._on_commit()
+            outcomes = [(None, failure)] * len(batch)
+            committed = False
+        self._deliver(batch, outcomes, committed)
+
+    def _deliver(
+        self, batch: list[_Job], outcomes: list[tuple[Any, BaseException | None]], committed: bool
+    ) -> None:
+        # Waking an event loop from a thread costs a write to its self-pipe and a turn of
+        # its selector: the callers on the store's own loop (nearly always all of them)
+        # and the commit callback share one wake-up per batch.
+        local: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         for job, (result, error) in zip(batch, outcomes, strict=True):
-            job.settle(result, error)
+            if self._loop is not None and getattr(job, "loop", None) is self._loop:
+                local.append((job.future, result, error))
+            else:
+                job.settle(result, error)
+        on_commit = self._on_commit if committed else None
+        if self._loop is not None and (local or on_commit is not None):
+            self._loop.call_soon_threadsafe(_settle_all, on_commit, local)
 
     def _transaction(self, batch: list[_Job]) -> list[tuple[Any, BaseException | None]]:
         self._begin_immediate()
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
-            for job in batch:
-                outcomes.append(_run_in_savepoint(self._conn, job.op))
+            if len(batch) == 1:
+                # Alone in its transaction, an operation needs no savepoint: if it fails,
+                # rolling the transaction back rolls back just that operation.
+                outcome = _run_alone(self._conn, batch[0].op)
+                if outcome[1] is not None:
+                    self._conn.execute("ROLLBACK")
+                    return [outcome]
+                outcomes.append(outcome)
+            else:
+                for job in batch:
+                    outcomes.append(_run_in_savepoint(self._conn, job.op))
             self._conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -230,18 +255,32 @@ def _run_plain(conn: sqlite3.Connection, job: _Job) -> None:
     job.settle(result, None)
 
 
-def _run_in_savepoint(conn: sqlite3.Connection, op: Op) -> tuple[Any, BaseException | None]:
-    conn.execute("SAVEPOINT op")
+def _settle_all(
+    on_commit: Callable[[], None] | None,
+    settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]],
+) -> None:
+    if on_commit is not None:
+        on_commit()
+    for future, result, error in settled:
+        _settle(future, result, error)
+
+
+def _run_alone(conn: sqlite3.Connection, op: Op) -> tuple[Any, BaseException | None]:
     try:
-        result = op(conn)
+        return op(conn), None
     except sqlite3.OperationalError:
         raise  # the whole transaction is in doubt (disk full, lock lost): fail the batch
     except Exception as exc:  # noqa: BLE001 - handed to the awaiting caller, not swallowed
-        conn.execute("ROLLBACK TO op")
-        conn.execute("RELEASE op")
         return None, exc if not isinstance(exc, sqlite3.Error) else _unavailable(exc)
+
+
+def _run_in_savepoint(conn: sqlite3.Connection, op: Op) -> tuple[Any, BaseException | None]:
+    conn.execute("SAVEPOINT op")
+    result, error = _run_alone(conn, op)
+    if error is not None:
+        conn.execute("ROLLBACK TO op")
     conn.execute("RELEASE op")
-    return result, None
+    return result, error
 
 
 def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
