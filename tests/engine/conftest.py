@@ -2,16 +2,12 @@
 in-process Relay with its engine, inline workflow definitions, and bounded waits."""
 
 import os
-import select
-import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
+from fixture_types import MakeSettings, OpenRelay, Spawn, StartWorker, WorkerProcess
 
 from relay.bootstrap import open_relay
 from relay.config import Settings
@@ -36,9 +32,6 @@ def workflows_dir(tmp_path: Path) -> Path:
     return folder
 
 
-MakeSettings = Callable[..., Settings]
-
-
 @pytest.fixture
 def make_settings(tmp_path: Path, workflows_dir: Path, database_url: str | None) -> MakeSettings:
     def make(**overrides: Any) -> Settings:
@@ -59,9 +52,6 @@ def settings(make_settings: MakeSettings) -> Settings:
     return make_settings()
 
 
-OpenRelay = Callable[..., AbstractAsyncContextManager[Relay]]
-
-
 @pytest.fixture
 def open_other(settings: Settings) -> OpenRelay:
     """Another Relay on the same database (e.g. a second process's view of it)."""
@@ -80,62 +70,6 @@ async def relay(settings: Settings) -> AsyncIterator[Relay]:
 
 # separate processes ------------------------------------------------------------------
 
-WORKERS_SCRIPT = Path(__file__).with_name("workers.py")
-READY_TIMEOUT_SECONDS = 20.0
-
-
-class WorkerProcess:
-    """A `workers.py` process; its stderr goes to a file shown when a test fails."""
-
-    def __init__(self, args: list[str], *, cwd: Path, log: Path) -> None:
-        self.log = log
-        self._stderr = log.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(WORKERS_SCRIPT), *args],
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def read_line(self, timeout: float = READY_TIMEOUT_SECONDS) -> str:
-        """The next line of its stdout; fails the test if none comes in time."""
-        assert self.proc.stdout is not None
-        readable, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if readable else ""
-        if not line:
-            pytest.fail(f"worker {self.pid} said nothing; its stderr:\n{self.stderr()}")
-        return line.strip()
-
-    def stderr(self) -> str:
-        self._stderr.flush()
-        return self.log.read_text()
-
-    def kill(self) -> None:
-        """SIGKILL: the process gets no chance to hand anything back."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._stderr.close()
-
-
-class Spawn(Protocol):
-    def __call__(self, *args: str, cwd: Path | None = None) -> WorkerProcess: ...
-
 
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Spawn]:
@@ -151,9 +85,6 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
     yield make
     for process in started:
         process.close()
-
-
-StartWorker = Callable[..., WorkerProcess]
 
 
 @pytest.fixture

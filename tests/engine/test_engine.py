@@ -5,8 +5,8 @@ from pathlib import Path
 import anyio
 import pytest
 from engine_harness import eventually, finished, start, step_statuses, waiting_step
+from fixture_types import OpenRelay
 
-from conftest import OpenRelay
 from relay.bootstrap import open_relay
 from relay.config import Settings
 from relay.service.relay import Relay

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from engine_harness import define, finished, start
+from fixture_types import MakeSettings
 
-from conftest import MakeSettings
 from relay.bootstrap import open_relay
 from relay.config import Settings
 from relay.engine.actions import ActionContext

@@ -9,8 +9,8 @@ from pathlib import Path
 import anyio
 import pytest
 from engine_harness import eventually, finished, start, step_statuses
+from fixture_types import MakeSettings, Spawn, StartWorker
 
-from conftest import MakeSettings, Spawn, StartWorker
 from relay.bootstrap import open_relay
 from relay.config import Settings
 from relay.service.relay import Relay
