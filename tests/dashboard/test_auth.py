@@ -107,6 +107,22 @@ async def test_the_login_page_sets_an_httponly_samesite_strict_cookie(
     assert (page.status_code, api.status_code) == (200, 200)
 
 
+async def test_after_too_many_wrong_tokens_the_login_page_and_the_api_refuse_that_address(
+    guarded_app: Starlette,
+) -> None:
+    async with client_of(guarded_app) as http:
+        wrong = [(await sign_in(http, f"guess {i}")).status_code for i in range(20)]
+        right = await sign_in(http)
+        api = await http.get("/api/runs", headers={"Authorization": f"Bearer {TOKEN}"})
+
+    assert wrong == [401] * 20
+    assert right.status_code == 429  # the right token, but it is not even compared now
+    assert "Too many wrong tokens" in right.text
+    assert 0 < int(right.headers["retry-after"]) <= 60
+    assert SESSION_COOKIE not in right.headers.get("set-cookie", "")
+    assert api.status_code == 429  # the guard and the login page count together
+
+
 async def test_a_bearer_token_works_for_the_api_without_an_origin(
     guarded_app: Starlette, relay: Relay
 ) -> None:

@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from relay.dashboard.board import Board
-from relay.http_app.security import SESSION_COOKIE, session_value
+from relay.http_app.security import SESSION_COOKIE, client_address, session_value
 
 SESSION_DAYS = 30
 HOME = "/ui/"
@@ -28,7 +28,7 @@ def login_routes(board: Board) -> list[BaseRoute]:
         if board.token is None:
             return RedirectResponse(HOME, 303)  # nothing to sign in to
         wanted = safe_next(request.query_params.get("next"))
-        return board.page(request, "login.html", next=wanted, failed=False)
+        return board.page(request, "login.html", next=wanted, failed=False, wait=None)
 
     async def login(request: Request) -> Response:
         if board.token is None:
@@ -37,8 +37,15 @@ def login_routes(board: Board) -> list[BaseRoute]:
             given, wanted = form.get("token", ""), form.get("next", "")
         wanted = safe_next(wanted if isinstance(wanted, str) else None)
         given = given.strip() if isinstance(given, str) else ""
+        address = client_address(request.scope)
+        wait = board.throttle.retry_after(address)
+        if wait is not None:  # the token is not even compared: a guess reveals nothing
+            page = board.page(request, "login.html", 429, next=wanted, failed=False, wait=wait)
+            page.headers["Retry-After"] = str(wait)
+            return page
         if not hmac.compare_digest(given.encode(), board.token.encode()):
-            return board.page(request, "login.html", 401, next=wanted, failed=True)
+            board.throttle.failed(address)
+            return board.page(request, "login.html", 401, next=wanted, failed=True, wait=None)
         response = RedirectResponse(wanted, 303)
         response.set_cookie(
             SESSION_COOKIE,

@@ -15,6 +15,7 @@ from relay.dashboard.svg import seconds_text
 from relay.errors import RelayError
 from relay.http_app.errors import status_of
 from relay.http_app.security import auth_token
+from relay.http_app.throttle import SignInThrottle
 from relay.service.relay import Relay
 
 HERE = Path(__file__).parent
@@ -48,11 +49,12 @@ class Board:
     relay: Relay
     env: jinja2.Environment
     token: str | None
+    throttle: SignInThrottle  # shared with the app's guard: wrong tokens count in both
 
     @classmethod
-    def create(cls, relay: Relay, settings: Settings) -> "Board":
+    def create(cls, relay: Relay, settings: Settings, throttle: SignInThrottle) -> "Board":
         actor = relay.acting_as(settings.participant or ACTOR)
-        return cls(actor, templates(), auth_token(settings))
+        return cls(actor, templates(), auth_token(settings), throttle)
 
     @property
     def actor(self) -> str:

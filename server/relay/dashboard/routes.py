@@ -15,13 +15,14 @@ from relay.dashboard.auth import login_routes
 from relay.dashboard.board import HERE, Board
 from relay.dashboard.pages import page_routes
 from relay.http_app.security import BrowserAccess, Guard, allowed_names, auth_token
+from relay.http_app.throttle import SignInThrottle
 from relay.service.relay import Relay
 
 BROWSER = BrowserAccess()
 
 
-def dashboard_routes(relay: Relay, settings: Settings) -> list[BaseRoute]:
-    board = Board.create(relay, settings)
+def dashboard_routes(relay: Relay, settings: Settings, throttle: SignInThrottle) -> list[BaseRoute]:
+    board = Board.create(relay, settings, throttle)
     static = StaticFiles(directory=HERE / "static")
     ui = [
         *page_routes(board),
@@ -44,10 +45,13 @@ async def healthz(request: Request) -> Response:
 def create_dashboard_app(relay: Relay, settings: Settings, *, bind_host: str) -> Starlette:
     """`relay ui`: the dashboard, its API, `/healthz`, and `/` leading to `/ui/`."""
     names = allowed_names(settings.allowed_hosts, bind_host)
+    throttle = SignInThrottle()
     routes: list[BaseRoute] = [
         Route("/", to_dashboard, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
-        *dashboard_routes(relay, settings),
+        *dashboard_routes(relay, settings, throttle),
     ]
-    guard = Middleware(Guard, names=names, token=auth_token(settings), browser=BROWSER)
+    guard = Middleware(
+        Guard, names=names, token=auth_token(settings), browser=BROWSER, throttle=throttle
+    )
     return Starlette(routes=routes, middleware=[guard])

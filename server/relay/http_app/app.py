@@ -24,6 +24,7 @@ from relay.dashboard.routes import BROWSER, dashboard_routes
 from relay.http_app.security import Guard, allowed_names, auth_token, sdk_transport_security
 from relay.http_app.slack_interactions import slack_interactions_route
 from relay.http_app.streams import sse_routes, streamable_http_route
+from relay.http_app.throttle import SignInThrottle
 from relay.http_app.webhooks import webhook_route
 from relay.mcp_server.server import build_server
 from relay.service.relay import Relay
@@ -50,6 +51,7 @@ def create_app(
     mcp = server or build_server(relay, participant=settings.participant)
     names = allowed_names(settings.allowed_hosts, bind_host)
     security = sdk_transport_security(names)
+    throttle = SignInThrottle()  # wrong tokens, counted by the guard and the login page
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -63,10 +65,9 @@ def create_app(
         *sse_routes(mcp, path=SSE_PATH, messages_path=SSE_MESSAGES_PATH, security=security),
         slack_interactions_route(relay, settings),
         webhook_route(relay),  # /hooks/{name}
-        *dashboard_routes(relay, settings),  # /ui/ and /api/
+        *dashboard_routes(relay, settings, throttle),  # /ui/ and /api/
     ]
-    return Starlette(
-        routes=routes,
-        middleware=[Middleware(Guard, names=names, token=auth_token(settings), browser=BROWSER)],
-        lifespan=lifespan,
+    guard = Middleware(
+        Guard, names=names, token=auth_token(settings), browser=BROWSER, throttle=throttle
     )
+    return Starlette(routes=routes, middleware=[guard], lifespan=lifespan)

@@ -8,7 +8,9 @@ Every request passes three checks, in this order, before any route sees it:
 2. `Origin`, when a browser sends one, must name the same hosts: 403 otherwise.
 3. With RELAY_AUTH_TOKEN set, `Authorization: Bearer <token>`: 401 otherwise. The public
    paths (`/healthz`, which reveals nothing, and the Slack route, which checks Slack's
-   own signature) need no token.
+   own signature) need no token. A client address that sent too many wrong tokens (or
+   session cookies) lately gets 429 without its credentials being looked at
+   (relay.http_app.throttle).
 
 With `browser` access (the dashboard), two more rules hold under `/ui/` and `/api/`:
 the session cookie set by the login page counts as the token (pages without either
@@ -33,6 +35,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relay.config import Settings
+from relay.http_app.throttle import SignInThrottle
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 WILDCARD_ADDRESSES = frozenset({"0.0.0.0", "::", ""})  # bind to every interface
@@ -132,6 +135,7 @@ class Guard:
         token: str | None,
         public_paths: Collection[str] = PUBLIC_PATHS,
         browser: BrowserAccess | None = None,
+        throttle: SignInThrottle | None = None,
     ) -> None:
         self.app = app
         self.names = frozenset(names)
@@ -139,6 +143,7 @@ class Guard:
         self.public_paths = frozenset(public_paths)
         self.browser = browser
         self.session = None if token is None else session_value(token).encode()
+        self.throttle = throttle or SignInThrottle()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):  # lifespan
@@ -161,6 +166,9 @@ class Guard:
             wanted = path + (f"?{query}" if query else "")
             return RedirectResponse(f"{self.browser.login}?next={quote(wanted, safe='')}", 303)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if status == 429:
+            wait = self.throttle.retry_after(client_address(scope)) or 1
+            headers = {"Retry-After": str(wait)}
         return JSONResponse({"error": message}, status, headers)
 
     def refusal(self, scope: Scope) -> tuple[int, str] | None:
@@ -173,9 +181,23 @@ class Guard:
             return 403, "requests from this Origin are not allowed"
         path, authorization = scope["path"], headers.get("authorization", "")
         in_browser = self.browser is not None and self.browser.covers(path)
-        has_token = self.token is not None and self._has_token(authorization)
-        has_session = in_browser and self.session is not None and self._has_session(headers)
-        if self._needs_token(path) and not (has_token or has_session):
+        # The cookie is only looked at where it is needed: a stale one (the token changed)
+        # that a browser sends with the login page and its assets is no guess.
+        needs_token = self._needs_token(path)
+        with_cookie = in_browser and needs_token and self.session is not None
+        cookie = _session_cookie(headers) if with_cookie else None
+        if self.token is not None and (authorization or cookie is not None or needs_token):
+            address = client_address(scope)
+            wait = self.throttle.retry_after(address)
+            if wait is not None:
+                return 429, f"too many wrong tokens from this address; retry in {wait} s"
+            has_token = self._has_token(authorization)
+            has_session = cookie is not None and self._is_session(cookie)
+            if (authorization and not has_token) or (cookie is not None and not has_session):
+                self.throttle.failed(address)
+        else:
+            has_token = has_session = False
+        if needs_token and not (has_token or has_session):
             return 401, "missing or wrong bearer token (Authorization: Bearer <token>)"
         changes_state = scope.get("method", "GET") not in SAFE_METHODS
         own_page = self._is_own_origin(origin or headers.get("referer", ""))
@@ -188,15 +210,9 @@ class Guard:
             return False
         return self.token is not None and path not in self.public_paths
 
-    def _has_session(self, headers: Headers) -> bool:
-        cookie = SimpleCookie()
-        try:
-            cookie.load(headers.get("cookie", ""))
-        except CookieError:  # a malformed Cookie header is no session
-            return False
-        morsel = cookie.get(SESSION_COOKIE)
+    def _is_session(self, cookie: str) -> bool:
         assert self.session is not None
-        return morsel is not None and hmac.compare_digest(morsel.value.encode(), self.session)
+        return hmac.compare_digest(cookie.encode(), self.session)
 
     def _is_own_origin(self, origin: str) -> bool:
         parts = urlsplit(origin)
@@ -208,3 +224,20 @@ class Guard:
         # compare_digest: the time taken does not reveal how much of the token matched.
         is_match = hmac.compare_digest(given.strip().encode(), self.token)
         return scheme.lower() == "bearer" and is_match
+
+
+def _session_cookie(headers: Headers) -> str | None:
+    """The session cookie's value, if the request carries one."""
+    cookie = SimpleCookie()
+    try:
+        cookie.load(headers.get("cookie", ""))
+    except CookieError:  # a malformed Cookie header is no session
+        return None
+    morsel = cookie.get(SESSION_COOKIE)
+    return None if morsel is None else morsel.value
+
+
+def client_address(scope: Scope) -> str:
+    """The peer's address (behind a reverse proxy, the proxy's)."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
