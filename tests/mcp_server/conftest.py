@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from e2e_harness import PACED
 from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.types import Implementation
@@ -41,6 +42,7 @@ steps:
     action: log
     params: {message: shipped}
 """,
+    "paced.yaml": PACED,
     "handoff.yaml": """
 id: handoff
 steps:

@@ -46,6 +46,16 @@ outputs:
   fixed_by: "${{ steps.wait_for_fix.output.source }}"
 """
 
+# Transitions (a log, a short timer) before a gate: what a wait reports as progress.
+PACED = """\
+id: paced
+steps:
+  - {id: build, action: log, params: {message: built}}
+  - {id: pause, action: delay, params: {seconds: 0.1}}
+  - {id: gate, action: approval, params: {message: "Ship it?"}}
+  - {id: ship, action: log, params: {message: shipped}}
+"""
+
 # A step that holds its run's lease for a while (a `delay` would park the run instead).
 SLOW = """\
 id: slow
@@ -75,7 +85,12 @@ TOOLS = {
     "list_participants",
 }
 
-WORKFLOWS = {"gated.yaml": GATED, "cross_chat.yaml": CROSS_CHAT, "slow.yaml": SLOW}
+WORKFLOWS = {
+    "gated.yaml": GATED,
+    "cross_chat.yaml": CROSS_CHAT,
+    "slow.yaml": SLOW,
+    "paced.yaml": PACED,
+}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The tools over the SDK's real in-memory client, in both protocol eras."""
 
+import anyio
 from mcp import Client
 from mcp_harness import call, fail
 
@@ -174,17 +175,41 @@ async def test_inline_definitions_run_but_may_not_run_code(client: Client) -> No
     assert run["workflow"] == "quick"
     assert run["status"] == "completed"
     shell = "id: sneaky\nsteps:\n  - id: x\n    action: shell\n    params: {command: id}\n"
-    checked = await call(client, "validate_workflow", definition=shell)
-    assert checked["valid"] is False
-    assert "RELAY_ALLOW_INLINE_CODE=1" in checked["errors"][0]["message"]
     message = await fail(client, "start_workflow", definition=shell)
     assert "step 'x' uses 'shell', which runs code on this machine" in message
     assert "RELAY_ALLOW_INLINE_CODE=1" in message
 
 
+async def test_validating_inline_code_says_where_it_can_run_at_the_steps_line(
+    client: Client,
+) -> None:
+    shell = "id: sneaky\nsteps:\n  - id: x\n    action: shell\n    params: {command: id}\n"
+    checked = await call(client, "validate_workflow", definition=shell)
+    assert checked["valid"] is True
+    assert checked["errors"] == []
+    [warning] = checked["warnings"]
+    assert warning["line"] == 4
+    assert warning["step"] == "x"
+    assert "only from a file on RELAY_WORKFLOWS_PATH" in warning["message"]
+    assert "RELAY_ALLOW_INLINE_CODE=1" in warning["message"]
+
+
+async def test_every_problem_about_a_step_carries_its_line(client: Client) -> None:
+    broken = (
+        "id: bad\nsteps:\n  - id: a\n    action: log\n    params: {nope: 1}\n"
+        "  - id: b\n    action: no_such\n  - id: c\n    action: log\n"
+        "    needs: [zzz]\n    params: {message: x}\n"
+    )
+    checked = await call(client, "validate_workflow", definition=broken)
+    assert checked["valid"] is False
+    about_steps = [e for e in checked["errors"] if e.get("step")]
+    assert {e["step"] for e in about_steps} == {"a", "b", "c"}, checked["errors"]
+    assert all(isinstance(e["line"], int) for e in about_steps), checked["errors"]
+
+
 async def test_validate_workflow_checks_ids_and_text(client: Client) -> None:
     assert await call(client, "validate_workflow", definition="hello") == {
-        "valid": True, "errors": [], "id": "hello"
+        "valid": True, "errors": [], "warnings": [], "id": "hello"
     }  # fmt: skip
     bad = "id: bad\nsteps:\n  - id: a\n    action: log\n    params: {nope: 1}\n"
     checked = await call(client, "validate_workflow", definition=bad)
@@ -200,18 +225,41 @@ async def test_notify_slack_says_slack_is_not_configured(client: Client) -> None
     )
 
 
-async def test_a_waiting_call_reports_progress_to_a_client_that_asks(client: Client) -> None:
-    run = await call(client, "start_workflow", workflow="gated", wait_seconds=10)
+async def test_a_waiting_call_reports_each_transition_as_rising_progress(client: Client) -> None:
+    run = await call(client, "start_workflow", workflow="paced")
     seen: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         seen.append((progress, total, message))
 
     result = await client.call_tool(
-        "get_status", {"run_id": run["run_id"], "wait_seconds": 0.3}, progress_callback=on_progress
+        "get_status", {"run_id": run["run_id"], "wait_seconds": 20}, progress_callback=on_progress
     )
+    done = result.structured_content
+    assert done is not None
+    assert done["status"] == "waiting"
+    assert done["waiting_for"]["step"] == "gate"  # past the delay: a timer is not settled
+    assert seen, "the transitions before the gate are reported"
+    values = [value for value, _, _ in seen]
+    assert values == sorted(set(values)), values  # strictly increasing
+    assert all(total == 4 for _, total, _ in seen)
+    assert any("pause" in (message or "") for _, _, message in seen), seen
+
+
+async def test_a_wait_on_a_run_that_is_already_blocked_returns_at_once(client: Client) -> None:
+    run = await call(client, "start_workflow", workflow="gated", wait_seconds=10)
+    assert run["waiting_for"]["kind"] == "approval"
+    seen: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    with anyio.fail_after(5):  # not the 30 s asked for
+        result = await client.call_tool(
+            "get_status",
+            {"run_id": run["run_id"], "wait_seconds": 30},
+            progress_callback=on_progress,
+        )
     assert result.structured_content is not None
-    assert result.structured_content["waiting_for"]["step"] == "gate"  # nothing changed
-    assert seen
-    assert seen[0][:2] == (1, 3)
-    assert "1/3 steps" in (seen[0][2] or "")
+    assert result.structured_content["status"] == "waiting"
+    assert seen == []

@@ -4,6 +4,7 @@ import argparse
 
 from relay.cli.output import local_time, short, table, write, write_json
 from relay.cli.parsing import Subcommands, add_command, json_value
+from relay.cli.run_text import state_lines
 from relay.cli.session import client
 from relay.config import Settings
 from relay.model.run import ApprovalStatus, TaskStatus
@@ -24,10 +25,9 @@ async def approve(settings: Settings, args: argparse.Namespace) -> int:
         write_json(decision)
     else:
         verb = "approved" if decision["approved"] else "rejected"
-        write(
-            f"{verb} step {decision['step']} of run {decision['run_id']}; "
-            f"the run is {decision['run_status']}"
-        )
+        write(f"{verb} step {decision['step']} of run {decision['run_id']}")
+        for line in state_lines(decision["run"]):
+            write(line)
     return 0
 
 
@@ -84,9 +84,13 @@ async def complete_task(settings: Settings, args: argparse.Namespace) -> int:
             args.task_id, result, failed=args.failed, error=args.error
         )
     if args.json:
-        write_json({"task_id": task.id, "run_id": run.id, "run_status": run.status.value})
+        write_json(
+            {"task_id": task.id, "run_id": task.run_id, "run_status": run["status"], "run": run}
+        )
     else:
-        write(f"task {task.id} {task.status.value}; run {run.id} is {run.status.value}")
+        write(f"task {task.id} {task.status.value}")
+        for line in state_lines(run):
+            write(line)
     return 0
 
 

@@ -6,10 +6,11 @@ from typing import Any
 from relay.cli.interrupt import StopOnSignal
 from relay.cli.output import local_time, short, write, write_json, write_json_line
 from relay.cli.parsing import Subcommands, add_command, json_object
+from relay.cli.run_text import state_lines
 from relay.cli.session import client
 from relay.config import Settings
 from relay.model.events import Event
-from relay.service.relay import Relay
+from relay.service.relay import FOLLOW_DECISION_SECONDS, Relay
 from relay.service.views import event_view
 
 # `--follow` asks for at most this many events at a time, and looks again at the latest
@@ -35,6 +36,7 @@ async def emit_event(settings: Settings, args: argparse.Namespace) -> int:
             source=args.source,
             correlation_id=args.correlation_id,
             idempotency_key=args.idempotency_key,
+            follow_seconds=FOLLOW_DECISION_SECONDS,
         )
     if args.json:
         write_json(result.view())
@@ -45,6 +47,9 @@ async def emit_event(settings: Settings, args: argparse.Namespace) -> int:
         write(f"started runs: {', '.join(result.started_runs)}")
     if result.resumed_runs:
         write(f"resumed runs: {', '.join(result.resumed_runs)}")
+    for state in result.resumed:
+        for line in state_lines(state):
+            write(line)
     return 0
 
 

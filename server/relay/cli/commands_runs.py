@@ -18,6 +18,7 @@ from relay.cli.session import client, driver
 from relay.config import Settings
 from relay.model.inputs import parse_input_assignments
 from relay.model.run import Run, RunStatus
+from relay.service.follow import changed_from
 from relay.service.relay import Relay
 from relay.service.views import run_summary, run_view
 
@@ -53,7 +54,7 @@ class Watch:
         self.run = run
         self.progress.show(run)
         while not run.status.is_final:
-            run = self.run = await relay.wait_run(run.id, WATCH_SECONDS)
+            run = self.run = await relay.wait_run(run.id, WATCH_SECONDS, until=changed_from(run))
             self.progress.show(run)
         unsent = await relay.flush_notifications(FLUSH_SECONDS, run_id=run.id)
         if unsent:
@@ -204,7 +205,8 @@ def register(commands: Subcommands) -> None:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="wait up to SECONDS for the run to finish or change first",
+        help="wait up to SECONDS for the run to finish or to stop at something it waits "
+        "for (an approval, an event, a task)",
     )
 
     runs = add_command(commands, "runs", list_runs, "list recent runs, newest first")

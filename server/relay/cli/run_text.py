@@ -7,6 +7,7 @@ from typing import Any, TextIO
 
 from relay.cli.output import local_time, short
 from relay.model.run import Run, RunStatus, StepRun, StepStatus
+from relay.service.relay import NOT_PICKED_UP
 from relay.service.views import run_view
 
 SYMBOLS = {
@@ -86,6 +87,23 @@ def _shell_hint(run_id: str, waiting: dict[str, Any]) -> str | None:
         data=json.dumps(data),
         task_id=detail.get("task_id"),
     )
+
+
+def state_lines(state: dict[str, Any]) -> list[str]:
+    """Where a run stands after a decision or an event moved it (`Relay.decided_state`),
+    for people: its status, or what it waits for and the command that unblocks it."""
+    run_id, workflow, waiting = state["run_id"], state["workflow"], state.get("waiting_for")
+    hint: str = state.get("next") or ""
+    if hint.startswith(NOT_PICKED_UP):
+        return [f"run {run_id} ({workflow}): {hint}"]
+    if waiting is None:
+        error = f": {state['error']}" if state.get("error") else ""
+        return [f"run {run_id} ({workflow}) is {state['status']}{error}"]
+    lines = [f"run {run_id} ({workflow}) waits for {waiting['kind']} at step {waiting['step']}"]
+    shell = _shell_hint(run_id, waiting)
+    if shell:
+        lines.append(f"  from a shell: {shell}")
+    return lines
 
 
 def headline(run: Run) -> str:

@@ -38,7 +38,7 @@ async def complete_task(
     board: Board, task_id: str, result: Any, failed: bool, error: str
 ) -> dict[str, Any]:
     task, run = await board.relay.complete_task(task_id, result, failed=failed, error=error)
-    return {"task": task_view(task), "run_status": run.status.value}
+    return {"task": task_view(task), "run_status": run["status"]}
 
 
 async def start(board: Board, workflow_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:

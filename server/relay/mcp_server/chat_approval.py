@@ -33,9 +33,9 @@ from relay.mcp_server.errors import tool_errors
 from relay.mcp_server.schemas import RunInfo, run_info
 from relay.mcp_server.server import caller
 from relay.model.run import Approval, Run
-from relay.service.views import is_settled, waiting_for
 
 CHANNEL = "elicitation"
+ELICITATION_KEY = "relay:approval"  # the question's key in a 2026-07-28 InputRequiredResult
 
 # The SDK's request_state lives 600 s by default; a question unanswered for longer is gone.
 ASKED_TTL_SECONDS = 600.0
@@ -125,7 +125,7 @@ def start_workflow_tool() -> Callable[..., Awaitable[RunInfo]]:
             relay.workflow_for(workflow, definition), inputs, idempotency_key=idempotency_key
         )
         if wait > 0:
-            run = await relay.wait_run(run.id, wait, progress_of(ctx), until=is_settled)
+            run = await relay.wait_run(run.id, wait, progress_of(ctx))
         return Started(run.id, key)
 
     @tool_errors
@@ -146,6 +146,10 @@ def start_workflow_tool() -> Callable[..., Awaitable[RunInfo]]:
         gate: Annotated[Approval | None, Resolve(find_gate)],
     ) -> Elicit[GateDecision] | None:
         return None if gate is None else Elicit(question(gate), GateDecision)
+
+    # The SDK keys the question on the wire by the resolver's `module:qualname`: a short,
+    # stable name instead of this closure's Python path.
+    ask_gate.__module__, ask_gate.__qualname__ = "relay", ELICITATION_KEY.split(":")[1]
 
     @tool_errors
     async def start_workflow(
@@ -224,12 +228,5 @@ def _recall(gates: AskedGates, key: str) -> str:
 
 async def _wait_past(ctx: Ctx, gate: Approval, wait_seconds: float) -> Run:
     """The run once it settles somewhere other than the gate just decided."""
-    decided = {"kind": "approval", "step": gate.step_id}
-
-    def moved_on(run: Run) -> bool:
-        waiting = waiting_for(run)
-        at_gate = waiting is not None and {k: waiting[k] for k in decided} == decided
-        return is_settled(run) and not at_gate
-
     relay = caller(ctx)
-    return await relay.wait_run(gate.run_id, wait_seconds, progress_of(ctx), until=moved_on)
+    return await relay.wait_run(gate.run_id, wait_seconds, progress_of(ctx), leaving=gate.step_id)

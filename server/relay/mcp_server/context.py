@@ -1,7 +1,6 @@
 """What a tool gets from its request: the typed `Context`, its progress channel, and the
 bounds every waiting call shares."""
 
-import inspect
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -9,8 +8,9 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
+from relay.mcp_server.prose import prose
 from relay.mcp_server.server import McpState
-from relay.service.relay import Progress
+from relay.service.follow import Progress
 
 Ctx = Context[McpState, Any]
 
@@ -45,6 +45,5 @@ RunId = Annotated[str, Field(description="The run's id, as start_workflow or lis
 
 
 def add_tool(server: MCPServer[McpState], fn: Callable[..., Any], **options: Any) -> None:
-    """Register a tool whose description is its docstring without the source's indentation
-    (the SDK takes `__doc__` as it is, and clients show it verbatim)."""
-    server.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), **options)
+    """Register a tool whose description is its docstring as prose (see `prose`)."""
+    server.add_tool(fn, description=prose(fn.__doc__), **options)

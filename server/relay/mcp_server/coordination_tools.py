@@ -26,6 +26,7 @@ from relay.mcp_server.schemas import (
     TaskList,
 )
 from relay.mcp_server.server import McpState, caller
+from relay.service.relay import FOLLOW_DECISION_SECONDS
 from relay.service.views import event_view, participant_view, task_view
 
 EventType = Annotated[
@@ -60,7 +61,12 @@ async def emit_event(
     """Append an event to the shared log that every participant reads. Runs waiting for
     a matching event resume, and workflows triggered by it start; both are listed."""
     result = await caller(ctx).emit(
-        type, data, source=source, correlation_id=correlation_id, idempotency_key=idempotency_key
+        type,
+        data,
+        source=source,
+        correlation_id=correlation_id,
+        idempotency_key=idempotency_key,
+        follow_seconds=FOLLOW_DECISION_SECONDS,
     )
     return Emitted.model_validate(result.view())
 
@@ -130,7 +136,8 @@ async def approve(
     comment: Annotated[str, Field(description="Recorded with the decision")] = "",
 ) -> Decision:
     """Approve (or, with approved=false, reject) a run waiting at an approval gate. The
-    first decision wins; a rejected gate fails its step."""
+    first decision wins; a rejected gate fails its step. Returns where the run stands once
+    the engine has acted on the decision, with its next `next` hint if it waits again."""
     decided = await caller(ctx).approve(
         run_id, step, approved=approved, approver=approver, comment=comment
     )
@@ -188,7 +195,9 @@ async def complete_task(
     """Finish a task handed to you: its run resumes with `result` as the step's output
     (or, with failed=true, the step fails with `error`)."""
     task, run = await caller(ctx).complete_task(task_id, result or {}, failed=failed, error=error)
-    return TaskDone(task_id=task.id, run_id=run.id, run_status=run.status.value)
+    return TaskDone.model_validate(
+        {"task_id": task.id, "run_id": task.run_id, "run_status": run["status"], "run": run}
+    )
 
 
 @tool_errors

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from relay.mcp_server.context import Ctx
 from relay.mcp_server.errors import as_prompt_errors
+from relay.mcp_server.prose import prose
 from relay.mcp_server.server import McpState, caller
 from relay.model.run import HistoryEntry
 from relay.service.views import run_view
@@ -124,6 +125,9 @@ durable, survives restarts, and every participant can follow it with get_status.
 
 
 def register(server: MCPServer[McpState]) -> None:
-    server.prompt(title="Hand a task to another participant")(handoff)
-    server.prompt(title="Review a run")(review_run)
-    server.prompt(title="Coordinate through events")(coordinate)
+    for fn, title in (
+        (handoff, "Hand a task to another participant"),
+        (review_run, "Review a run"),
+        (coordinate, "Coordinate through events"),
+    ):
+        server.prompt(title=title, description=prose(fn.__doc__))(fn)

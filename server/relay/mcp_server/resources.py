@@ -50,6 +50,17 @@ def _json(data: Any) -> str:
     return json.dumps(data, indent=2, default=str)
 
 
+def _json_once(output: Any) -> str:
+    """A step's output as JSON text; an output that is already JSON text (a `python`
+    step returning a JSON document, say) is that text, not a JSON string holding it."""
+    if isinstance(output, str):
+        try:
+            return _json(json.loads(output))
+        except ValueError:
+            pass
+    return _json(output)
+
+
 def _workflow_readers(server: MCPServer[McpState], state: McpState) -> None:
     relay = state.relay
 
@@ -99,7 +110,7 @@ def _run_readers(server: MCPServer[McpState], state: McpState) -> None:
             found = await relay.get_run(checked_id("run", run_id))
         for step in found.steps:
             if step.id == checked_id("step", step_id):
-                return _json(step.output)
+                return _json_once(step.output)
         steps = ", ".join(s.id for s in found.steps)
         raise ResourceNotFoundError(f"run {run_id!r} has no step {step_id!r}; its steps: {steps}")
 

@@ -40,6 +40,7 @@ class FileProblem(_Out):
     path: str
     line: int | None
     message: str
+    step: str | None = Field(default=None, description="The step it is about, if any")
 
 
 class WorkflowList(_Out):
@@ -50,6 +51,11 @@ class WorkflowList(_Out):
 class Validation(_Out):
     valid: bool
     errors: list[FileProblem]
+    warnings: list[FileProblem] = Field(
+        default_factory=list,
+        description="What keeps a valid definition from running where it was given, e.g. "
+        "inline steps that run code",
+    )
     id: str | None = Field(description="The workflow's id when it is valid")
 
 
@@ -94,6 +100,18 @@ class RunInfo(_Out):
     parent_run_id: str | None
 
 
+class RunState(_Out):
+    """Where a run stands after a decision or an event moved it on."""
+
+    run_id: str
+    workflow: str
+    status: str = Field(description="pending|running|waiting|completed|failed|cancelled")
+    waiting_for: WaitingFor | None = Field(description="What the run waits for now, if anything")
+    next: str | None = Field(description="The one call that would unblock or follow the run")
+    outputs: dict[str, Any] | None
+    error: str | None
+
+
 class RunSummary(_Out):
     run_id: str
     workflow: str
@@ -127,6 +145,10 @@ class Emitted(_Out):
     duplicate: bool = Field(description="True when the idempotency_key was seen before")
     started_runs: list[str] = Field(description="Runs this event started through triggers")
     resumed_runs: list[str] = Field(description="Waiting runs this event satisfied")
+    resumed: list[RunState] = Field(
+        default_factory=list,
+        description="Where those runs stand once the engine acted on the event (up to 2 s)",
+    )
 
 
 class EventWaitResult(_Out):
@@ -146,7 +168,8 @@ class Decision(_Out):
     run_id: str
     step: str
     approved: bool
-    run_status: str
+    run_status: str = Field(description="The run's status once the engine acted (up to 2 s)")
+    run: RunState
 
 
 class ApprovalInfo(_Out):
@@ -191,7 +214,8 @@ class TaskList(_Out):
 class TaskDone(_Out):
     task_id: str
     run_id: str
-    run_status: str
+    run_status: str = Field(description="The run's status once the engine acted (up to 2 s)")
+    run: RunState
 
 
 class ParticipantInfo(_Out):

@@ -14,6 +14,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from relay import __version__
+from relay.mcp_server.prose import prose
 from relay.service.relay import Relay
 
 INSTRUCTIONS = """\
@@ -52,7 +53,7 @@ def build_server(relay: Relay, *, participant: str | None = None) -> MCPServer[M
     server: MCPServer[McpState] = MCPServer(
         "relay",
         version=__version__,
-        instructions=INSTRUCTIONS,
+        instructions=prose(INSTRUCTIONS),
         lifespan=lifespan,
         subscriptions=updates.bus,
     )

@@ -37,29 +37,41 @@ def workflow_view(workflow: Workflow, path: Path | None) -> dict[str, Any]:
     }
 
 
-def refuse_inline_code(workflow: Workflow, actions: ActionRegistry) -> None:
-    """Inline definitions come from a model: no shell, python or spawning mcp_call."""
+INLINE_CODE = (
+    "step {step!r} uses {what}, which runs code on this machine; inline definitions may not "
+    "do that unless the server runs with RELAY_ALLOW_INLINE_CODE=1 (or put the workflow in a "
+    "file on RELAY_WORKFLOWS_PATH)"
+)
+INLINE_CODE_WARNING = (
+    "step {step!r} uses {what}, which runs code on this machine: this definition can run only "
+    "from a file on RELAY_WORKFLOWS_PATH (or when the server runs with "
+    "RELAY_ALLOW_INLINE_CODE=1)"
+)
+
+
+def inline_code_problems(
+    workflow: Workflow, actions: ActionRegistry, template: str = INLINE_CODE
+) -> list[Problem]:
+    """The steps of a definition from a model that would run code (shell, python, an
+    mcp_call that spawns a command), each located at its `action:` line."""
     problems = []
-    for step in workflow.steps:
+    for index, step in enumerate(workflow.steps):
         alias = workflow.actions.get(step.action)
         name = alias.uses if alias else step.action
         spec = actions.get(name)
         params = alias.params if alias else step.params
         if name in CODE_ACTIONS or (spec is not None and spec.runs_code_with(params)):
             what = f"{name!r} with `command`" if spec and not spec.runs_code else repr(name)
-            problems.append(
-                Problem(
-                    "<inline>",
-                    None,
-                    None,
-                    f"step {step.id!r} uses {what}, which runs code on this machine; inline "
-                    "definitions may not do that unless the server runs with "
-                    "RELAY_ALLOW_INLINE_CODE=1 (or put the workflow in a file on "
-                    "RELAY_WORKFLOWS_PATH)",
-                    step=step.id,
-                    field="action",
-                )
-            )
+            line, column = workflow.location(("steps", index, "action")) or (None, None)
+            message = template.format(step=step.id, what=what)
+            path = workflow.source_path or "<inline>"
+            problems.append(Problem(path, line, column, message, step=step.id, field="action"))
+    return problems
+
+
+def refuse_inline_code(workflow: Workflow, actions: ActionRegistry) -> None:
+    """Inline definitions come from a model: no shell, python or spawning mcp_call."""
+    problems = inline_code_problems(workflow, actions)
     if problems:
         raise InvalidWorkflow(problems)
 

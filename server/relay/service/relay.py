@@ -7,8 +7,8 @@ none of them holds logic of its own. One `Relay` per process.
 import copy
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -44,17 +44,34 @@ from relay.notify.messages import notification_message, status_from_word
 from relay.notify.outbox import OutboxSender
 from relay.service import coordination, details
 from relay.service.analytics import workflow_analytics
+from relay.service.follow import (
+    CHILD_DEPTH,
+    Progress,
+    RunProgress,
+    child_waited_on,
+    is_blocked,
+    waits_at,
+)
 from relay.service.processes import process_records
 from relay.service.slack_clicks import ClickOutcome, decide_click
 from relay.service.triggers import fire_event_triggers
-from relay.service.views import event_view, problem_view, waiting_for
+from relay.service.views import event_view, problem_view, run_state, waiting_for
 from relay.store.base import EventQuery, NewRun, RunQuery, Store
-
-Progress = Callable[[float, float | None, str], Awaitable[None]]
-
 
 # How often one process records that a participant is active, at most.
 TOUCH_EVERY_SECONDS = 5.0
+# A decision (an approval, a task's result, an event) reports the state of the run it
+# moved on, waiting at most this long for the engine to act on it.
+FOLLOW_DECISION_SECONDS = 2.0
+# An event reports the state of at most this many of the runs it resumed.
+FOLLOW_RESUMED_RUNS = 10
+
+# A decided gate or a completed task that no engine has acted on yet.
+NOT_PICKED_UP = (
+    "the decision is recorded; the run goes on as soon as a relay process (relay serve or "
+    "relay worker) picks it up"
+)
+NO_PROCESS = "; none is running now (start one, e.g. `relay worker`)"
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,7 @@ class EmitResult:
     duplicate: bool
     started_runs: list[str]
     resumed_runs: list[str]
+    resumed: list[dict[str, Any]] = field(default_factory=list)  # their states, when followed
 
     def view(self) -> dict[str, Any]:
         """Shaped like the `emit_event` tool's result (the CLI's and webhooks' answer)."""
@@ -71,6 +89,7 @@ class EmitResult:
             "duplicate": self.duplicate,
             "started_runs": self.started_runs,
             "resumed_runs": self.resumed_runs,
+            "resumed": self.resumed,
         }
 
 
@@ -154,18 +173,26 @@ class Relay:
         return path.read_text(encoding="utf-8")
 
     def validate(self, definition: str) -> dict[str, Any]:
+        """A definition's problems (`errors`) and, for inline text that would run code
+        here, why it can run only from a file (`warnings`): as `validate_workflow` says."""
+        inline = "\n" in definition or ":" in definition
         try:
-            if "\n" in definition or ":" in definition:
-                workflow = self.load_inline(definition)
+            if inline:
+                workflow = load_workflow(definition, path="<inline>", catalog=self.rt.actions)
             else:
                 workflow = self.catalog.get(definition)
         except InvalidWorkflow as exc:
-            return {
-                "valid": False,
-                "id": None,
-                "errors": [problem_view(p) for p in exc.problems],
-            }
-        return {"valid": True, "id": workflow.id, "errors": []}
+            return {"valid": False, "id": None, "errors": [problem_view(p) for p in exc.problems]}
+        warnings = []
+        if inline and not self.allow_inline_code:
+            template = coordination.INLINE_CODE_WARNING
+            warnings = coordination.inline_code_problems(workflow, self.rt.actions, template)
+        return {
+            "valid": True,
+            "id": workflow.id,
+            "errors": [],
+            "warnings": [problem_view(p) for p in warnings],
+        }
 
     # runs -------------------------------------------------------------------------------
 
@@ -230,27 +257,40 @@ class Relay:
         progress: Progress | None = None,
         *,
         until: Callable[[Run], bool] | None = None,
+        leaving: str | None = None,
     ) -> Run:
-        """The run once it finishes, its status or `waiting_for` changes (or, given
-        `until`, once `until(run)` holds), or time is up."""
+        """The run once it is settled (finished, or blocked on something a participant
+        must supply: see `relay.service.follow`) somewhere other than waiting at step
+        `leaving` (a gate or task just decided), or once `until(run)` holds instead, or
+        when time is up. Each transition in between goes to `progress`."""
         run = await self.get_run(run_id)
-        start, deadline = run.status, time.monotonic() + max(0.0, wait_seconds)
-        first = waiting_for(run)
-        if until is not None and until(run):
-            return run
-        while not run.status.is_final and time.monotonic() < deadline:
+        deadline = time.monotonic() + max(0.0, wait_seconds)
+        shown = RunProgress(progress)
+        while not await self._stops(run, until, leaving) and time.monotonic() < deadline:
             generation = self.store.generation()
-            if progress is not None:
-                done = sum(s.status.is_final for s in run.steps)
-                await progress(
-                    done, len(run.steps), f"{run.status.value}: {done}/{len(run.steps)} steps"
-                )
+            await shown.show(run)
             await self.store.wait_changed(generation, min(1.0, deadline - time.monotonic()))
             run = await self.store.get_run(run_id)
-            changed = run.status != start or waiting_for(run) != first
-            if until(run) if until is not None else changed:
-                break
         return run
+
+    async def _stops(
+        self, run: Run, until: Callable[[Run], bool] | None, leaving: str | None
+    ) -> bool:
+        if until is not None:
+            return until(run)
+        if leaving is not None and not run.status.is_final and waits_at(run, leaving):
+            return False
+        return await self.is_settled(run)
+
+    async def is_settled(self, run: Run, depth: int = 0) -> bool:
+        """Finished, or blocked on an approval, an event, a task, or a child run that is
+        itself settled: where a wait for the run stops."""
+        if run.status.is_final or is_blocked(run):
+            return True
+        child = child_waited_on(run)
+        if child is None or depth >= CHILD_DEPTH:
+            return False
+        return await self.is_settled(await self.store.get_run(child), depth + 1)
 
     async def list_runs(
         self,
@@ -295,7 +335,9 @@ class Relay:
         run = await self.store.request_cancel(run_id, reason)
         if await self.store.claim_run(run_id, self.rt.worker_id, self.rt.lease_seconds):
             await coordination.drive_here(self, run_id)
-        return await self.wait_run(run.id, wait_seconds) if wait_seconds else run
+        if not wait_seconds:
+            return run
+        return await self.wait_run(run.id, wait_seconds, until=lambda r: r.status.is_final)
 
     async def resume(self, run_id: str) -> Run:
         """Run a failed or cancelled run again from its failed steps, keeping completed ones."""
@@ -338,7 +380,10 @@ class Relay:
         source: str | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
+        follow_seconds: float = 0.0,
     ) -> EmitResult:
+        """Append an event; with `follow_seconds`, wait that long at most for the runs it
+        resumed to settle again, and report their states."""
         await self.touch()
         event = NewEvent(
             type=type,
@@ -347,7 +392,30 @@ class Relay:
             correlation_id=correlation_id,
             idempotency_key=idempotency_key,
         )
-        return await self._append(event)
+        result = await self._append(event)
+        if follow_seconds <= 0 or not result.resumed_runs:
+            return result
+        resumed = await self._follow_resumed(result.resumed_runs, follow_seconds)
+        return replace(result, resumed=resumed)
+
+    async def _follow_resumed(self, run_ids: list[str], seconds: float) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + seconds
+        states = []
+        for run_id in run_ids[:FOLLOW_RESUMED_RUNS]:
+            waiting = waiting_for(await self.store.get_run(run_id))
+            step = waiting["step"] if waiting and waiting["kind"] == "event" else None
+            run = await self.wait_run(run_id, deadline - time.monotonic(), leaving=step)
+            states.append(await self.decided_state(run, step))
+        return states
+
+    async def decided_state(self, run: Run, step: str | None) -> dict[str, Any]:
+        """`run_state(run)` after a decision at `step`; when no engine has acted on it yet,
+        `next` says so (and whether any relay process is there to)."""
+        state = run_state(run)
+        if step is not None and not run.status.is_final and waits_at(run, step):
+            alone = not await self.live_workers()
+            state["next"] = NOT_PICKED_UP + (NO_PROCESS if alone else "")
+        return state
 
     async def record_process(
         self,
@@ -465,10 +533,16 @@ class Relay:
         comment: str = "",
         channel: str = "mcp",
     ) -> dict[str, Any]:
+        """Decide a gate, then report the run's state once the engine has acted on the
+        decision (waiting at most FOLLOW_DECISION_SECONDS)."""
         await self.touch()
-        return await coordination.approve(
+        decided = await coordination.approve(
             self, run_id, step, approved, approver or self.participant, comment, channel
         )
+        gate: str = decided["step"]
+        run = await self.wait_run(run_id, FOLLOW_DECISION_SECONDS, leaving=gate)
+        state = await self.decided_state(run, gate)
+        return {**decided, "run_status": state["status"], "run": state}
 
     async def slack_click(self, click: Click) -> ClickOutcome:
         """Decide an approval from a (signature-checked) Slack button click."""
@@ -496,9 +570,13 @@ class Relay:
 
     async def complete_task(
         self, task_id: str, result: Any = None, *, failed: bool = False, error: str = ""
-    ) -> tuple[Task, Run]:
+    ) -> tuple[Task, dict[str, Any]]:
+        """Finish a task; with it the run's state once the engine has acted on the result
+        (waiting at most FOLLOW_DECISION_SECONDS)."""
         await self.touch()
-        return await coordination.complete_task(self, task_id, result, failed, error)
+        task, _ = await coordination.complete_task(self, task_id, result, failed, error)
+        run = await self.wait_run(task.run_id, FOLLOW_DECISION_SECONDS, leaving=task.step_id)
+        return task, await self.decided_state(run, task.step_id)
 
     async def list_participants(self) -> list[Participant]:
         await self.touch()

@@ -6,7 +6,16 @@ from typing import Any
 
 from relay.errors import Problem
 from relay.model.events import Event
-from relay.model.run import Approval, Participant, Run, StepRun, StepStatus, Task, WaitKind
+from relay.model.run import (
+    Approval,
+    Participant,
+    Run,
+    RunStatus,
+    StepRun,
+    StepStatus,
+    Task,
+    WaitKind,
+)
 
 # A step output longer than this (as JSON) is cut in run views and pointed to by URI.
 OUTPUT_LIMIT = 2_000
@@ -43,20 +52,36 @@ def step_view(run: Run, step: StepRun, limit: int = OUTPUT_LIMIT) -> dict[str, A
 
 
 def waiting_for(run: Run) -> dict[str, Any] | None:
-    """The first step that waits for someone or something, as DESIGN.md shapes it."""
+    """What the run waits for, as DESIGN.md shapes it: the first step that waits for
+    someone or something (an approval, an event, a task, a child run); else, when no
+    step is running, the first timer (a `delay`, a retry's backoff)."""
     if run.status.is_final:
         return None
+    waiting = [s for s in run.steps if s.status is StepStatus.WAITING and s.waiting is not None]
+    for step in waiting:
+        assert step.waiting is not None
+        if step.waiting.kind is not WaitKind.TIMER:
+            return _wait_view(step.id, step.waiting.kind, step.waiting.detail)
+    if any(s.status is StepStatus.RUNNING for s in run.steps):
+        return None
+    for step in waiting:
+        assert step.waiting is not None
+        return _wait_view(step.id, step.waiting.kind, step.waiting.detail)
     for step in run.steps:
-        if step.status is StepStatus.WAITING and step.waiting is not None:
-            return {"kind": step.waiting.kind.value, "step": step.id, "detail": step.waiting.detail}
+        if step.status is StepStatus.PENDING and step.wake_at is not None and step.attempts:
+            detail = {"until": step.wake_at.isoformat(), "retry": step.attempts + 1}
+            return _wait_view(step.id, WaitKind.TIMER, detail)
     return None
 
 
-def is_settled(run: Run) -> bool:
-    """Finished, or waiting for someone or something other than the clock: where
-    `start_workflow(wait_seconds=...)` stops waiting."""
-    waiting = waiting_for(run)
-    return run.status.is_final or (waiting is not None and waiting["kind"] != WaitKind.TIMER)
+def _wait_view(step_id: str, kind: WaitKind, detail: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": kind.value, "step": step_id, "detail": detail}
+
+
+def shown_status(run: Run, waiting: dict[str, Any] | None) -> str:
+    """The run's status as people and models read it: a run that waits for something
+    is `waiting`, even while its driver still holds it."""
+    return RunStatus.WAITING.value if waiting is not None else run.status.value
 
 
 def next_hint(run: Run, waiting: dict[str, Any] | None) -> str | None:
@@ -83,6 +108,8 @@ def next_hint(run: Run, waiting: dict[str, Any] | None) -> str | None:
         return f'emit_event(type="{detail.get("type")}"{source}, data={json.dumps(data)})'
     if kind == WaitKind.RUN.value:
         return f'get_status(run_id="{detail.get("run_id")}") shows the child run it waits for'
+    if "retry" in detail:
+        return f"step {step!r} is tried again (attempt {detail['retry']}) at {detail['until']}"
     return f"it resumes by itself at {detail.get('until')}"
 
 
@@ -91,7 +118,7 @@ def run_view(run: Run, *, limit: int = OUTPUT_LIMIT) -> dict[str, Any]:
     return {
         "run_id": run.id,
         "workflow": run.workflow,
-        "status": run.status.value,
+        "status": shown_status(run, waiting),
         "inputs": run.inputs,
         "created_at": iso(run.created_at),
         "updated_at": iso(run.updated_at),
@@ -102,6 +129,21 @@ def run_view(run: Run, *, limit: int = OUTPUT_LIMIT) -> dict[str, Any]:
         "outputs": run.outputs,
         "error": run.error,
         "parent_run_id": run.parent_run_id,
+    }
+
+
+def run_state(run: Run) -> dict[str, Any]:
+    """Where a run stands, without its steps: what a decision or an event reports about
+    the run it moved on."""
+    waiting = waiting_for(run)
+    return {
+        "run_id": run.id,
+        "workflow": run.workflow,
+        "status": shown_status(run, waiting),
+        "waiting_for": waiting,
+        "next": next_hint(run, waiting),
+        "outputs": run.outputs,
+        "error": run.error,
     }
 
 
@@ -162,4 +204,4 @@ def participant_view(p: Participant) -> dict[str, Any]:
 
 def problem_view(p: Problem) -> dict[str, Any]:
     """A definition problem as the MCP tools report it."""
-    return {"path": p.path, "line": p.line, "message": p.message}
+    return {"path": p.path, "line": p.line, "message": p.message, "step": p.step}
