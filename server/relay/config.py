@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from relay.errors import ConfigError
@@ -101,6 +101,26 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ConfigError(f"MCP server config {path} is not valid JSON: {exc}") from None
         return _mcp_servers(data, str(path))
+
+
+def load_settings() -> Settings:
+    """The process's settings from the environment.
+
+    Raises:
+        ConfigError: naming each variable that is wrong and why (never its value).
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [f"{_variable(e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)]
+        raise ConfigError(f"bad settings: {'; '.join(problems)}") from None
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    name = "_".join(str(part) for part in loc).upper()
+    field = Settings.model_fields.get(name.lower())
+    alias = field.validation_alias if field is not None else None
+    return alias if isinstance(alias, str) else f"RELAY_{name}"
 
 
 _NOTIFY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")

@@ -12,7 +12,8 @@ from mcp.types import Implementation
 
 from relay.bootstrap import open_relay
 from relay.config import Settings
-from relay.mcp_server.server import McpState, build_server
+from relay.mcp_server.server import build_server
+from relay.mcp_server.state import RelayHandle
 from relay.service.relay import Relay
 
 WORKFLOWS = {
@@ -43,6 +44,17 @@ steps:
     params: {message: shipped}
 """,
     "paced.yaml": PACED,
+    "chatty.yaml": """
+id: chatty
+steps:
+  - {id: quiet, action: log, params: {message: "just so you know", level: debug}}
+  - {id: loud, action: log, params: {message: "disk almost full", level: warning}}
+  - id: flaky
+    action: shell
+    params: {command: "echo no luck >&2; exit 3"}
+    retry: {max_attempts: 2, initial_interval_seconds: 0.05}
+    continue_on_failure: true
+""",
     "handoff.yaml": """
 id: handoff
 steps:
@@ -109,7 +121,7 @@ async def relay(settings: Settings) -> AsyncIterator[Relay]:
 
 
 @pytest.fixture
-def server(relay: Relay) -> MCPServer[McpState]:
+def server(relay: Relay) -> MCPServer[RelayHandle]:
     return build_server(relay)
 
 
@@ -124,6 +136,6 @@ CHAT = Implementation(name="claude_code", version="1.0")
 
 
 @pytest.fixture
-async def client(server: MCPServer[McpState], mode: str) -> AsyncIterator[Client]:
+async def client(server: MCPServer[RelayHandle], mode: str) -> AsyncIterator[Client]:
     async with Client(server, mode=mode, raise_exceptions=True, client_info=CHAT) as client:
         yield client

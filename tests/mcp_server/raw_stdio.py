@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import IO, Any
 
 import anyio
 from anyio.abc import Process
@@ -143,11 +143,17 @@ class RawStdio:
 
 @asynccontextmanager
 async def raw_serve(
-    env: dict[str, str], cwd: str, era: str, *, approve_in_chat: bool = False
+    env: dict[str, str],
+    cwd: str,
+    era: str,
+    *,
+    approve_in_chat: bool = False,
+    stderr: IO[Any] | None = None,
 ) -> AsyncIterator[RawStdio]:
-    """A `relay serve` process over pipes, read in the background, stopped at the end."""
+    """A `relay serve` process over pipes, read in the background, stopped at the end
+    (its stderr to `stderr`, else to this process's)."""
     argv = [sys.executable, "-m", "relay", "serve"]
-    async with await anyio.open_process(argv, env=env, cwd=cwd, stderr=None) as process:
+    async with await anyio.open_process(argv, env=env, cwd=cwd, stderr=stderr) as process:
         client = RawStdio(process, era, approve_in_chat=approve_in_chat)
         async with anyio.create_task_group() as tg:
             tg.start_soon(client.read_forever)

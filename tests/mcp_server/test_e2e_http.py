@@ -186,3 +186,32 @@ async def _legacy_streamable_session(http: httpx2.AsyncClient) -> AsyncIterator[
     initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
     assert (await http.post("/mcp", json=initialized, headers=headers)).status_code == 202
     yield headers | {"Accept": "text/event-stream"}
+
+
+async def test_sigterm_stops_the_server_at_once_and_cleanly_while_a_listen_stream_is_open(
+    tmp_path: Path,
+) -> None:
+    """A 2026-07-28 `subscriptions/listen` stream is ended with its final result, not
+    left to the graceful shutdown's timeout (which cancels it with a traceback)."""
+    home = Home.create(tmp_path)
+    running = HttpServer(home, participant="api").wait_ready()
+    ended = anyio.Event()
+    async with (
+        Client(f"{running.url}/mcp") as client,
+        client.listen(resource_subscriptions=["relay://events/recent"]) as updates,
+        anyio.create_task_group() as tg,
+    ):
+
+        async def drain() -> None:
+            async for _ in updates:
+                pass
+            ended.set()  # the server ended the stream, gracefully
+
+        tg.start_soon(drain)
+        await call(client, "list_runs")
+        with anyio.fail_after(1.5):  # the graceful shutdown's timeout is 2 s
+            code = await anyio.to_thread.run_sync(running.stop)
+            await ended.wait()
+    assert code == 0, running.stderr()
+    assert "Traceback" not in running.stderr()
+    assert "ERROR" not in running.stderr()

@@ -75,6 +75,7 @@ def test_the_inspector_calls_list_workflows_over_stdio(home: Home) -> None:
         "gated",
         "cross-chat",
         "slow",
+        "paced",
     }
 
 

@@ -15,12 +15,20 @@ async def prompt_text(client: Client, name: str, **arguments: str) -> str:
 
 async def test_prompts_are_listed_with_their_arguments(client: Client) -> None:
     prompts = {p.name: p for p in (await client.list_prompts()).prompts}
-    assert set(prompts) == {"handoff", "review_run", "coordinate"}
+    assert set(prompts) == {"handoff", "review_run", "run_workflow", "coordinate"}
     handoff = prompts["handoff"]
     assert [(a.name, a.required) for a in handoff.arguments or []] == [
         ("to", True), ("task", True)
     ]  # fmt: skip
     assert all(p.description for p in prompts.values())
+
+
+async def test_run_workflow_says_how_to_see_a_run_through(client: Client) -> None:
+    text = await prompt_text(client, "run_workflow", workflow="gated")
+    assert 'start_workflow(workflow="gated"' in text
+    assert "relay://workflows/gated" in text
+    for call_name in ("approve(", "complete_task", "get_status(", "resume_workflow("):
+        assert call_name in text
 
 
 async def test_handoff_gives_a_runnable_inline_workflow(client: Client) -> None:

@@ -1,17 +1,20 @@
 """Commands between participants: approvals, handed-off tasks, and who is around."""
 
 import argparse
+from typing import TYPE_CHECKING
 
 from relay.cli.output import local_time, short, table, write, write_json
 from relay.cli.parsing import Subcommands, add_command, json_value
 from relay.cli.run_text import state_lines
 from relay.cli.session import client
-from relay.config import Settings
 from relay.model.run import ApprovalStatus, TaskStatus
 from relay.service.views import participant_view, task_view
 
+if TYPE_CHECKING:  # settings are read by `run_command` (and by servers when they start)
+    from relay.config import Settings
 
-async def approve(settings: Settings, args: argparse.Namespace) -> int:
+
+async def approve(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
         decision = await relay.approve(
             args.run_id,
@@ -31,7 +34,7 @@ async def approve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def list_approvals(settings: Settings, args: argparse.Namespace) -> int:
+async def list_approvals(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
         approvals = await relay.list_approvals(args.status)
     if args.json:
@@ -53,7 +56,7 @@ async def list_approvals(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def list_tasks(settings: Settings, args: argparse.Namespace) -> int:
+async def list_tasks(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
         tasks = await relay.list_tasks(args.participant, args.status)
     if args.json:
@@ -64,7 +67,7 @@ async def list_tasks(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def claim_task(settings: Settings, args: argparse.Namespace) -> int:
+async def claim_task(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
         task = await relay.claim_task(args.task_id)
     if args.json:
@@ -77,7 +80,7 @@ async def claim_task(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def complete_task(settings: Settings, args: argparse.Namespace) -> int:
+async def complete_task(settings: "Settings", args: argparse.Namespace) -> int:
     result = json_value("--result", args.result, {})
     async with client(settings) as relay:
         task, run = await relay.complete_task(
@@ -94,7 +97,7 @@ async def complete_task(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def list_participants(settings: Settings, args: argparse.Namespace) -> int:
+async def list_participants(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
         participants = await relay.list_participants()
     if args.json:
@@ -105,7 +108,7 @@ async def list_participants(settings: Settings, args: argparse.Namespace) -> int
     return 0
 
 
-async def list_notifications(settings: Settings, args: argparse.Namespace) -> int:
+async def list_notifications(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
         found = await relay.list_notifications(args.status)
     if args.json:

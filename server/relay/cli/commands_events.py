@@ -1,17 +1,20 @@
 """Commands about the shared event log: `emit` and `events` (with `--follow`)."""
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relay.cli.interrupt import StopOnSignal
 from relay.cli.output import local_time, short, write, write_json, write_json_line
 from relay.cli.parsing import Subcommands, add_command, json_object
 from relay.cli.run_text import state_lines
 from relay.cli.session import client
-from relay.config import Settings
 from relay.model.events import Event
-from relay.service.relay import FOLLOW_DECISION_SECONDS, Relay
+from relay.service.follow import FOLLOW_DECISION_SECONDS
 from relay.service.views import event_view
+
+if TYPE_CHECKING:
+    from relay.config import Settings  # the service loads with the command that opens it
+    from relay.service.relay import Relay
 
 # `--follow` asks for at most this many events at a time, and looks again at the latest
 # after this long even when no change was signalled (a safety net, as in the engine).
@@ -27,7 +30,7 @@ def event_line(event: Event) -> str:
     return f"#{view['seq']} {when} {view['type']} from {view['source']}{correlation}{data}"
 
 
-async def emit_event(settings: Settings, args: argparse.Namespace) -> int:
+async def emit_event(settings: "Settings", args: argparse.Namespace) -> int:
     data = json_object("--data", args.data)
     async with client(settings) as relay:
         result = await relay.emit(
@@ -53,7 +56,7 @@ async def emit_event(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def list_events(settings: Settings, args: argparse.Namespace) -> int:
+async def list_events(settings: "Settings", args: argparse.Namespace) -> int:
     async with StopOnSignal(), client(settings) as relay:
         events, cursor = await relay.event_page(
             args.type, args.source, args.correlation_id, args.after_seq, args.limit
@@ -67,7 +70,7 @@ async def list_events(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _page(
-    relay: Relay, args: argparse.Namespace, after_seq: int | None, limit: int
+    relay: "Relay", args: argparse.Namespace, after_seq: int | None, limit: int
 ) -> list[Event]:
     return await relay.list_events(args.type, args.source, args.correlation_id, after_seq, limit)
 
@@ -90,7 +93,7 @@ def _stream(events: list[Event], as_json: bool) -> None:
             write(event_line(event))
 
 
-async def _follow(relay: Relay, args: argparse.Namespace, cursor: int) -> None:
+async def _follow(relay: "Relay", args: argparse.Namespace, cursor: int) -> None:
     while True:
         generation = relay.store.generation()
         events = await _page(relay, args, cursor, FOLLOW_PAGE)

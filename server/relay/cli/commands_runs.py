@@ -8,6 +8,7 @@ back to the store for any other worker, without cancelling it.
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING, Any
 
 from relay.cli.interrupt import StopOnSignal
 from relay.cli.output import local_time, note, table, write, write_json
@@ -15,12 +16,14 @@ from relay.cli.parsing import Subcommands, add_command
 from relay.cli.progress import progress_for
 from relay.cli.run_text import status_lines, summary_lines, symbols_for
 from relay.cli.session import client, driver
-from relay.config import Settings
-from relay.model.inputs import parse_input_assignments
 from relay.model.run import Run, RunStatus
 from relay.service.follow import changed_from
-from relay.service.relay import Relay
 from relay.service.views import run_summary, run_view
+
+if TYPE_CHECKING:
+    from relay.config import Settings  # the service loads with the command that opens it
+    from relay.model.workflow import Workflow
+    from relay.service.relay import Relay
 
 EXIT_BY_STATUS = {RunStatus.COMPLETED: 0, RunStatus.FAILED: 1, RunStatus.CANCELLED: 3}
 EXIT_INTERRUPTED = 130
@@ -50,7 +53,7 @@ class Watch:
         self.progress = progress_for(as_json)
         self.run: Run | None = None
 
-    async def follow(self, relay: Relay, run: Run) -> int:
+    async def follow(self, relay: "Relay", run: Run) -> int:
         self.run = run
         self.progress.show(run)
         while not run.status.is_final:
@@ -80,22 +83,29 @@ class Watch:
         return EXIT_INTERRUPTED
 
 
-async def run_workflow(settings: Settings, args: argparse.Namespace) -> int:
+def _inputs(workflow: "Workflow", assignments: list[str]) -> dict[str, Any]:
+    """`-i key=value` flags, parsed by the workflow's declared input types."""
+    from relay.model.inputs import parse_input_assignments  # with the workflow model
+
+    return parse_input_assignments(workflow, assignments)
+
+
+async def run_workflow(settings: "Settings", args: argparse.Namespace) -> int:
     if args.detach:
         return await _start_detached(settings, args)
     watch = Watch(args.json)
     async with StopOnSignal(), driver(settings) as relay:
         workflow = relay.resolve(args.workflow)
-        inputs = parse_input_assignments(workflow, args.inputs)
+        inputs = _inputs(workflow, args.inputs)
         run, _ = await relay.start_run(workflow, inputs, cwd=os.getcwd())
         return await watch.follow(relay, run)
     return watch.interrupted()
 
 
-async def _start_detached(settings: Settings, args: argparse.Namespace) -> int:
+async def _start_detached(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
         workflow = relay.resolve(args.workflow)
-        inputs = parse_input_assignments(workflow, args.inputs)
+        inputs = _inputs(workflow, args.inputs)
         run, _ = await relay.start_run(workflow, inputs, cwd=os.getcwd(), drive=False)
         workers = await relay.live_workers()
     if args.json:
@@ -107,7 +117,7 @@ async def _start_detached(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def resume_run(settings: Settings, args: argparse.Namespace) -> int:
+async def resume_run(settings: "Settings", args: argparse.Namespace) -> int:
     if args.detach:
         return await _resume_detached(settings, args)
     watch = Watch(args.json)
@@ -117,7 +127,7 @@ async def resume_run(settings: Settings, args: argparse.Namespace) -> int:
     return watch.interrupted()
 
 
-async def _resume_detached(settings: Settings, args: argparse.Namespace) -> int:
+async def _resume_detached(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
         run = await relay.resume(args.run_id)
         workers = await relay.live_workers()
@@ -130,7 +140,7 @@ async def _resume_detached(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def show_status(settings: Settings, args: argparse.Namespace) -> int:
+async def show_status(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
         if args.wait:
             run = await relay.wait_run(args.run_id, args.wait)
@@ -144,7 +154,7 @@ async def show_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def list_runs(settings: Settings, args: argparse.Namespace) -> int:
+async def list_runs(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
         runs = await relay.list_runs(args.status, args.workflow, args.limit)
     if args.json:
@@ -157,7 +167,7 @@ async def list_runs(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def cancel_run(settings: Settings, args: argparse.Namespace) -> int:
+async def cancel_run(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
         run = await relay.cancel(args.run_id, args.reason)
     if args.json:

@@ -1,25 +1,25 @@
 """Commands about workflow definitions: `list`, `validate`, `schema`, `graph`.
 
-Only `list` opens the store; the others read files and need no database.
+Only `list` opens the store; the others read files and need no database. The workflow
+model is imported by the command that reads workflows, not when the command line is parsed.
 """
 
 import argparse
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from relay.bootstrap import build_registry
 from relay.cli.output import short, table, write, write_json
 from relay.cli.parsing import Subcommands, add_command
 from relay.cli.session import client, resolve_offline
-from relay.config import Settings, process_environment
 from relay.errors import InvalidWorkflow, Problem
-from relay.model.graph import to_mermaid
-from relay.model.loading import ActionCatalog, load_workflow_file
-from relay.model.schema import workflow_json_schema_text
+
+if TYPE_CHECKING:
+    from relay.config import Settings
+    from relay.model.loading import ActionCatalog
 
 
-async def list_workflows(settings: Settings, args: argparse.Namespace) -> int:
+async def list_workflows(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
         found = relay.list_workflows()
     if args.json:
@@ -42,8 +42,10 @@ async def list_workflows(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_file(path: Path, catalog: ActionCatalog, environ: Mapping[str, str]) -> dict[str, Any]:
+def _check_file(path: Path, catalog: "ActionCatalog", environ: Mapping[str, str]) -> dict[str, Any]:
     """One file's verdict, shaped like the validate_workflow tool's result plus its path."""
+    from relay.model.loading import load_workflow_file
+
     try:
         workflow = load_workflow_file(path, catalog=catalog, environ=environ)
     except InvalidWorkflow as exc:
@@ -60,7 +62,10 @@ def _error_view(problem: Problem) -> dict[str, Any]:
     }
 
 
-async def validate_files(settings: Settings, args: argparse.Namespace) -> int:
+async def validate_files(settings: "Settings", args: argparse.Namespace) -> int:
+    from relay.bootstrap import build_registry
+    from relay.config import process_environment
+
     registry = build_registry(settings)
     environ = process_environment()
     verdicts = [_check_file(Path(name), registry, environ) for name in args.files]
@@ -75,12 +80,16 @@ async def validate_files(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if all(v["valid"] for v in verdicts) else 1
 
 
-async def print_schema(settings: Settings, args: argparse.Namespace) -> int:
+async def print_schema(settings: "Settings", args: argparse.Namespace) -> int:
+    from relay.model.schema import workflow_json_schema_text
+
     write(workflow_json_schema_text().rstrip("\n"))
     return 0
 
 
-async def print_graph(settings: Settings, args: argparse.Namespace) -> int:
+async def print_graph(settings: "Settings", args: argparse.Namespace) -> int:
+    from relay.model.graph import to_mermaid
+
     write(to_mermaid(resolve_offline(settings, args.workflow)).rstrip("\n"))
     return 0
 

@@ -3,12 +3,17 @@
 import argparse
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from relay.config import Settings
 from relay.errors import UsageError
 
-Handler = Callable[[Settings, argparse.Namespace], Awaitable[int]]
+if TYPE_CHECKING:  # settings are read by `run_command` (and by servers when they start)
+    from relay.config import Settings
+
+Handler = Callable[["Settings", argparse.Namespace], Awaitable[int]]
+# A long-running server that reads its settings when it needs them (`relay serve`
+# answers its first requests first) and stops with os._exit once it stopped in order.
+ServerHandler = Callable[[argparse.Namespace], Awaitable[int]]
 # argparse exports no public name for what add_subparsers() returns.
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -20,9 +25,18 @@ def add_command(
 ) -> argparse.ArgumentParser:
     """A subcommand that runs `handler`; with `reports`, it takes `--json`."""
     parser: argparse.ArgumentParser = commands.add_parser(name, help=summary, description=summary)
-    parser.set_defaults(handler=handler)
+    parser.set_defaults(handler=handler, reads_settings_itself=False, exits_at_once=False)
     if reports:
         parser.add_argument("--json", action="store_true", help=JSON_HELP)
+    return parser
+
+
+def add_server_command(
+    commands: Subcommands, name: str, handler: ServerHandler, summary: str
+) -> argparse.ArgumentParser:
+    """A long-running server (see ServerHandler)."""
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=summary, description=summary)
+    parser.set_defaults(handler=handler, reads_settings_itself=True, exits_at_once=True)
     return parser
 
 

@@ -7,7 +7,7 @@ from typing import Any, TextIO
 
 from relay.cli.output import local_time, short
 from relay.model.run import Run, RunStatus, StepRun, StepStatus
-from relay.service.relay import NOT_PICKED_UP
+from relay.service.follow import NOT_PICKED_UP
 from relay.service.views import run_view
 
 SYMBOLS = {

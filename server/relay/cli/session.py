@@ -2,33 +2,38 @@
 
 Most commands only read or record (no engine). `relay run` and `relay resume` drive their
 own run in-process; `relay worker` drives everyone's. `validate`, `schema` and `graph`
-never open the store.
+never open the store. The engine, store and service are imported by the command that
+opens them, not when the command line is parsed (see `relay.cli.commands_server`).
 """
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-from relay.bootstrap import build_registry, open_relay
-from relay.catalog import WorkflowCatalog
-from relay.config import Settings, process_environment
-from relay.model.workflow import Workflow
-from relay.service.relay import Relay
+if TYPE_CHECKING:  # the engine, store and service load with the command that opens them
+    from relay.config import Settings
+    from relay.model.workflow import Workflow
+    from relay.service.relay import Relay
 
 
-def participant(settings: Settings) -> str:
+def participant(settings: "Settings") -> str:
     return settings.participant or "cli"
 
 
 @asynccontextmanager
-async def client(settings: Settings) -> AsyncIterator[Relay]:
+async def client(settings: "Settings") -> AsyncIterator["Relay"]:
     """A Relay that reads and records but drives no run."""
+    from relay.bootstrap import open_relay
+
     async with open_relay(settings, participant=participant(settings)) as relay:
         yield relay
 
 
 @asynccontextmanager
-async def driver(settings: Settings) -> AsyncIterator[Relay]:
+async def driver(settings: "Settings") -> AsyncIterator["Relay"]:
     """A Relay whose engine drives only the runs this process starts (and their children)."""
+    from relay.bootstrap import open_relay
+
     async with open_relay(
         settings,
         participant=participant(settings),
@@ -39,8 +44,12 @@ async def driver(settings: Settings) -> AsyncIterator[Relay]:
         yield relay
 
 
-def resolve_offline(settings: Settings, workflow_or_file: str) -> Workflow:
+def resolve_offline(settings: "Settings", workflow_or_file: str) -> "Workflow":
     """`Relay.resolve` without opening the store (for `graph`)."""
+    from relay.bootstrap import build_registry
+    from relay.catalog import WorkflowCatalog
+    from relay.config import process_environment
+
     catalog = WorkflowCatalog(
         settings.workflow_dirs(), build_registry(settings), process_environment()
     )

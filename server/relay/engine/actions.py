@@ -25,6 +25,14 @@ ActionKind = Literal["plain", "waiting"]
 
 
 @dataclass(frozen=True)
+class LogLine:
+    """A line an action logged for its run's history (see `ActionContext.log`)."""
+
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
 class ActionContext:
     """What an action may know about the step it runs for."""
 
@@ -39,6 +47,13 @@ class ActionContext:
     emit: Callable[[NewEvent], Awaitable[Event]]
     # Notifications to commit with the step's completion (the `notify` action's).
     outbox: list[NewNotification] = field(default_factory=list)
+    # Log lines for the run's history (and MCP clients' logs), committed with the attempt.
+    lines: list[LogLine] = field(default_factory=list)
+
+    def log(self, message: str, level: str = "info") -> None:
+        """Record a line in the run's history with this attempt's end: MCP clients that
+        follow the run receive it as a log message at `level` (debug, info, warning, error)."""
+        self.lines.append(LogLine(level, message))
 
 
 ActionFunc = Callable[[Any, ActionContext], Awaitable[Any]]

@@ -58,6 +58,7 @@ async def log_message(params: LogParams, ctx: ActionContext) -> dict[str, Any]:
     level = _LOG_LEVELS[params.level]
     extra = {"run_id": ctx.run_id, "step_id": ctx.step_id, "workflow": ctx.workflow}
     workflow_log.log(level, "[%s/%s] %s", ctx.run_id, ctx.step_id, params.message, extra=extra)
+    ctx.log(params.message, params.level)
     return {"message": params.message}
 
 

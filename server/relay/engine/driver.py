@@ -10,7 +10,7 @@ done. When nothing can run until someone acts or a timer fires, it parks the run
 import functools
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -20,7 +20,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from relay.engine.actions import ActionContext
+from relay.engine.actions import ActionContext, LogLine
 from relay.engine.record import Recorder
 from relay.engine.runtime import Runtime, StepsView, utcnow
 from relay.engine.steps import Outcome, ParamsError, render_params, resolve_action, run_attempt
@@ -270,24 +270,31 @@ class RunDriver:
         if outcome.cancelled:
             return
         now = utcnow()
+        step_id, lines = outcome.step_id, outcome.lines
         if outcome.ok:
             self.rec.pending.outbox.extend(outcome.notices)
-            self._end(outcome.step_id, self.rec.completed(outcome.step_id, outcome.output, now))
+            self._end(step_id, self.rec.completed(step_id, outcome.output, now, lines))
             return
         step = self.defs[outcome.step_id]
         policy = step.effective_retry(self.wf.defaults)
         attempts = self.steps[outcome.step_id].attempts_since_resume
         if attempts < policy.max_attempts:
             delay = policy.delay_seconds(attempts, random.random())
-            self.rec.retrying(
-                outcome.step_id, outcome.error or "failed", outcome.output, delay, now
-            )
-            self.candidates.add(outcome.step_id)
+            error = outcome.error or "failed"
+            self.rec.retrying(step_id, error, outcome.output, delay, now, lines)
+            self.candidates.add(step_id)
             return
-        self._fail(outcome.step_id, outcome.error or "failed", now, outcome.output)
+        self._fail(step_id, outcome.error or "failed", now, outcome.output, lines)
 
-    def _fail(self, step_id: str, error: str, now: datetime, output: Any = None) -> None:
-        self._end(step_id, self.rec.failed(step_id, error, output, now))
+    def _fail(
+        self,
+        step_id: str,
+        error: str,
+        now: datetime,
+        output: Any = None,
+        lines: Sequence[LogLine] = (),
+    ) -> None:
+        self._end(step_id, self.rec.failed(step_id, error, output, now, lines))
 
     def _end(self, step_id: str, status: StepStatus) -> None:
         if status is StepStatus.FAILED and not self.defs[step_id].continue_on_failure:

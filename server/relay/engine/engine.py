@@ -75,20 +75,21 @@ class Engine:
 
     async def _hand_back(self, held: list[str]) -> None:
         """Leave the store as a dead process would not: heartbeat gone, leases free,
-        so that other workers take the runs over at once instead of after the lease."""
-        if self.claim and not self.own_runs_only:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                try:
-                    await self.rt.store.forget_worker(self.rt.worker_id)
-                except RelayError as exc:
-                    log.warning("could not remove this worker's heartbeat: %s", exc)
-        if not held:
-            return
+        so that other workers take the runs over at once instead of after the lease.
+        Both writes are queued together, so they share one commit (one fsync: a client
+        that stops relay sends SIGKILL half a second after SIGINT)."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-            try:
-                await self.rt.store.release_leases(self.rt.worker_id, held)
-            except RelayError as exc:
-                log.warning("could not hand back leases on %d runs: %s", len(held), exc)
+            async with anyio.create_task_group() as tg:
+                if self.claim and not self.own_runs_only:
+                    tg.start_soon(self._forget_worker)
+                if held:
+                    tg.start_soon(self._release, held)
+
+    async def _forget_worker(self) -> None:
+        try:
+            await self.rt.store.forget_worker(self.rt.worker_id)
+        except RelayError as exc:
+            log.warning("could not remove this worker's heartbeat: %s", exc)
 
     # driving ----------------------------------------------------------------------------
 
@@ -151,7 +152,7 @@ class Engine:
             try:
                 await self.rt.store.release_leases(self.rt.worker_id, run_ids)
             except RelayError as exc:
-                log.warning("could not release runs %s: %s", run_ids, exc)
+                log.warning("could not hand back leases on %d runs: %s", len(run_ids), exc)
 
     # loops ------------------------------------------------------------------------------
 

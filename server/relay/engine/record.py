@@ -7,9 +7,11 @@ commits them together.
 
 import contextlib
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from relay.engine.actions import LogLine
 from relay.engine.runtime import ENGINE_SOURCE, Runtime, utcnow
 from relay.engine.waiting import Resolution, Suspension
 from relay.errors import ConflictError, InvalidTransition
@@ -180,7 +182,9 @@ class Recorder:
             )
         )
 
-    def completed(self, step_id: str, output: Any, now: datetime) -> StepStatus:
+    def completed(
+        self, step_id: str, output: Any, now: datetime, lines: Sequence[LogLine] = ()
+    ) -> StepStatus:
         step = self.steps[step_id]
         self._attempt(step, StepStatus.COMPLETED, None)
         self._set(
@@ -192,11 +196,14 @@ class Recorder:
             wake_at=None,
             waiting=None,
         )
-        self._history("step.completed", step_id, {"attempt": step.attempts})
+        data = _with_lines({"attempt": step.attempts}, lines)
+        self._history("step.completed", step_id, data)
         self._event("step.completed", {"step": step_id, "output": _short(output)})
         return StepStatus.COMPLETED
 
-    def failed(self, step_id: str, error: str, output: Any, now: datetime) -> StepStatus:
+    def failed(
+        self, step_id: str, error: str, output: Any, now: datetime, lines: Sequence[LogLine] = ()
+    ) -> StepStatus:
         step = self.steps[step_id]
         self._attempt(step, StepStatus.FAILED, error)
         self._set(
@@ -208,11 +215,20 @@ class Recorder:
             wake_at=None,
             waiting=None,
         )
-        self._history("step.failed", step_id, {"attempt": step.attempts, "error": error})
+        data = _with_lines({"attempt": step.attempts, "error": error}, lines)
+        self._history("step.failed", step_id, data)
         self._event("step.failed", {"step": step_id, "error": error})
         return StepStatus.FAILED
 
-    def retrying(self, step_id: str, error: str, output: Any, delay: float, now: datetime) -> None:
+    def retrying(
+        self,
+        step_id: str,
+        error: str,
+        output: Any,
+        delay: float,
+        now: datetime,
+        lines: Sequence[LogLine] = (),
+    ) -> None:
         step = self.steps[step_id]
         self._attempt(step, StepStatus.FAILED, error)
         self._set(
@@ -222,11 +238,8 @@ class Recorder:
             output=output,
             wake_at=now + timedelta(seconds=delay),
         )
-        self._history(
-            "step.retrying",
-            step_id,
-            {"attempt": step.attempts, "error": error, "delay_seconds": round(delay, 6)},
-        )
+        data = {"attempt": step.attempts, "error": error, "delay_seconds": round(delay, 6)}
+        self._history("step.retrying", step_id, _with_lines(data, lines))
 
     def skipped(self, step_id: str, reason: str) -> StepStatus:
         self._set(self.steps[step_id], status=StepStatus.SKIPPED, error=None, finished_at=utcnow())
@@ -385,6 +398,13 @@ class Recorder:
         elif self.notices and status is RunStatus.FAILED:
             self._notify(self.notices.failed(self.run, list(self.steps.values())))
         await self.flush()
+
+
+def _with_lines(data: dict[str, Any], lines: Sequence[LogLine]) -> dict[str, Any]:
+    """An attempt's history entry, carrying the log lines its action wrote."""
+    if lines:
+        data["log"] = [{"level": line.level, "message": line.message} for line in lines]
+    return data
 
 
 def _has_writes(save: RunSave) -> bool:

@@ -1,6 +1,7 @@
 """One step's action: resolving aliases, rendering params, and running one attempt."""
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -8,7 +9,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 from pydantic import BaseModel, ValidationError
 
-from relay.engine.actions import ActionContext, ActionSpec
+from relay.engine.actions import ActionContext, ActionSpec, LogLine
 from relay.engine.runtime import json_safe
 from relay.errors import ExpressionError, RelayError, StepFailed
 from relay.model.expressions import render
@@ -26,6 +27,7 @@ class Outcome:
     error: str | None = None
     cancelled: bool = False
     notices: tuple[NewNotification, ...] = ()  # committed with the step's completion
+    lines: tuple[LogLine, ...] = ()  # the action's log lines, recorded with the attempt's end
 
 
 class ParamsError(RelayError):
@@ -93,6 +95,8 @@ async def run_attempt(
         outcome = Outcome(ctx.step_id, False, error=f"{type(exc).__name__}: {exc}")
     finally:
         if outcome is not None:
+            if ctx.lines:
+                outcome = dataclasses.replace(outcome, lines=tuple(ctx.lines))
             with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
                 send.send_nowait(outcome)
 

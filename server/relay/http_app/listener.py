@@ -9,7 +9,7 @@ engine hands its leases back.
 import contextlib
 import signal
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
 import uvicorn
@@ -78,8 +78,14 @@ def stop_signals() -> Iterator[AsyncIterator[int]]:
         yield received
 
 
-async def serve(app: Starlette, sock: socket.socket, signals: AsyncIterator[int]) -> None:
-    """Serve `app` on `sock` until the first signal; a second one stops at once."""
+async def serve(
+    app: Starlette,
+    sock: socket.socket,
+    signals: AsyncIterator[int],
+    on_stop: Callable[[], None] | None = None,
+) -> None:
+    """Serve `app` on `sock` until the first signal (which calls `on_stop`, to end the
+    app's open streams); a second one stops at once."""
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -97,6 +103,8 @@ async def serve(app: Starlette, sock: socket.socket, signals: AsyncIterator[int]
             # Open event streams (SSE, a legacy client's GET /mcp) end now, cleanly: they
             # watch this flag, which uvicorn's own signal handler would have set.
             AppStatus.should_exit = True
+            if on_stop is not None:
+                on_stop()
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(stop_on_signal)

@@ -17,7 +17,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from relay.mcp_server.stdio import NOTIFICATIONS
+from relay.mcp_server.server import NOTIFICATIONS
 
 
 class EndsOpenResponses:

@@ -21,7 +21,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
@@ -30,9 +30,14 @@ from pydantic import BaseModel, Field
 
 from relay.mcp_server.context import WAIT_SCHEMA, Ctx, check_wait, progress_of
 from relay.mcp_server.errors import tool_errors
+from relay.mcp_server.logs import RunLogs
 from relay.mcp_server.schemas import RunInfo, run_info
-from relay.mcp_server.server import caller
+from relay.mcp_server.state import caller
 from relay.model.run import Approval, Run
+from relay.service.follow import Progress
+
+if TYPE_CHECKING:
+    from relay.service.relay import Relay
 
 CHANNEL = "elicitation"
 ELICITATION_KEY = "relay:approval"  # the question's key in a 2026-07-28 InputRequiredResult
@@ -98,11 +103,11 @@ def question(gate: Approval) -> str:
     )
 
 
-def _call_key(ctx: Ctx, arguments: dict[str, Any]) -> str:
-    return json.dumps([caller(ctx).participant, arguments], sort_keys=True, default=str)
+def _call_key(relay: "Relay", arguments: dict[str, Any]) -> str:
+    return json.dumps([relay.participant, arguments], sort_keys=True, default=str)
 
 
-def start_workflow_tool() -> Callable[..., Awaitable[RunInfo]]:
+def start_workflow_tool(run_logs: RunLogs) -> Callable[..., Awaitable[RunInfo]]:
     """The `start_workflow` tool, with its own record of questions asked in the chat."""
     gates = AskedGates()
 
@@ -115,17 +120,19 @@ def start_workflow_tool() -> Callable[..., Awaitable[RunInfo]]:
         idempotency_key: str | None,
         wait_seconds: float,
     ) -> Started:
+        relay = await caller(ctx)
         arguments = [workflow, definition, inputs, idempotency_key, wait_seconds]
-        key = _call_key(ctx, {"args": arguments})
+        key = _call_key(relay, {"args": arguments})
         if ctx.request_state is not None:  # a 2026-era retry carrying the user's answer
             return Started(_recall(gates, key), key)
         wait = check_wait(wait_seconds, "get_status(run_id, wait_seconds=...)")
-        relay = caller(ctx)
         run, _ = await relay.start_run(
             relay.workflow_for(workflow, definition), inputs, idempotency_key=idempotency_key
         )
+        await run_logs.follow(ctx, run.id)
         if wait > 0:
-            run = await relay.wait_run(run.id, wait, progress_of(ctx))
+            async with run_logs.during(ctx, run.id, progress_of(ctx)) as progress:
+                run = await relay.wait_run(run.id, wait, progress)
         return Started(run.id, key)
 
     @tool_errors
@@ -134,7 +141,7 @@ def start_workflow_tool() -> Callable[..., Awaitable[RunInfo]]:
     ) -> Approval | None:
         if wait_seconds <= 0 or not can_elicit(ctx):
             return None
-        relay = caller(ctx)
+        relay = await caller(ctx)
         gate = await relay.decidable_gate(started.run_id, CHANNEL)
         held = gates.recall(started.call_key)
         if gate is None or (held not in (None, started.run_id) and await _still_asked(ctx, held)):
@@ -195,7 +202,7 @@ def start_workflow_tool() -> Callable[..., Awaitable[RunInfo]]:
         unblocks it), or time is up. When the run stops at an approval gate and your
         client supports it, the user is asked to approve or reject right here."""
         gates.forget(started.call_key, started.run_id)
-        relay = caller(ctx)
+        relay = await caller(ctx)
         decision = answer.data if isinstance(answer, AcceptedElicitation) else None
         if gate is None or not isinstance(decision, GateDecision):
             return run_info(await relay.get_run(started.run_id))
@@ -206,13 +213,17 @@ def start_workflow_tool() -> Callable[..., Awaitable[RunInfo]]:
             comment=decision.comment,
             channel=CHANNEL,
         )
-        return run_info(await _wait_past(ctx, gate, wait_seconds))
+        async with run_logs.during(ctx, gate.run_id, progress_of(ctx)) as progress:
+            return run_info(await _wait_past(ctx, gate, wait_seconds, progress))
 
     return start_workflow
 
 
 async def _still_asked(ctx: Ctx, run_id: str | None) -> bool:
-    return run_id is not None and await caller(ctx).decidable_gate(run_id, CHANNEL) is not None
+    if run_id is None:
+        return False
+    relay = await caller(ctx)
+    return await relay.decidable_gate(run_id, CHANNEL) is not None
 
 
 def _recall(gates: AskedGates, key: str) -> str:
@@ -226,7 +237,7 @@ def _recall(gates: AskedGates, key: str) -> str:
     return run_id
 
 
-async def _wait_past(ctx: Ctx, gate: Approval, wait_seconds: float) -> Run:
+async def _wait_past(ctx: Ctx, gate: Approval, wait_seconds: float, progress: Progress) -> Run:
     """The run once it settles somewhere other than the gate just decided."""
-    relay = caller(ctx)
-    return await relay.wait_run(gate.run_id, wait_seconds, progress_of(ctx), leaving=gate.step_id)
+    relay = await caller(ctx)
+    return await relay.wait_run(gate.run_id, wait_seconds, progress, leaving=gate.step_id)

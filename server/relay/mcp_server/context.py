@@ -4,15 +4,15 @@ bounds every waiting call shares."""
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from relay.mcp_server.prose import prose
-from relay.mcp_server.server import McpState
+from relay.mcp_server.state import Ctx, RelayHandle
 from relay.service.follow import Progress
 
-Ctx = Context[McpState, Any]
+__all__ = ["Ctx", "add_tool", "check_wait", "progress_of"]
 
 # A tool call that waits holds a request open: long enough to see most runs through, short
 # enough for clients' own request timeouts (often 60 s to a few minutes).
@@ -44,6 +44,6 @@ WAIT_SCHEMA: dict[str, Any] = {"minimum": 0, "maximum": MAX_WAIT_SECONDS}
 RunId = Annotated[str, Field(description="The run's id, as start_workflow or list_runs gave it")]
 
 
-def add_tool(server: MCPServer[McpState], fn: Callable[..., Any], **options: Any) -> None:
+def add_tool(server: MCPServer[RelayHandle], fn: Callable[..., Any], **options: Any) -> None:
     """Register a tool whose description is its docstring as prose (see `prose`)."""
     server.add_tool(fn, description=prose(fn.__doc__), **options)

@@ -25,8 +25,8 @@ from relay.mcp_server.schemas import (
     TaskInfo,
     TaskList,
 )
-from relay.mcp_server.server import McpState, caller
-from relay.service.relay import FOLLOW_DECISION_SECONDS
+from relay.mcp_server.state import RelayHandle, caller
+from relay.service.follow import FOLLOW_DECISION_SECONDS
 from relay.service.views import event_view, participant_view, task_view
 
 EventType = Annotated[
@@ -60,7 +60,8 @@ async def emit_event(
 ) -> Emitted:
     """Append an event to the shared log that every participant reads. Runs waiting for
     a matching event resume, and workflows triggered by it start; both are listed."""
-    result = await caller(ctx).emit(
+    relay = await caller(ctx)
+    result = await relay.emit(
         type,
         data,
         source=source,
@@ -90,7 +91,8 @@ async def wait_for_event(
 ) -> EventWaitResult:
     """Wait for the first event of `type` that matches `match`. Returns it, or
     `timed_out: true` with no event when the time is up (call again to keep waiting)."""
-    event = await caller(ctx).wait_for_event(
+    relay = await caller(ctx)
+    event = await relay.wait_for_event(
         type,
         match,
         after_seq=after_seq,
@@ -115,7 +117,8 @@ async def list_events(
 ) -> EventList:
     """Read the shared event log in seq order. `last_seq` is the position to pass as
     after_seq next time (to wait_for_event too) so that nothing is missed."""
-    events, last_seq = await caller(ctx).event_page(type, source, correlation_id, after_seq, limit)
+    relay = await caller(ctx)
+    events, last_seq = await relay.event_page(type, source, correlation_id, after_seq, limit)
     return EventList(
         events=[EventInfo.model_validate(event_view(e)) for e in events], last_seq=last_seq
     )
@@ -138,7 +141,8 @@ async def approve(
     """Approve (or, with approved=false, reject) a run waiting at an approval gate. The
     first decision wins; a rejected gate fails its step. Returns where the run stands once
     the engine has acted on the decision, with its next `next` hint if it waits again."""
-    decided = await caller(ctx).approve(
+    relay = await caller(ctx)
+    decided = await relay.approve(
         run_id, step, approved=approved, approver=approver, comment=comment
     )
     return Decision.model_validate(decided)
@@ -153,7 +157,8 @@ async def list_approvals(
     ] = "pending",
 ) -> ApprovalList:
     """Approval gates across all runs: by default those waiting for a decision."""
-    approvals = await caller(ctx).list_approvals(status)
+    relay = await caller(ctx)
+    approvals = await relay.list_approvals(status)
     return ApprovalList(approvals=[ApprovalInfo.model_validate(a) for a in approvals])
 
 
@@ -171,14 +176,16 @@ async def list_tasks(
 ) -> TaskList:
     """Tasks that workflows handed to participants (handoff steps): by default your own
     open ones. Take one with claim_task and finish it with complete_task."""
-    tasks = await caller(ctx).list_tasks(participant, status)
+    relay = await caller(ctx)
+    tasks = await relay.list_tasks(participant, status)
     return TaskList(tasks=[TaskInfo.model_validate(task_view(t)) for t in tasks])
 
 
 @tool_errors
 async def claim_task(ctx: Ctx, task_id: TaskId) -> TaskInfo:
     """Take an open task, so that other participants see it is being done."""
-    return TaskInfo.model_validate(task_view(await caller(ctx).claim_task(task_id)))
+    relay = await caller(ctx)
+    return TaskInfo.model_validate(task_view(await relay.claim_task(task_id)))
 
 
 @tool_errors
@@ -194,7 +201,8 @@ async def complete_task(
 ) -> TaskDone:
     """Finish a task handed to you: its run resumes with `result` as the step's output
     (or, with failed=true, the step fails with `error`)."""
-    task, run = await caller(ctx).complete_task(task_id, result or {}, failed=failed, error=error)
+    relay = await caller(ctx)
+    task, run = await relay.complete_task(task_id, result or {}, failed=failed, error=error)
     return TaskDone.model_validate(
         {"task_id": task.id, "run_id": task.run_id, "run_status": run["status"], "run": run}
     )
@@ -204,7 +212,8 @@ async def complete_task(
 async def list_participants(ctx: Ctx) -> ParticipantList:
     """Participants (chats, scripts, workers) seen recently, with when they were last
     active and how many open tasks they have: is anyone there to do the work?"""
-    participants = await caller(ctx).list_participants()
+    relay = await caller(ctx)
+    participants = await relay.list_participants()
     return ParticipantList(
         participants=[ParticipantInfo.model_validate(participant_view(p)) for p in participants]
     )
@@ -226,11 +235,11 @@ async def notify_slack(
 ) -> SlackResult:
     """Post a message to Slack through relay's durable outbox (threaded under a run when
     run_id is given)."""
-    return SlackResult.model_validate(
-        await caller(ctx).notify_slack(
-            message, title=title, status=status, run_id=run_id, fields=fields, channel=channel
-        )
+    relay = await caller(ctx)
+    queued = await relay.notify_slack(
+        message, title=title, status=status, run_id=run_id, fields=fields, channel=channel
     )
+    return SlackResult.model_validate(queued)
 
 
 def _hints(*, read_only: bool, idempotent: bool, open_world: bool = False) -> ToolAnnotations:
@@ -242,7 +251,7 @@ def _hints(*, read_only: bool, idempotent: bool, open_world: bool = False) -> To
     )
 
 
-def register(server: MCPServer[McpState]) -> None:
+def register(server: MCPServer[RelayHandle]) -> None:
     read = _hints(read_only=True, idempotent=True)
     # A repeated emit appends another event unless it repeats its idempotency_key.
     add_tool(

@@ -5,14 +5,13 @@ import json
 import re
 from typing import Annotated
 
-import yaml
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
 from relay.mcp_server.context import Ctx
 from relay.mcp_server.errors import as_prompt_errors
 from relay.mcp_server.prose import prose
-from relay.mcp_server.server import McpState, caller
+from relay.mcp_server.state import RelayHandle, caller
 from relay.model.run import HistoryEntry
 from relay.service.views import run_view
 
@@ -22,6 +21,8 @@ HANDOFF_TIMEOUT_SECONDS = 86_400
 
 def handoff_definition(to: str, task: str) -> str:
     """An inline workflow with one `handoff` step (no code: allowed inline)."""
+    import yaml  # loaded on use: `relay serve` answers its first requests without it
+
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", to).strip("-.") or "participant"
     workflow = {
         "id": f"handoff-to-{slug}",
@@ -79,7 +80,7 @@ async def review_run(
     run_id: Annotated[str, Field(description="The id of the run to review")],
 ) -> str:
     """Explain a run's failure (or where it stands) from its state and its history."""
-    relay = caller(ctx)
+    relay = await caller(ctx)
     with as_prompt_errors():
         run = await relay.get_run(run_id)
         history = await relay.history(run_id)
@@ -108,6 +109,25 @@ Its history (oldest first):
 ```"""
 
 
+def run_workflow(
+    workflow: Annotated[str, Field(description="The id of the workflow to run")],
+) -> str:
+    """Run a workflow and see it through: inputs, approvals, handoffs, its outcome."""
+    return f"""Run the relay workflow {workflow!r} and see it through.
+
+1. Read relay://workflows/{workflow} (or list_workflows) for its inputs and steps. Ask the
+   user for any input without a default, unless the conversation already gives it.
+2. start_workflow(workflow="{workflow}", inputs={{...}}, wait_seconds=60).
+3. While the run is not finished, act on its `waiting_for` and `next`:
+   - approval: ask the user (or they approve in this chat when asked); then approve(...)
+     with their decision and comment;
+   - task: the work is handed to a participant; if it is you, claim_task and complete_task;
+   - event: it waits for someone else; tell the user what it waits for;
+   - otherwise: get_status(run_id=..., wait_seconds=60) to follow it.
+4. Report the outcome: its `outputs` when it completed; the failed step and its `error`
+   when it failed, and whether resume_workflow(run_id=...) could help."""
+
+
 def coordinate() -> str:
     """How to coordinate with other chats and scripts through relay's shared event log."""
     return """Coordinate with the other participants (chats, scripts, CI) through relay.
@@ -124,10 +144,11 @@ Prefer a workflow (start_workflow) when the coordination has several steps: it i
 durable, survives restarts, and every participant can follow it with get_status."""
 
 
-def register(server: MCPServer[McpState]) -> None:
+def register(server: MCPServer[RelayHandle]) -> None:
     for fn, title in (
         (handoff, "Hand a task to another participant"),
         (review_run, "Review a run"),
+        (run_workflow, "Run a workflow and see it through"),
         (coordinate, "Coordinate through events"),
     ):
         server.prompt(title=title, description=prose(fn.__doc__))(fn)

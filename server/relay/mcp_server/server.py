@@ -1,21 +1,29 @@
 """The MCPServer: one per process, over the process's one `Relay`.
 
-The Relay (store, engine, catalog) is created by the host (`relay serve`) outside the
-MCP lifespan and only handed to it: the SDK runs an SSE server's lifespan once per
-connection, and every connection must share one engine and one store.
+The Relay (store, engine, catalog) is opened by the host (`relay serve`) outside the
+MCP lifespan and only handed to it, as a `RelayHandle`: the SDK runs an SSE server's
+lifespan once per connection, and every connection must share one engine and one store.
+Over stdio the handle may still be opening while the first requests are answered.
 """
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server import NotificationOptions
+from mcp.server.context import ServerRequestContext
+from mcp.server.mcpserver import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.types import DiscoverResult, RequestParams
+from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from relay import __version__
 from relay.mcp_server.prose import prose
-from relay.service.relay import Relay
+from relay.mcp_server.state import RelayHandle
+
+if TYPE_CHECKING:
+    from relay.mcp_server.updates import ResourceUpdates
+    from relay.service.relay import Relay
 
 INSTRUCTIONS = """\
 relay runs durable, YAML-defined workflows shared by every participant (this chat, other
@@ -26,51 +34,67 @@ complete_task (handoffs to a participant; see list_tasks), emit_event (a workflo
 for an event). Events are a shared log: emit_event, list_events, wait_for_event."""
 
 
-@dataclass(frozen=True)
-class McpState:
-    """What every request of every connection shares."""
+# What the server declares, in both protocol eras alike: no list (tools, prompts,
+# resources) ever changes while it runs; subscribed resources (runs, events) say when they
+# change, under `resources.subscribe`.
+NOTIFICATIONS = NotificationOptions(
+    prompts_changed=False, resources_changed=False, tools_changed=False
+)
 
-    relay: Relay
-    participant: str | None  # RELAY_PARTICIPANT; None: each client's own name
 
-
-def build_server(relay: Relay, *, participant: str | None = None) -> MCPServer[McpState]:
-    """The MCP server over `relay`; `participant` (RELAY_PARTICIPANT) names the callers,
-    else each client's own name from `initialize`."""
-    from relay.mcp_server import prompts, resources, tools
+def build_server(
+    relay: "Relay | RelayHandle",
+    *,
+    participant: str | None = None,
+    updates: "ResourceUpdates | None" = None,
+) -> MCPServer[RelayHandle]:
+    """The MCP server over `relay` (or over a handle that opens it later); `participant`
+    (RELAY_PARTICIPANT) names the callers, else each client's own name from `initialize`.
+    A host that must end subscription streams when it stops passes its own `updates`."""
+    from relay.mcp_server import completions, logs, prompts, resources, tools
     from relay.mcp_server.updates import ResourceUpdates
 
-    state = McpState(relay, participant)
+    handle = relay if isinstance(relay, RelayHandle) else RelayHandle.ready(relay, participant)
     # Subscribed resources are re-read when the store changes (in any process) and their
     # subscribers notified: one watcher per server, whichever lifespans are running.
-    updates = ResourceUpdates(InMemorySubscriptionBus())
+    updates = updates or ResourceUpdates(InMemorySubscriptionBus())
+    run_logs = logs.RunLogs()
 
     @asynccontextmanager
-    async def lifespan(server: MCPServer[McpState]) -> AsyncIterator[McpState]:
-        async with updates.watching(relay.store):
-            yield state
+    async def lifespan(server: MCPServer[RelayHandle]) -> AsyncIterator[RelayHandle]:
+        async with updates.watching(handle), run_logs.watching(handle):
+            yield handle
 
-    server: MCPServer[McpState] = MCPServer(
+    server: MCPServer[RelayHandle] = MCPServer(
         "relay",
         version=__version__,
         instructions=prose(INSTRUCTIONS),
         lifespan=lifespan,
         subscriptions=updates.bus,
     )
-    tools.register(server)
-    resources.register(server, state)
+    tools.register(server, run_logs)
+    resources.register(server, handle)
     updates.install(server)
     prompts.register(server)
+    completions.register(server, handle)
+    run_logs.install(server)
+    _declare_as_in_2025(server)
     return server
 
 
-def caller(ctx: Context[McpState, Any]) -> Relay:
-    """The shared Relay, acting as the participant this request comes from."""
-    state: McpState = ctx.request_context.lifespan_context
-    return state.relay.acting_as(state.participant or client_name(ctx) or "mcp")
+def _declare_as_in_2025(server: MCPServer[RelayHandle]) -> None:
+    """Serve `server/discover` (2026-07-28) with the capabilities a 2025-era client gets
+    from `initialize`: the SDK's own derives `listChanged: true` for every list from
+    serving `subscriptions/listen`, which would tell the two eras different things."""
+    low = server._lowlevel_server
 
+    async def discover(
+        ctx: ServerRequestContext[Any, Any], params: RequestParams | None
+    ) -> DiscoverResult:
+        return DiscoverResult(
+            supported_versions=list(MODERN_PROTOCOL_VERSIONS),
+            capabilities=low.get_capabilities(NOTIFICATIONS),
+            instructions=low.instructions,
+        )
 
-def client_name(ctx: Context[McpState, Any]) -> str | None:
-    params = ctx.session.client_params
-    info = None if params is None else params.client_info
-    return None if info is None else info.name
+    low.add_request_handler("server/discover", RequestParams, discover)

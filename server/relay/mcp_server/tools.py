@@ -5,7 +5,8 @@ the calling participant) and returns one of `schemas`' models. The docstrings an
 parameter descriptions are what the model reads: they say when to use the tool.
 """
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
@@ -14,6 +15,7 @@ from pydantic import Field
 from relay.mcp_server import chat_approval, coordination_tools
 from relay.mcp_server.context import WAIT_SCHEMA, Ctx, RunId, add_tool, check_wait, progress_of
 from relay.mcp_server.errors import tool_errors
+from relay.mcp_server.logs import RunLogs
 from relay.mcp_server.schemas import (
     RunInfo,
     RunList,
@@ -22,8 +24,10 @@ from relay.mcp_server.schemas import (
     WorkflowList,
     run_info,
 )
-from relay.mcp_server.server import McpState, caller
+from relay.mcp_server.state import RelayHandle, caller
 from relay.service.views import run_summary
+
+Tool = Callable[..., Awaitable[Any]]
 
 
 @tool_errors
@@ -31,7 +35,8 @@ async def list_workflows(ctx: Ctx) -> WorkflowList:
     """List the workflows this server can start: id, name, description, inputs (with
     types and defaults), steps and triggers. Files that fail to load are listed under
     `errors` with the line and the reason; the others still load."""
-    return WorkflowList.model_validate(caller(ctx).list_workflows())
+    relay = await caller(ctx)
+    return WorkflowList.model_validate(relay.list_workflows())
 
 
 @tool_errors
@@ -47,30 +52,8 @@ async def validate_workflow(
     """Check a workflow definition without running it. Returns `valid`, and every
     problem with its line; an inline definition may not use shell or python steps unless
     the server allows inline code."""
-    return Validation.model_validate(caller(ctx).validate(definition))
-
-
-@tool_errors
-async def get_status(
-    ctx: Ctx,
-    run_id: RunId,
-    wait_seconds: Annotated[
-        float,
-        Field(
-            description="Wait up to this many seconds (0-300) for the run to finish or for "
-            "its status or `waiting_for` to change; 0 answers at once",
-            json_schema_extra=WAIT_SCHEMA,
-        ),
-    ] = 0,
-) -> RunInfo:
-    """A run's status: its steps (status, attempts, short outputs), `waiting_for` and a
-    one-line `next` naming the call that would unblock it. With wait_seconds, returns as
-    soon as something changes: the way to follow a run without push notifications."""
-    relay = caller(ctx)
-    wait = check_wait(wait_seconds, "get_status")
-    if wait == 0:
-        return run_info(await relay.get_run(run_id))
-    return run_info(await relay.wait_run(run_id, wait, progress_of(ctx)))
+    relay = await caller(ctx)
+    return Validation.model_validate(relay.validate(definition))
 
 
 @tool_errors
@@ -87,7 +70,8 @@ async def list_runs(
     limit: Annotated[int, Field(description="At most this many (1-1000), newest first")] = 20,
 ) -> RunList:
     """Recent runs, newest first, as summaries (get_status shows one in full)."""
-    runs = await caller(ctx).list_runs(status, workflow, limit)
+    relay = await caller(ctx)
+    runs = await relay.list_runs(status, workflow, limit)
     return RunList(runs=[RunSummary.model_validate(run_summary(r)) for r in runs])
 
 
@@ -99,14 +83,50 @@ async def cancel_workflow(
 ) -> RunInfo:
     """Cancel a run: running steps are stopped, waiting ones abandoned. A cancelled run
     can be resumed later with resume_workflow."""
-    return run_info(await caller(ctx).cancel(run_id, reason))
+    relay = await caller(ctx)
+    return run_info(await relay.cancel(run_id, reason))
 
 
-@tool_errors
-async def resume_workflow(ctx: Ctx, run_id: RunId) -> RunInfo:
-    """Retry a failed or cancelled run from its failed (or unfinished) steps, keeping the
-    outputs of the steps that completed."""
-    return run_info(await caller(ctx).resume(run_id))
+def following_tools(run_logs: RunLogs) -> tuple[Tool, Tool]:
+    """`get_status` and `resume_workflow`: the calling client follows the run's log lines."""
+
+    @tool_errors
+    async def get_status(
+        ctx: Ctx,
+        run_id: RunId,
+        wait_seconds: Annotated[
+            float,
+            Field(
+                description="Wait up to this many seconds (0-300) for the run to finish or to "
+                "stop at something a participant must supply (an approval, an event, a task); "
+                "0 answers at once",
+                json_schema_extra=WAIT_SCHEMA,
+            ),
+        ] = 0,
+    ) -> RunInfo:
+        """A run's status: its steps (status, attempts, short outputs), `waiting_for` and a
+        one-line `next` naming the call that would unblock it. With wait_seconds, returns
+        once the run finishes or waits for someone (a run that already does returns at
+        once), with progress notifications for the steps in between: the way to follow a
+        run without push notifications."""
+        relay = await caller(ctx)
+        wait = check_wait(wait_seconds, "get_status")
+        await run_logs.follow(ctx, run_id)
+        if wait == 0:
+            return run_info(await relay.get_run(run_id))
+        async with run_logs.during(ctx, run_id, progress_of(ctx)) as progress:
+            return run_info(await relay.wait_run(run_id, wait, progress))
+
+    @tool_errors
+    async def resume_workflow(ctx: Ctx, run_id: RunId) -> RunInfo:
+        """Retry a failed or cancelled run from its failed (or unfinished) steps, keeping
+        the outputs of the steps that completed."""
+        relay = await caller(ctx)
+        resumed = await relay.resume(run_id)
+        await run_logs.follow(ctx, run_id)
+        return run_info(resumed)
+
+    return get_status, resume_workflow
 
 
 READ_ONLY = ToolAnnotations(
@@ -114,13 +134,14 @@ READ_ONLY = ToolAnnotations(
 )
 
 
-def register(server: MCPServer[McpState]) -> None:
+def register(server: MCPServer[RelayHandle], run_logs: RunLogs) -> None:
     """Add every relay tool to `server`."""
+    get_status, resume_workflow = following_tools(run_logs)
     add_tool(server, list_workflows, title="List workflows", annotations=READ_ONLY)
     add_tool(server, validate_workflow, title="Validate a workflow", annotations=READ_ONLY)
     add_tool(
         server,
-        chat_approval.start_workflow_tool(),
+        chat_approval.start_workflow_tool(run_logs),
         name="start_workflow",
         title="Start a workflow",
         # Each call starts a new run, unless it repeats an idempotency_key.
@@ -131,7 +152,9 @@ def register(server: MCPServer[McpState]) -> None:
             open_world_hint=False,
         ),
     )
-    add_tool(server, get_status, title="Get a run's status", annotations=READ_ONLY)
+    add_tool(
+        server, get_status, name="get_status", title="Get a run's status", annotations=READ_ONLY
+    )
     add_tool(server, list_runs, title="List runs", annotations=READ_ONLY)
     add_tool(
         server,
@@ -144,6 +167,7 @@ def register(server: MCPServer[McpState]) -> None:
     add_tool(
         server,
         resume_workflow,
+        name="resume_workflow",
         title="Resume a failed or cancelled run",
         annotations=ToolAnnotations(
             read_only_hint=False,

@@ -19,7 +19,7 @@ enters `watching()`, and a lock lets the others take over when the running one e
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -37,7 +37,8 @@ from mcp.types import (
     UnsubscribeRequestParams,
 )
 
-from relay.mcp_server.server import McpState
+from relay.errors import RelayError
+from relay.mcp_server.state import RelayHandle, connection_of, in_background
 from relay.store.base import Store
 
 logger = logging.getLogger(__name__)
@@ -58,10 +59,11 @@ class ResourceUpdates:
         # the connection's own channel)
         self.sessions: dict[str, dict[object, ServerSession]] = {}
         self.sent: dict[str, str | None] = {}  # the content subscribers last heard of
-        self._server: MCPServer[McpState] | None = None
+        self._server: MCPServer[RelayHandle] | None = None
         self._lock: anyio.Lock | None = None
+        self._listen_handler: Any = None  # the SDK's ListenHandler (2026-07-28 streams)
 
-    def install(self, server: MCPServer[McpState]) -> None:
+    def install(self, server: MCPServer[RelayHandle]) -> None:
         """Serve subscriptions in both eras on `server`."""
         self._server = server
         low = server._lowlevel_server  # MCPServer has no public hook for these (MCP_SDK.md §3)
@@ -73,6 +75,7 @@ class ResourceUpdates:
         if listen is None:
             return
         inner = listen.handler
+        self._listen_handler = inner
 
         async def listen_tracked(
             ctx: ServerRequestContext[Any, Any], params: SubscriptionsListenRequestParams
@@ -88,6 +91,14 @@ class ResourceUpdates:
             "subscriptions/listen", SubscriptionsListenRequestParams, listen_tracked
         )
 
+    def end_streams(self) -> None:
+        """End every open 2026-07-28 listen stream gracefully (each sends its final
+        result), e.g. when the server stops: an open stream would otherwise hold an HTTP
+        request until the graceful shutdown timed out and cancelled it."""
+        close = getattr(self._listen_handler, "close", None)
+        if close is not None:
+            close()
+
     # subscribing ------------------------------------------------------------------------
 
     async def _subscribe(
@@ -96,9 +107,9 @@ class ResourceUpdates:
         if await self._read(params.uri) is None:
             raise MCPError(INVALID_PARAMS, f"no resource {params.uri!r} to subscribe to")
         subscribers = self.sessions.setdefault(params.uri, {})
-        if _connection(ctx.session) not in subscribers:
+        if connection_of(ctx.session) not in subscribers:
             await self._track([params.uri])
-            subscribers[_connection(ctx.session)] = ctx.session
+            subscribers[connection_of(ctx.session)] = ctx.session
         return EmptyResult()
 
     async def _unsubscribe(
@@ -108,7 +119,7 @@ class ResourceUpdates:
         return EmptyResult()
 
     def _drop(self, uri: str, session: ServerSession) -> None:
-        if self.sessions.get(uri, {}).pop(_connection(session), None) is not None:
+        if self.sessions.get(uri, {}).pop(connection_of(session), None) is not None:
             self._untrack([uri])
 
     async def _track(self, uris: Sequence[str]) -> None:
@@ -170,25 +181,17 @@ class ResourceUpdates:
             await store.wait_changed(generation, IDLE_RECHECK_SECONDS)
             await anyio.sleep(COALESCE_SECONDS)
 
-    async def _watch_alone(self, store: Store) -> None:
+    async def _watch_alone(self, handle: RelayHandle) -> None:
         if self._lock is None:
             self._lock = anyio.Lock()
         async with self._lock:
-            await self.watch(store)
-
-    @contextlib.asynccontextmanager
-    async def watching(self, store: Store) -> AsyncIterator[None]:
-        """Run the watcher while inside (one per server, whatever the lifespans)."""
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._watch_alone, store)
             try:
-                yield
-            finally:
-                tg.cancel_scope.cancel()
+                relay = await handle.when_open()
+            except RelayError:
+                return  # relay could not open: nothing changes, and requests say why
+            await self.watch(relay.store)
 
-
-def _connection(session: ServerSession) -> object:
-    """What a 2025-era subscription belongs to. A `ServerSession` is a per-request proxy;
-    its connection lasts as long as the client's (the SDK has no public handle on it)."""
-    connection: object = session._connection
-    return connection
+    def watching(self, handle: RelayHandle) -> contextlib.AbstractAsyncContextManager[None]:
+        """Run the watcher while inside (one per server, whatever the lifespans), once
+        the Relay is open."""
+        return in_background(self._watch_alone, handle)

@@ -20,6 +20,19 @@ BLOCKING_KINDS = frozenset({WaitKind.APPROVAL.value, WaitKind.EVENT.value, WaitK
 # A child run is followed down at most this far (run_workflow chains).
 CHILD_DEPTH = 8
 
+# A decision (an approval, a task's result, an event) reports the state of the run it
+# moved on, waiting at most this long for the engine to act on it.
+FOLLOW_DECISION_SECONDS = 2.0
+# An event reports the state of at most this many of the runs it resumed.
+FOLLOW_RESUMED_RUNS = 10
+
+# A decided gate or a completed task that no engine has acted on yet.
+NOT_PICKED_UP = (
+    "the decision is recorded; the run goes on as soon as a relay process (relay serve or "
+    "relay worker) picks it up"
+)
+NO_PROCESS = "; none is running now (start one, e.g. `relay worker`)"
+
 Progress = Callable[[float, float | None, str], Awaitable[None]]
 
 

@@ -46,6 +46,10 @@ from relay.service import coordination, details
 from relay.service.analytics import workflow_analytics
 from relay.service.follow import (
     CHILD_DEPTH,
+    FOLLOW_DECISION_SECONDS,
+    FOLLOW_RESUMED_RUNS,
+    NO_PROCESS,
+    NOT_PICKED_UP,
     Progress,
     RunProgress,
     child_waited_on,
@@ -60,18 +64,6 @@ from relay.store.base import EventQuery, NewRun, RunQuery, Store
 
 # How often one process records that a participant is active, at most.
 TOUCH_EVERY_SECONDS = 5.0
-# A decision (an approval, a task's result, an event) reports the state of the run it
-# moved on, waiting at most this long for the engine to act on it.
-FOLLOW_DECISION_SECONDS = 2.0
-# An event reports the state of at most this many of the runs it resumed.
-FOLLOW_RESUMED_RUNS = 10
-
-# A decided gate or a completed task that no engine has acted on yet.
-NOT_PICKED_UP = (
-    "the decision is recorded; the run goes on as soon as a relay process (relay serve or "
-    "relay worker) picks it up"
-)
-NO_PROCESS = "; none is running now (start one, e.g. `relay worker`)"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import anyio
-from croniter import croniter
 
 from relay.errors import ExpressionError, RelayError, StoreUnavailable, UsageError
 from relay.model.events import Event, matches
@@ -102,6 +101,8 @@ async def _catch_up(relay: "Relay", workflow: Workflow) -> None:
 
 
 def next_tick(trigger: ScheduleTrigger, after: datetime) -> datetime:
+    from croniter import croniter  # loaded with the first schedule (see model.workflow)
+
     zone = ZoneInfo(trigger.tz) if trigger.tz else None
     local = after.astimezone(zone) if zone else after.astimezone()
     following: datetime = croniter(trigger.schedule, local).get_next(datetime)
