@@ -83,7 +83,7 @@ async def test_approve_records_the_caller_unless_an_approver_is_named(client: Cl
     await call(client, "approve", run_id=first["run_id"])
     await call(client, "approve", run_id=second["run_id"], approver="alice", approved=False)
     decided = {
-        a["run_id"]: (a["decided_by"], a["status"], a["channel"])
+        a["run_id"]: (a.get("decided_by"), a["status"], a.get("channel"))
         for a in (await call(client, "list_approvals", status="all"))["approvals"]
     }
     assert decided[first["run_id"]] == ("claude_code", "approved", "mcp")

@@ -64,10 +64,17 @@ async def test_a_workflow_reads_as_its_file_and_as_a_diagram(
     assert "steps" in schema["properties"]
 
 
-async def test_a_run_reads_as_get_status_shows_it(client: Client) -> None:
+async def test_a_run_reads_as_the_whole_record_of_what_get_status_shows(client: Client) -> None:
     run = await call(client, "start_workflow", workflow="gated", wait_seconds=10)
     read_back = await read_json(client, f"relay://runs/{run['run_id']}")
-    assert read_back == await call(client, "get_status", run_id=run["run_id"])
+    brief = await call(client, "get_status", run_id=run["run_id"])
+    for key in ("run_id", "workflow", "status", "waiting_for", "next", "started_by"):
+        assert read_back[key] == brief[key], key
+    assert [s["status"] for s in read_back["steps"]] == [s["status"] for s in brief["steps"]]
+    build = read_back["steps"][0]  # the record: timestamps to the microsecond, every field
+    assert build["started_at"] is not None
+    assert build["finished_at"] is not None
+    assert read_back["error"] is None
     runs = await read_json(client, "relay://runs")
     assert [r["run_id"] for r in runs["runs"]] == [run["run_id"]]
     pending = await read_json(client, "relay://approvals/pending")

@@ -68,8 +68,8 @@ async def test_a_gated_run_waits_with_a_next_hint_then_completes_once_approved(
     while done["status"] != "completed":
         done = await call(client, "get_status", run_id=run["run_id"], wait_seconds=10)
     assert [s["status"] for s in done["steps"]] == ["completed"] * 3
-    assert done["waiting_for"] is None
-    assert done["next"] is None
+    assert "waiting_for" not in done  # empty fields are left out
+    assert "next" not in done
     approvals = await call(client, "list_approvals", status="all")
     assert approvals["approvals"][0]["decided_by"] == "claude_code"
 
@@ -154,7 +154,7 @@ async def test_wait_for_event_finds_a_matching_event_or_times_out(
     assert found["timed_out"] is False
     assert found["event"]["data"] == {"env": "prod"}
     missed = await call(client, "wait_for_event", type="deploy", timeout_seconds=0.2)
-    assert missed == {"event": None, "timed_out": True}
+    assert missed == {"timed_out": True}
 
 
 async def test_an_event_resumes_the_run_waiting_for_it(client: Client) -> None:
@@ -211,10 +211,11 @@ async def test_validate_workflow_checks_ids_and_text(client: Client) -> None:
     assert await call(client, "validate_workflow", definition="hello") == {
         "valid": True, "errors": [], "warnings": [], "id": "hello"
     }  # fmt: skip
+
     bad = "id: bad\nsteps:\n  - id: a\n    action: log\n    params: {nope: 1}\n"
     checked = await call(client, "validate_workflow", definition=bad)
     assert checked["valid"] is False
-    assert checked["id"] is None
+    assert "id" not in checked
     assert checked["errors"][0]["line"] == 5
 
 

@@ -18,7 +18,7 @@ from relay.cli.run_text import status_lines, summary_lines, symbols_for
 from relay.cli.session import client, driver
 from relay.model.run import Run, RunStatus
 from relay.service.follow import changed_from
-from relay.service.views import run_summary, run_view
+from relay.service.views import run_brief, run_summary
 
 if TYPE_CHECKING:
     from relay.config import Settings  # the service loads with the command that opens it
@@ -63,7 +63,7 @@ class Watch:
         if unsent:
             note(UNSENT.format(count=unsent, run_id=run.id))
         if self.as_json:
-            write_json(run_view(run))
+            write_json(run_brief(run))
         else:
             for line in summary_lines(run):
                 write(line)
@@ -74,7 +74,7 @@ class Watch:
         if self.run is None:
             return EXIT_INTERRUPTED
         if self.as_json:
-            write_json(run_view(self.run))
+            write_json(run_brief(self.run))
         note(
             f"stopped watching run {self.run.id} ({self.run.status.value}); it is not "
             "cancelled: any `relay worker` or `relay serve` process carries it on "
@@ -132,7 +132,7 @@ async def _resume_detached(settings: "Settings", args: argparse.Namespace) -> in
         run = await relay.resume(args.run_id)
         workers = await relay.live_workers()
     if args.json:
-        write_json(run_view(run))
+        write_json(run_brief(run))
     else:
         write(f"run {run.id} resumed: {run.status.value}")
     if not workers:
@@ -147,7 +147,7 @@ async def show_status(settings: "Settings", args: argparse.Namespace) -> int:
         else:
             run = await relay.get_run(args.run_id)
     if args.json:
-        write_json(run_view(run))
+        write_json(run_brief(run))
     else:
         for line in status_lines(run, symbols_for(sys.stdout)):
             write(line)
@@ -171,7 +171,7 @@ async def cancel_run(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
         run = await relay.cancel(args.run_id, args.reason)
     if args.json:
-        write_json(run_view(run))
+        write_json(run_brief(run))
     elif run.status.is_final:
         write(f"run {run.id} is {run.status.value}")
     else:

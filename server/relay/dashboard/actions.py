@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from relay.dashboard.board import CHANNEL, Board
 from relay.errors import RelayError, UsageError
 from relay.model.inputs import parse_input_text
-from relay.service.views import run_view, task_view
+from relay.service.views import run_brief, task_view
 
 
 async def approve(
@@ -27,11 +27,11 @@ async def approve(
 
 
 async def cancel(board: Board, run_id: str, reason: str) -> dict[str, Any]:
-    return run_view(await board.relay.cancel(run_id, reason, wait_seconds=0))
+    return run_brief(await board.relay.cancel(run_id, reason, wait_seconds=0))
 
 
 async def resume(board: Board, run_id: str) -> dict[str, Any]:
-    return run_view(await board.relay.resume(run_id))
+    return run_brief(await board.relay.resume(run_id))
 
 
 async def complete_task(
@@ -44,7 +44,7 @@ async def complete_task(
 async def start(board: Board, workflow_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     workflow = board.relay.workflow_for(workflow=workflow_id)
     run, _ = await board.relay.start_run(workflow, inputs)
-    return run_view(run)
+    return run_brief(run)
 
 
 def json_text(text: str, what: str) -> Any:

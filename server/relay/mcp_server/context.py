@@ -1,12 +1,15 @@
 """What a tool gets from its request: the typed `Context`, its progress channel, and the
 bounds every waiting call shares."""
 
-from collections.abc import Callable
+import functools
+import json
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
+from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel, Field
 
 from relay.mcp_server.prose import prose
 from relay.mcp_server.state import Ctx, RelayHandle
@@ -45,5 +48,26 @@ RunId = Annotated[str, Field(description="The run's id, as start_workflow or lis
 
 
 def add_tool(server: MCPServer[RelayHandle], fn: Callable[..., Any], **options: Any) -> None:
-    """Register a tool whose description is its docstring as prose (see `prose`)."""
-    server.add_tool(fn, description=prose(fn.__doc__), **options)
+    """Register a tool whose description is its docstring as prose (see `prose`), and
+    whose result is sent once, compactly (see `compact_result`)."""
+    server.add_tool(compact_result(fn), description=prose(fn.__doc__), **options)
+
+
+def compact_result(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """The tool `fn`, its model result sent as the structured content without empty
+    (None) fields, and as compact JSON text for clients that read the text only. The
+    SDK would send the model with every None, and again as indented JSON text: about
+    three times the bytes a client must read and check against the output schema."""
+
+    @functools.wraps(fn)  # the SDK reads the signature (and output schema) through it
+    async def tool(*args: Any, **kwargs: Any) -> Any:
+        result = await fn(*args, **kwargs)
+        if not isinstance(result, BaseModel):
+            return result
+        data = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)], structured_content=data
+        )
+
+    return tool

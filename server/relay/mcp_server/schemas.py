@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from relay.model.run import Run
-from relay.service.views import run_view
+from relay.service.views import run_brief
 
 
 class _Out(BaseModel):
@@ -33,12 +33,12 @@ class WorkflowInfo(_Out):
     inputs: dict[str, Any] = Field(description="Declared inputs: type, default, description")
     steps: list[WorkflowStep]
     triggers: list[dict[str, Any]]
-    path: str | None = Field(description="The YAML file it was loaded from")
+    path: str | None = Field(default=None, description="The YAML file it was loaded from")
 
 
 class FileProblem(_Out):
     path: str
-    line: int | None
+    line: int | None = None
     message: str
     step: str | None = Field(default=None, description="The step it is about, if any")
 
@@ -56,7 +56,7 @@ class Validation(_Out):
         description="What keeps a valid definition from running where it was given, e.g. "
         "inline steps that run code",
     )
-    id: str | None = Field(description="The workflow's id when it is valid")
+    id: str | None = Field(default=None, description="The workflow's id when it is valid")
 
 
 # runs -------------------------------------------------------------------------------------
@@ -64,16 +64,16 @@ class Validation(_Out):
 
 class StepInfo(_Out):
     id: str
-    name: str
+    name: str | None = Field(default=None, description="Shown when it differs from the id")
     status: str = Field(description="pending|running|waiting|completed|failed|skipped|cancelled")
-    attempts: int
-    started_at: str | None
-    finished_at: str | None
+    attempts: int | None = Field(default=None, description="Shown once a step has tried twice")
+    seconds: float | None = Field(default=None, description="How long it ran, once finished")
     output: Any = Field(
-        description="The step's output; a large one is cut to a preview with `full`, the "
-        "relay://runs/{run_id}/steps/{step_id}/output resource that holds all of it"
+        default=None,
+        description="The step's output; a long one is cut to a preview with `full`, the "
+        "relay://runs/{run_id}/steps/{step_id}/output resource that holds all of it",
     )
-    error: str | None
+    error: str | None = None
 
 
 class WaitingFor(_Out):
@@ -83,21 +83,26 @@ class WaitingFor(_Out):
 
 
 class RunInfo(_Out):
-    """A run (DESIGN.md's run shape)."""
+    """A run, as the tools return it: empty fields left out (relay://runs/{run_id} is the
+    whole record)."""
 
     run_id: str
     workflow: str
     status: str = Field(description="pending|running|waiting|completed|failed|cancelled")
-    inputs: dict[str, Any]
-    created_at: str | None
-    updated_at: str | None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    created_at: str | None = None
+    updated_at: str | None = None
     started_by: str
     steps: list[StepInfo]
-    waiting_for: WaitingFor | None = Field(description="What the run waits for, if anything")
-    next: str | None = Field(description="The one call that would unblock or follow the run")
-    outputs: dict[str, Any] | None
-    error: str | None
-    parent_run_id: str | None
+    waiting_for: WaitingFor | None = Field(
+        default=None, description="What the run waits for, if anything"
+    )
+    next: str | None = Field(
+        default=None, description="The one call that would unblock or follow the run"
+    )
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    parent_run_id: str | None = None
 
 
 class RunState(_Out):
@@ -106,20 +111,24 @@ class RunState(_Out):
     run_id: str
     workflow: str
     status: str = Field(description="pending|running|waiting|completed|failed|cancelled")
-    waiting_for: WaitingFor | None = Field(description="What the run waits for now, if anything")
-    next: str | None = Field(description="The one call that would unblock or follow the run")
-    outputs: dict[str, Any] | None
-    error: str | None
+    waiting_for: WaitingFor | None = Field(
+        default=None, description="What the run waits for now, if anything"
+    )
+    next: str | None = Field(
+        default=None, description="The one call that would unblock or follow the run"
+    )
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
 
 
 class RunSummary(_Out):
     run_id: str
     workflow: str
     status: str
-    created_at: str | None
-    updated_at: str | None
+    created_at: str | None = None
+    updated_at: str | None = None
     started_by: str
-    error: str | None
+    error: str | None = None
 
 
 class RunList(_Out):
@@ -135,8 +144,8 @@ class EventInfo(_Out):
     type: str
     source: str
     data: dict[str, Any]
-    correlation_id: str | None
-    idempotency_key: str | None
+    correlation_id: str | None = None
+    idempotency_key: str | None = None
     created_at: str
 
 
@@ -152,7 +161,7 @@ class Emitted(_Out):
 
 
 class EventWaitResult(_Out):
-    event: EventInfo | None
+    event: EventInfo | None = None
     timed_out: bool
 
 
@@ -180,11 +189,11 @@ class ApprovalInfo(_Out):
     message: str
     approvers: list[str]
     status: str
-    requested_at: str | None
-    expires_at: str | None
-    decided_by: str | None
-    channel: str | None
-    decided_at: str | None
+    requested_at: str | None = None
+    expires_at: str | None = None
+    decided_by: str | None = None
+    channel: str | None = None
+    decided_at: str | None = None
     comment: str
 
 
@@ -201,10 +210,10 @@ class TaskInfo(_Out):
     task: str = Field(description="What to do")
     context: dict[str, Any]
     status: str = Field(description="open|claimed|completed|failed|cancelled|expired")
-    created_at: str | None
-    claimed_by: str | None
-    result: Any
-    error: str | None
+    created_at: str | None = None
+    claimed_by: str | None = None
+    result: Any = None
+    error: str | None = None
 
 
 class TaskList(_Out):
@@ -220,7 +229,7 @@ class TaskDone(_Out):
 
 class ParticipantInfo(_Out):
     name: str
-    last_seen: str | None
+    last_seen: str | None = None
     open_tasks: int
 
 
@@ -232,11 +241,11 @@ class SlackResult(_Out):
     notification_id: str
     delivered: bool
     queued: bool
-    channel: str | None
-    ts: str | None
-    thread_ts: str | None
+    channel: str | None = None
+    ts: str | None = None
+    thread_ts: str | None = None
 
 
 def run_info(run: Run) -> RunInfo:
-    """A run as the tools return it (compact: large step outputs point to a resource)."""
-    return RunInfo.model_validate(run_view(run))
+    """A run as the tools return it (its brief: long step outputs point to a resource)."""
+    return RunInfo.model_validate(run_brief(run))

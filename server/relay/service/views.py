@@ -2,6 +2,7 @@
 plain JSON-able dicts: the MCP tools, `relay ... --json` and the HTTP API share them."""
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from relay.errors import Problem
@@ -19,6 +20,9 @@ from relay.model.run import (
 
 # A step output longer than this (as JSON) is cut in run views and pointed to by URI.
 OUTPUT_LIMIT = 2_000
+# In a run's brief (what tools return), a step's output is cut shorter: the whole of it
+# is one resource read away.
+BRIEF_OUTPUT_LIMIT = 300
 
 
 def iso(value: Any) -> str | None:
@@ -145,6 +149,51 @@ def run_state(run: Run) -> dict[str, Any]:
         "outputs": run.outputs,
         "error": run.error,
     }
+
+
+def stamp(value: datetime | None) -> str | None:
+    """A datetime for a model to read: UTC, to the second (`2026-12-02T01:07:44Z`)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+def run_brief(run: Run) -> dict[str, Any]:
+    """The run as tools return it (get_status, start_workflow...): what a model needs to
+    act, nothing empty or repeated. Each step keeps its status and a short output; the
+    whole run, full outputs included, is the `relay://runs/{run_id}` resource."""
+    waiting = waiting_for(run)
+    brief: dict[str, Any] = {
+        "run_id": run.id,
+        "workflow": run.workflow,
+        "status": shown_status(run, waiting),
+        "inputs": run.inputs,
+        "created_at": stamp(run.created_at),
+        "updated_at": stamp(run.updated_at),
+        "started_by": run.started_by,
+        "steps": [step_brief(run, s) for s in run.steps],
+        "waiting_for": waiting,
+        "next": next_hint(run, waiting),
+        "outputs": run.outputs,
+        "error": run.error,
+        "parent_run_id": run.parent_run_id,
+    }
+    return {key: value for key, value in brief.items() if value not in (None, {})}
+
+
+def step_brief(run: Run, step: StepRun) -> dict[str, Any]:
+    brief: dict[str, Any] = {"id": step.id, "status": step.status.value}
+    if step.name != step.id:
+        brief["name"] = step.name
+    if step.attempts > 1:
+        brief["attempts"] = step.attempts
+    if step.started_at is not None and step.finished_at is not None:
+        brief["seconds"] = round((step.finished_at - step.started_at).total_seconds(), 1)
+    if step.output is not None:
+        brief["output"] = short_output(run.id, step.id, step.output, BRIEF_OUTPUT_LIMIT)
+    if step.error:
+        brief["error"] = step.error
+    return brief
 
 
 def run_summary(run: Run) -> dict[str, Any]:
