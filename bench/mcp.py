@@ -11,8 +11,11 @@ SDK's own client (`mcp.Client` over `stdio_client`), on the same machine, in the
 - `spawn_to_initialized`: from spawning the process to the `initialize` answer (entering a
   `Client(mode="legacy")` context: spawn, `initialize`, its result), each server spawned
   several times, alternating, after one unmeasured spawn each; medians and their ratio.
+- `sigint_to_exit`: `relay serve` with a running run (a `shell` step) and a run waiting
+  at an approval, sent SIGINT as Claude Code stops it; from the signal to the process's
+  exit (leases handed back, store closed), several times: p50 and p95 against 100 ms.
 
-    .venv/bin/python bench/mcp.py [--calls 500] [--spawns 9] [--quick]
+    .venv/bin/python bench/mcp.py [--calls 500] [--spawns 9] [--stops 20] [--quick]
 """
 
 import argparse
@@ -20,6 +23,7 @@ import json
 import math
 import os
 import platform
+import signal
 import statistics
 import sys
 import tempfile
@@ -47,7 +51,9 @@ from _harness import log_steps, until  # noqa: E402
 
 Report = dict[str, Any]
 BARE_SERVER = str(BENCH / "_bare_server.py")
-TARGET_RATIO = 1.3
+TARGET_RATIO = 1.5  # get_status against the bare echo tool (issue: at most 1.5x)
+SPAWN_TARGET_RATIO = 1.15
+STOP_TARGET_MS = 100.0  # Claude Code sends SIGTERM 100 ms after SIGINT
 BLOCK = 25  # calls to one server before switching to the other
 VALIDATIONS = 200  # client-side output-schema checks timed to explain the round trip
 ERAS = {"2026-07-28": "auto", "2025 handshake (legacy)": "legacy"}
@@ -101,8 +107,8 @@ def summary(samples: list[float]) -> Report:
     }
 
 
-def verdict(ratio: float) -> Report:
-    return {"target_ratio": TARGET_RATIO, "ratio": ratio, "met": ratio <= TARGET_RATIO}
+def verdict(ratio: float, target: float = TARGET_RATIO) -> Report:
+    return {"target_ratio": target, "ratio": ratio, "met": ratio <= target}
 
 
 async def timed(call: Callable[[], Awaitable[None]], count: int) -> list[float]:
@@ -210,17 +216,95 @@ async def spawn_to_initialized(home: Path, spawns: int) -> Report:
             for name, values in samples.items()
         },
         "ratio": ratio,
-        "target": verdict(ratio),
+        "target": verdict(ratio, SPAWN_TARGET_RATIO),
     }
 
 
-async def main(calls: int, warmup: int, spawns: int) -> Report:
+def busy_home(home: Path) -> None:
+    (home / "workflows" / "bench_slow.yaml").write_text(
+        "id: bench_slow\nsteps:\n  - {id: work, action: shell, params: {command: 'sleep 30'}}\n"
+    )
+    (home / "workflows" / "bench_gate.yaml").write_text(
+        "id: bench_gate\nsteps:\n  - {id: gate, action: approval, params: {message: ok?}}\n"
+    )
+
+
+async def one_stop(home: Path, errlog: TextIO) -> float:
+    """Seconds from SIGINT to the exit of a `relay serve` with a running and a waiting run."""
+    server = relay_server(home)
+    argv = [server.command, *server.args]
+    env = {**os.environ, **(server.env or {})}
+    async with await anyio.open_process(argv, env=env, cwd=home, stderr=errlog) as process:
+        client = RawClient(process)
+        await client.request("initialize", INITIALIZE)
+        await client.request("tools/call", {"name": "start_workflow",
+                                            "arguments": {"workflow": "bench_slow"}})  # fmt: skip
+        await client.request("tools/call", {"name": "start_workflow",
+                                            "arguments": {"workflow": "bench_gate",
+                                                          "wait_seconds": 10}})  # fmt: skip
+        await anyio.sleep(0.3)  # the shell step is running
+        started = time.perf_counter()
+        process.send_signal(signal.SIGINT)
+        await process.wait()
+        return time.perf_counter() - started
+
+
+async def sigint_to_exit(home: Path, stops: int) -> Report:
+    busy_home(home)
+    samples = []
+    with (home / "stop.log").open("w") as errlog:
+        for i in range(stops):
+            samples.append(await one_stop(home, errlog))
+            progress(f"stop {i + 1}/{stops}: {ms(samples[-1])} ms")
+    p95 = percentile(samples, 0.95)
+    return {
+        "definition": (
+            "SIGINT -> exit of `relay serve` (stdio) holding a running shell step and a run "
+            "parked at an approval; includes handing the leases back and closing the store"
+        ),
+        "stops": stops,
+        "p50_ms": ms(statistics.median(samples)),
+        "p95_ms": ms(p95),
+        "samples_ms": [ms(s) for s in samples],
+        "target": {"p95_ms_at_most": STOP_TARGET_MS, "met": ms(p95) <= STOP_TARGET_MS},
+    }
+
+
+INITIALIZE = {"protocolVersion": "2025-11-25", "capabilities": {},
+              "clientInfo": {"name": "bench", "version": "1"}}  # fmt: skip
+
+
+class RawClient:
+    """Just enough JSON-RPC over a process's pipes to start runs before a SIGINT."""
+
+    def __init__(self, process: Any) -> None:
+        self.process = process
+        self.next_id = 1
+        self.buffer = b""
+
+    async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        request_id, self.next_id = self.next_id, self.next_id + 1
+        line = json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method,
+                           "params": params})  # fmt: skip
+        await self.process.stdin.send(line.encode() + b"\n")
+        while True:
+            while b"\n" not in self.buffer:
+                self.buffer += await self.process.stdout.receive()
+            raw, self.buffer = self.buffer.split(b"\n", 1)
+            message: dict[str, Any] = json.loads(raw)
+            if message.get("id") == request_id and "method" not in message:
+                return message
+
+
+async def main(calls: int, warmup: int, spawns: int, stops: int) -> Report:
     with tempfile.TemporaryDirectory(prefix="relay-bench-mcp-") as tmp:
         home = Path(tmp)
         (home / "workflows").mkdir()
         run_id = await completed_run(home)
         progress(f"completed run {run_id}; spawning each server {spawns + 1} times")
         spawn = await spawn_to_initialized(home, spawns)
+        progress(f"SIGINT to exit, {stops} times")
+        stop = await sigint_to_exit(home, stops)
         eras: Report = {}
         for label, mode in ERAS.items():
             progress(f"round trips, {label}: {warmup} warm-up + {calls} calls each")
@@ -246,6 +330,7 @@ async def main(calls: int, warmup: int, spawns: int) -> Report:
             "target": verdict(modern["ratio_p50"]) | {"era": "2026-07-28", "figure": "p50"},
         },
         "spawn_to_initialized": spawn,
+        "sigint_to_exit": stop,
     }
 
 
@@ -254,9 +339,10 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--spawns", type=int, default=9)
-    parser.add_argument("--quick", action="store_true", help="50 calls, 3 spawns")
+    parser.add_argument("--stops", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="50 calls, 3 spawns, 5 stops")
     args = parser.parse_args()
     if args.quick:
-        args.calls, args.warmup, args.spawns = 50, 10, 3
-    report = anyio.run(main, args.calls, args.warmup, args.spawns)
+        args.calls, args.warmup, args.spawns, args.stops = 50, 10, 3, 5
+    report = anyio.run(main, args.calls, args.warmup, args.spawns, args.stops)
     print(json.dumps(report, indent=2))

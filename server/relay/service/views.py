@@ -188,7 +188,9 @@ def step_brief(run: Run, step: StepRun) -> dict[str, Any]:
     if step.attempts > 1:
         brief["attempts"] = step.attempts
     if step.started_at is not None and step.finished_at is not None:
-        brief["seconds"] = round((step.finished_at - step.started_at).total_seconds(), 1)
+        seconds = round((step.finished_at - step.started_at).total_seconds(), 1)
+        if seconds:  # a step that took no time says nothing by it
+            brief["seconds"] = seconds
     if step.output is not None:
         brief["output"] = short_output(run.id, step.id, step.output, BRIEF_OUTPUT_LIMIT)
     if step.error:
