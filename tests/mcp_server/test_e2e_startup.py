@@ -1,6 +1,9 @@
 """`relay serve` as a chat meets it at launch: what it imports before it is of use, and
 that it answers its first requests before it opens the store."""
 
+import os
+import pty
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +88,29 @@ async def test_the_first_requests_are_answered_before_the_store_opens(home: Home
         [content] = answer["result"]["content"]
         assert "unsupported database URL scheme 'nosuch'" in content["text"]
         assert "Traceback" not in content["text"]
+
+
+def test_relay_serve_on_a_terminal_says_what_it_is_on_stderr(home: Home) -> None:
+    """A person who runs `relay serve` by hand learns that it waits for an MCP client."""
+    primary, terminal = pty.openpty()
+    try:
+        served = subprocess.Popen(
+            [sys.executable, "-m", "relay", "serve"],
+            stdin=terminal,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=home.env("someone"),
+            cwd=home.root,
+            text=True,
+        )
+        assert served.stderr is not None
+        with served.stderr:
+            line = served.stderr.readline()
+            served.send_signal(signal.SIGINT)
+            assert served.wait(timeout=10) == 0
+    finally:
+        os.close(primary)
+        os.close(terminal)
+    assert "MCP server" in line, line
+    assert "stdin/stdout" in line
+    assert "claude mcp add relay" in line

@@ -92,14 +92,15 @@ async def _serve_stdio() -> int:
     from relay.mcp_server.state import RelayHandle
     from relay.mcp_server.stdio import stdio_transport
 
-    if sys.stdin.isatty():
-        note(ON_A_TERMINAL.format(relay=sys.argv[0]))
+    on_a_terminal = sys.stdin.isatty()  # before the transport takes stdin over
     handle = RelayHandle()
     async with (
         StopOnSignal(),
         stdio_transport() as (serve, quiet),
         anyio.create_task_group() as tg,
     ):
+        if on_a_terminal:
+            note(ON_A_TERMINAL.format(relay=sys.argv[0]))
         tg.start_soon(_open_when_asked, handle, quiet)
         await serve(build_server(handle))
         tg.cancel_scope.cancel()
