@@ -13,7 +13,7 @@ from mcp.types import Implementation
 from relay.bootstrap import open_relay
 from relay.config import Settings
 from relay.mcp_server.server import build_server
-from relay.mcp_server.state import RelayHandle
+from relay.mcp_server.state import McpState
 from relay.service.relay import Relay
 
 WORKFLOWS = {
@@ -121,7 +121,7 @@ async def relay(settings: Settings) -> AsyncIterator[Relay]:
 
 
 @pytest.fixture
-def server(relay: Relay) -> MCPServer[RelayHandle]:
+def server(relay: Relay) -> MCPServer[McpState]:
     return build_server(relay)
 
 
@@ -136,6 +136,6 @@ CHAT = Implementation(name="claude_code", version="1.0")
 
 
 @pytest.fixture
-async def client(server: MCPServer[RelayHandle], mode: str) -> AsyncIterator[Client]:
+async def client(server: MCPServer[McpState], mode: str) -> AsyncIterator[Client]:
     async with Client(server, mode=mode, raise_exceptions=True, client_info=CHAT) as client:
         yield client

@@ -13,14 +13,14 @@ from mcp.types import ElicitRequestParams, ElicitResult, Implementation
 from mcp_harness import call
 
 from relay.mcp_server.chat_approval import AskedGates
-from relay.mcp_server.state import RelayHandle
+from relay.mcp_server.state import McpState
 
 Answer = Callable[[str], ElicitResult]
 
 
 @asynccontextmanager
 async def eliciting(
-    server: MCPServer[RelayHandle], mode: str, answer: Answer, asked: list[str]
+    server: MCPServer[McpState], mode: str, answer: Answer, asked: list[str]
 ) -> AsyncIterator[Client]:
     async def on_elicit(ctx: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
         asked.append(params.message)
@@ -43,7 +43,7 @@ async def decisions(client: Client) -> list[tuple[str, str, str, str]]:
 
 
 async def test_the_user_approves_in_the_chat_and_the_run_completes(
-    server: MCPServer[RelayHandle], mode: str
+    server: MCPServer[McpState], mode: str
 ) -> None:
     asked: list[str] = []
     async with eliciting(server, mode, accept(approved=True, comment="lgtm"), asked) as client:
@@ -58,7 +58,7 @@ async def test_the_user_approves_in_the_chat_and_the_run_completes(
 
 
 async def test_the_user_rejects_in_the_chat_and_the_run_fails(
-    server: MCPServer[RelayHandle], mode: str
+    server: MCPServer[McpState], mode: str
 ) -> None:
     answer = accept(approved=False, comment="not now")
     async with eliciting(server, mode, answer, []) as client:
@@ -69,7 +69,7 @@ async def test_the_user_rejects_in_the_chat_and_the_run_fails(
 
 
 async def test_a_declined_question_leaves_the_run_waiting_with_its_next_hint(
-    server: MCPServer[RelayHandle], mode: str
+    server: MCPServer[McpState], mode: str
 ) -> None:
     asked: list[str] = []
     declined = lambda _message: ElicitResult(action="decline")  # noqa: E731
@@ -88,7 +88,7 @@ async def test_without_elicitation_the_waiting_run_comes_back_with_next(client: 
 
 
 async def test_nothing_is_asked_without_a_wait_or_of_someone_who_may_not_decide(
-    server: MCPServer[RelayHandle], mode: str
+    server: MCPServer[McpState], mode: str
 ) -> None:
     asked: list[str] = []
     only_alice = (
@@ -105,7 +105,7 @@ async def test_nothing_is_asked_without_a_wait_or_of_someone_who_may_not_decide(
 
 
 async def test_an_identical_call_does_not_ask_while_the_first_question_is_open(
-    server: MCPServer[RelayHandle], mode: str
+    server: MCPServer[McpState], mode: str
 ) -> None:
     asked = anyio.Event()
     answer_now = anyio.Event()

@@ -12,7 +12,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import LoggingMessageNotificationParams
 from mcp_harness import call
 
-from relay.mcp_server.state import RelayHandle
+from relay.mcp_server.state import McpState
 
 pytestmark = pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning")
 
@@ -48,7 +48,7 @@ def matches(heard: list[tuple[str, str | None, str]]) -> None:
 
 
 async def test_a_legacy_client_hears_its_runs_at_the_level_it_set(
-    server: MCPServer[RelayHandle],
+    server: MCPServer[McpState],
 ) -> None:
     heard = Heard()
     async with Client(server, mode="legacy", logging_callback=heard) as client:
@@ -61,7 +61,7 @@ async def test_a_legacy_client_hears_its_runs_at_the_level_it_set(
 
 
 async def test_a_2026_request_hears_the_lines_of_the_run_it_waits_on_before_its_result(
-    server: MCPServer[RelayHandle],
+    server: MCPServer[McpState],
 ) -> None:
     heard = Heard()
     async with Client(server, log_level="warning", logging_callback=heard) as client:
@@ -72,7 +72,7 @@ async def test_a_2026_request_hears_the_lines_of_the_run_it_waits_on_before_its_
 
 
 async def test_a_2026_request_that_does_not_opt_in_hears_nothing(
-    server: MCPServer[RelayHandle],
+    server: MCPServer[McpState],
 ) -> None:
     heard = Heard()
     async with Client(server, logging_callback=heard) as client:

@@ -9,19 +9,19 @@ from mcp.types import Implementation
 from mcp_harness import call
 
 from relay.mcp_server.server import build_server
-from relay.mcp_server.state import RelayHandle
+from relay.mcp_server.state import McpState
 from relay.service.relay import Relay
 
 
 @asynccontextmanager
-async def chat(server: MCPServer[RelayHandle], name: str, mode: str) -> AsyncIterator[Client]:
+async def chat(server: MCPServer[McpState], name: str, mode: str) -> AsyncIterator[Client]:
     info = Implementation(name=name, version="1.0")
     async with Client(server, mode=mode, raise_exceptions=True, client_info=info) as client:
         yield client
 
 
 async def test_a_handoff_is_listed_for_its_participant_who_claims_and_completes_it(
-    client: Client, server: MCPServer[RelayHandle], mode: str
+    client: Client, server: MCPServer[McpState], mode: str
 ) -> None:
     run = await call(client, "start_workflow", workflow="handoff", wait_seconds=10)
     assert run["waiting_for"]["kind"] == "task"
@@ -54,7 +54,7 @@ async def test_a_handoff_is_listed_for_its_participant_who_claims_and_completes_
 
 
 async def test_list_participants_shows_who_was_seen_and_their_open_tasks(
-    client: Client, server: MCPServer[RelayHandle], mode: str
+    client: Client, server: MCPServer[McpState], mode: str
 ) -> None:
     await call(client, "start_workflow", workflow="handoff", wait_seconds=10)
     people = {p["name"] for p in (await call(client, "list_participants"))["participants"]}

@@ -16,7 +16,7 @@ from mcp_harness import call
 
 from relay.bootstrap import open_relay
 from relay.config import Settings
-from relay.mcp_server.state import RelayHandle
+from relay.mcp_server.state import McpState
 from relay.service.relay import Relay
 
 EVENTS = "relay://events/recent"
@@ -54,7 +54,7 @@ async def subscribe(client: Client, uri: str) -> None:
 
 
 async def test_a_legacy_subscriber_hears_of_a_run_another_process_advances(
-    server: MCPServer[RelayHandle], settings: Settings
+    server: MCPServer[McpState], settings: Settings
 ) -> None:
     heard = Heard()
     async with Client(server, mode="legacy", message_handler=heard.handle) as client:
@@ -68,7 +68,7 @@ async def test_a_legacy_subscriber_hears_of_a_run_another_process_advances(
 
 
 async def test_a_legacy_subscriber_hears_of_events_another_process_appends(
-    server: MCPServer[RelayHandle], settings: Settings
+    server: MCPServer[McpState], settings: Settings
 ) -> None:
     heard = Heard()
     async with Client(server, mode="legacy", message_handler=heard.handle) as client:
@@ -82,7 +82,7 @@ async def test_a_legacy_subscriber_hears_of_events_another_process_appends(
 
 
 async def test_a_legacy_client_cannot_subscribe_to_what_does_not_exist(
-    server: MCPServer[RelayHandle],
+    server: MCPServer[McpState],
 ) -> None:
     async with Client(server, mode="legacy") as client:
         with pytest.raises(MCPError, match="no resource 'relay://runs/nope'"):
@@ -90,7 +90,7 @@ async def test_a_legacy_client_cannot_subscribe_to_what_does_not_exist(
 
 
 async def test_a_2026_listener_hears_of_a_run_another_process_advances(
-    server: MCPServer[RelayHandle], settings: Settings
+    server: MCPServer[McpState], settings: Settings
 ) -> None:
     async with Client(server, mode="auto") as client:
         run = await call(client, "start_workflow", workflow="gated", wait_seconds=10)
@@ -111,7 +111,7 @@ async def test_a_2026_listener_hears_of_a_run_another_process_advances(
 
 
 async def test_a_2026_listener_hears_of_an_event_from_another_process(
-    server: MCPServer[RelayHandle], settings: Settings
+    server: MCPServer[McpState], settings: Settings
 ) -> None:
     async with (
         Client(server, mode="auto") as client,
@@ -125,7 +125,7 @@ async def test_a_2026_listener_hears_of_an_event_from_another_process(
 
 
 async def test_a_legacy_client_that_unsubscribes_hears_no_more(
-    server: MCPServer[RelayHandle], settings: Settings
+    server: MCPServer[McpState], settings: Settings
 ) -> None:
     heard = Heard()
     async with Client(server, mode="legacy", message_handler=heard.handle) as client:

@@ -29,7 +29,7 @@ from relay.errors import RelayError
 
 if TYPE_CHECKING:
     from relay.config import Settings  # imported by the commands that serve
-    from relay.mcp_server.state import RelayHandle
+    from relay.mcp_server.handle import RelayHandle
     from relay.mcp_server.stdio import InputQuiet
 
 log = logging.getLogger("relay.serve")
@@ -88,8 +88,8 @@ async def run_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve_stdio() -> int:
+    from relay.mcp_server.handle import RelayHandle
     from relay.mcp_server.server import build_server
-    from relay.mcp_server.state import RelayHandle
     from relay.mcp_server.stdio import stdio_transport
 
     on_a_terminal = sys.stdin.isatty()  # before the transport takes stdin over

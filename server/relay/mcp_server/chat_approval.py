@@ -11,16 +11,15 @@ mid-call (`elicitation/create`) and the body gets the answer. On 2026-07-28 the 
 turns the `Elicit` into an `InputRequiredResult` and the client calls the tool again
 with the answer; every resolver runs again, so the retry must find the run that the
 first round started instead of starting another. The SDK's `request_state` carries
-only its own record (a digest of the question), so `AskedGates` keeps, in this process,
+only its own record (a digest of the question), so `AskedGates` (in `McpState`) keeps,
+in this process,
 which run each caller's identical call asked about; the SDK accepts the answer only
 if `ask_gate` renders the very same question again, so a stale or mixed-up entry can
 re-ask but never approve the wrong run.
 """
 
 import json
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult, Resolve
@@ -30,9 +29,8 @@ from pydantic import BaseModel, Field
 
 from relay.mcp_server.context import WAIT_SCHEMA, Ctx, check_wait, progress_of
 from relay.mcp_server.errors import tool_errors
-from relay.mcp_server.logs import RunLogs
 from relay.mcp_server.schemas import RunInfo, run_info
-from relay.mcp_server.state import caller
+from relay.mcp_server.state import AskedGates, caller, state_of
 from relay.model.run import Approval, Run
 from relay.service.follow import Progress
 
@@ -41,9 +39,6 @@ if TYPE_CHECKING:
 
 CHANNEL = "elicitation"
 ELICITATION_KEY = "relay:approval"  # the question's key in a 2026-07-28 InputRequiredResult
-
-# The SDK's request_state lives 600 s by default; a question unanswered for longer is gone.
-ASKED_TTL_SECONDS = 600.0
 
 
 class GateDecision(BaseModel):
@@ -57,32 +52,6 @@ class GateDecision(BaseModel):
 class Started:
     run_id: str
     call_key: str  # the caller and the call's arguments: what a 2026-era retry repeats
-
-
-@dataclass
-class AskedGates:
-    """Which run a pending in-chat question is about, per (caller, arguments)."""
-
-    asked: dict[str, tuple[str, float]] = field(default_factory=dict)
-
-    def remember(self, key: str, run_id: str) -> None:
-        self._expire()
-        self.asked[key] = (run_id, time.monotonic())
-
-    def recall(self, key: str) -> str | None:
-        self._expire()
-        held = self.asked.get(key)
-        return None if held is None else held[0]
-
-    def forget(self, key: str, run_id: str) -> None:
-        """Done with the question about `run_id` (an identical call's stays)."""
-        if self.recall(key) == run_id:
-            del self.asked[key]
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for key in [k for k, (_, at) in self.asked.items() if now - at > ASKED_TTL_SECONDS]:
-            del self.asked[key]
 
 
 def can_elicit(ctx: Ctx) -> bool:
@@ -107,116 +76,117 @@ def _call_key(relay: "Relay", arguments: dict[str, Any]) -> str:
     return json.dumps([relay.participant, arguments], sort_keys=True, default=str)
 
 
-def start_workflow_tool(run_logs: RunLogs) -> Callable[..., Awaitable[RunInfo]]:
-    """The `start_workflow` tool, with its own record of questions asked in the chat."""
-    gates = AskedGates()
+@tool_errors
+async def start_run(
+    ctx: Ctx,
+    workflow: str | None,
+    definition: str | None,
+    inputs: dict[str, Any] | None,
+    idempotency_key: str | None,
+    wait_seconds: float,
+) -> Started:
+    relay, state = await caller(ctx), state_of(ctx)
+    arguments = [workflow, definition, inputs, idempotency_key, wait_seconds]
+    key = _call_key(relay, {"args": arguments})
+    if ctx.request_state is not None:  # a 2026-era retry carrying the user's answer
+        return Started(_recall(state.asked, key), key)
+    wait = check_wait(wait_seconds, "get_status(run_id, wait_seconds=...)")
+    run, _ = await relay.start_run(
+        relay.workflow_for(workflow, definition), inputs, idempotency_key=idempotency_key
+    )
+    await state.logs.follow(ctx, relay, run.id)
+    if wait > 0:
+        async with state.logs.during(ctx, relay, run.id, progress_of(ctx)) as progress:
+            run = await relay.wait_run(run.id, wait, progress)
+    return Started(run.id, key)
 
-    @tool_errors
-    async def start_run(
-        ctx: Ctx,
-        workflow: str | None,
-        definition: str | None,
-        inputs: dict[str, Any] | None,
-        idempotency_key: str | None,
-        wait_seconds: float,
-    ) -> Started:
-        relay = await caller(ctx)
-        arguments = [workflow, definition, inputs, idempotency_key, wait_seconds]
-        key = _call_key(relay, {"args": arguments})
-        if ctx.request_state is not None:  # a 2026-era retry carrying the user's answer
-            return Started(_recall(gates, key), key)
-        wait = check_wait(wait_seconds, "get_status(run_id, wait_seconds=...)")
-        run, _ = await relay.start_run(
-            relay.workflow_for(workflow, definition), inputs, idempotency_key=idempotency_key
-        )
-        await run_logs.follow(ctx, run.id)
-        if wait > 0:
-            async with run_logs.during(ctx, run.id, progress_of(ctx)) as progress:
-                run = await relay.wait_run(run.id, wait, progress)
-        return Started(run.id, key)
 
-    @tool_errors
-    async def find_gate(
-        ctx: Ctx, started: Annotated[Started, Resolve(start_run)], wait_seconds: float
-    ) -> Approval | None:
-        if wait_seconds <= 0 or not can_elicit(ctx):
-            return None
-        relay = await caller(ctx)
-        gate = await relay.decidable_gate(started.run_id, CHANNEL)
-        held = gates.recall(started.call_key)
-        if gate is None or (held not in (None, started.run_id) and await _still_asked(ctx, held)):
-            return None  # an identical call's question is still open: `next` says what to do
-        gates.remember(started.call_key, started.run_id)
-        return gate
+@tool_errors
+async def find_gate(
+    ctx: Ctx, started: Annotated[Started, Resolve(start_run)], wait_seconds: float
+) -> Approval | None:
+    if wait_seconds <= 0 or not can_elicit(ctx):
+        return None
+    relay, asked = await caller(ctx), state_of(ctx).asked
+    gate = await relay.decidable_gate(started.run_id, CHANNEL)
+    held = asked.recall(started.call_key)
+    if gate is None or (held not in (None, started.run_id) and await _still_asked(ctx, held)):
+        return None  # an identical call's question is still open: `next` says what to do
+    asked.remember(started.call_key, started.run_id)
+    return gate
 
-    async def ask_gate(
-        gate: Annotated[Approval | None, Resolve(find_gate)],
-    ) -> Elicit[GateDecision] | None:
-        return None if gate is None else Elicit(question(gate), GateDecision)
 
-    # The SDK keys the question on the wire by the resolver's `module:qualname`: a short,
-    # stable name instead of this closure's Python path.
-    ask_gate.__module__, ask_gate.__qualname__ = "relay", ELICITATION_KEY.split(":")[1]
+async def ask_gate(
+    gate: Annotated[Approval | None, Resolve(find_gate)],
+) -> Elicit[GateDecision] | None:
+    return None if gate is None else Elicit(question(gate), GateDecision)
 
-    @tool_errors
-    async def start_workflow(
-        ctx: Ctx,
-        started: Annotated[Started, Resolve(start_run)],
-        gate: Annotated[Approval | None, Resolve(find_gate)],
-        answer: Annotated[ElicitationResult[Any], Resolve(ask_gate)],
-        workflow: Annotated[
-            str | None,
-            Field(description="The id of a workflow to run (list_workflows shows them)"),
-        ] = None,
-        definition: Annotated[
-            str | None,
-            Field(
-                description="Instead of `workflow`: a whole workflow as YAML text. It may "
-                "not use shell or python steps unless the server allows inline code"
-            ),
-        ] = None,
-        inputs: Annotated[
-            dict[str, Any] | None,
-            Field(description="Values for the workflow's declared inputs, by name"),
-        ] = None,
-        idempotency_key: Annotated[
-            str | None,
-            Field(
-                description="Any string; a second start with the same key returns the "
-                "first run instead of starting another"
-            ),
-        ] = None,
-        wait_seconds: Annotated[
-            float,
-            Field(
-                description="Wait up to this many seconds (0-300) for the run to finish or "
-                "to stop at something it waits for (an approval, an event, a task); 0 "
-                "returns at once",
-                json_schema_extra=WAIT_SCHEMA,
-            ),
-        ] = 0,
-    ) -> RunInfo:
-        """Start a workflow run: a workflow id from list_workflows, or an inline YAML
-        definition. Returns the run; with wait_seconds it returns once the run finishes,
-        stops to wait for something (`waiting_for`, and `next` names the call that
-        unblocks it), or time is up. When the run stops at an approval gate and your
-        client supports it, the user is asked to approve or reject right here."""
-        gates.forget(started.call_key, started.run_id)
-        relay = await caller(ctx)
-        decision = answer.data if isinstance(answer, AcceptedElicitation) else None
-        if gate is None or not isinstance(decision, GateDecision):
-            return run_info(await relay.get_run(started.run_id))
-        await relay.approve(
-            gate.run_id,
-            gate.step_id,
-            approved=decision.approved,
-            comment=decision.comment,
-            channel=CHANNEL,
-        )
-        async with run_logs.during(ctx, gate.run_id, progress_of(ctx)) as progress:
-            return run_info(await _wait_past(ctx, gate, wait_seconds, progress))
 
-    return start_workflow
+# The SDK keys the question on the wire by the resolver's `module:qualname`: a short,
+# stable name instead of this module's Python path.
+ask_gate.__module__, ask_gate.__qualname__ = ELICITATION_KEY.split(":")
+
+WorkflowArg = Annotated[
+    str | None, Field(description="The id of a workflow to run (list_workflows shows them)")
+]
+DefinitionArg = Annotated[
+    str | None,
+    Field(
+        description="Instead of `workflow`: a whole workflow as YAML text. It may not use "
+        "shell or python steps unless the server allows inline code"
+    ),
+]
+InputsArg = Annotated[
+    dict[str, Any] | None, Field(description="Values for the workflow's declared inputs, by name")
+]
+IdempotencyArg = Annotated[
+    str | None,
+    Field(
+        description="Any string; a second start with the same key returns the first run "
+        "instead of starting another"
+    ),
+]
+WaitArg = Annotated[
+    float,
+    Field(
+        description="Wait up to this many seconds (0-300) for the run to finish or to stop "
+        "at something it waits for (an approval, an event, a task); 0 returns at once",
+        json_schema_extra=WAIT_SCHEMA,
+    ),
+]
+
+
+@tool_errors
+async def start_workflow(
+    ctx: Ctx,
+    started: Annotated[Started, Resolve(start_run)],
+    gate: Annotated[Approval | None, Resolve(find_gate)],
+    answer: Annotated[ElicitationResult[Any], Resolve(ask_gate)],
+    workflow: WorkflowArg = None,
+    definition: DefinitionArg = None,
+    inputs: InputsArg = None,
+    idempotency_key: IdempotencyArg = None,
+    wait_seconds: WaitArg = 0,
+) -> RunInfo:
+    """Start a workflow run: a workflow id from list_workflows, or an inline YAML
+    definition. Returns the run; with wait_seconds it returns once the run finishes,
+    stops to wait for something (`waiting_for`, and `next` names the call that
+    unblocks it), or time is up. When the run stops at an approval gate and your
+    client supports it, the user is asked to approve or reject right here."""
+    relay, state = await caller(ctx), state_of(ctx)
+    state.asked.forget(started.call_key, started.run_id)
+    decision = answer.data if isinstance(answer, AcceptedElicitation) else None
+    if gate is None or not isinstance(decision, GateDecision):
+        return run_info(await relay.get_run(started.run_id))
+    await relay.approve(
+        gate.run_id,
+        gate.step_id,
+        approved=decision.approved,
+        comment=decision.comment,
+        channel=CHANNEL,
+    )
+    async with state.logs.during(ctx, relay, gate.run_id, progress_of(ctx)) as progress:
+        return run_info(await _wait_past(ctx, gate, wait_seconds, progress))
 
 
 async def _still_asked(ctx: Ctx, run_id: str | None) -> bool:

@@ -10,7 +10,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CompleteRequestParams, CompleteResult, Completion
 
 from relay.errors import RelayError
-from relay.mcp_server.state import RelayHandle
+from relay.mcp_server.handle import RelayHandle
 
 if TYPE_CHECKING:
     from relay.service.relay import Relay
@@ -61,7 +61,7 @@ def completion(values: list[str], typed: str) -> Completion:
     )
 
 
-def register(server: MCPServer[RelayHandle], handle: RelayHandle) -> None:
+def register(server: MCPServer[Any], handle: RelayHandle) -> None:
     """Serve `completion/complete` (which also declares the completions capability)."""
 
     async def complete(

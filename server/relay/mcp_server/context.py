@@ -12,7 +12,7 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
 from relay.mcp_server.prose import prose
-from relay.mcp_server.state import Ctx, RelayHandle
+from relay.mcp_server.state import Ctx, McpState
 from relay.service.follow import Progress
 
 __all__ = ["Ctx", "add_tool", "check_wait", "progress_of"]
@@ -47,7 +47,7 @@ WAIT_SCHEMA: dict[str, Any] = {"minimum": 0, "maximum": MAX_WAIT_SECONDS}
 RunId = Annotated[str, Field(description="The run's id, as start_workflow or list_runs gave it")]
 
 
-def add_tool(server: MCPServer[RelayHandle], fn: Callable[..., Any], **options: Any) -> None:
+def add_tool(server: MCPServer[McpState], fn: Callable[..., Any], **options: Any) -> None:
     """Register a tool whose description is its docstring as prose (see `prose`), and
     whose result is sent once, compactly (see `compact_result`)."""
     server.add_tool(compact_result(fn), description=prose(fn.__doc__), **options)

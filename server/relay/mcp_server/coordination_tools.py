@@ -25,7 +25,7 @@ from relay.mcp_server.schemas import (
     TaskInfo,
     TaskList,
 )
-from relay.mcp_server.state import RelayHandle, caller
+from relay.mcp_server.state import McpState, caller
 from relay.service.follow import FOLLOW_DECISION_SECONDS
 from relay.service.views import event_view, participant_view, task_view
 
@@ -251,7 +251,7 @@ def _hints(*, read_only: bool, idempotent: bool, open_world: bool = False) -> To
     )
 
 
-def register(server: MCPServer[RelayHandle]) -> None:
+def register(server: MCPServer[McpState]) -> None:
     read = _hints(read_only=True, idempotent=True)
     # A repeated emit appends another event unless it repeats its idempotency_key.
     add_tool(

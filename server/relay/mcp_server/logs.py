@@ -12,20 +12,24 @@ import contextlib
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server.context import ServerRequestContext
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.session import ServerSession
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.types import EmptyResult, SetLevelRequestParams
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from relay.errors import RelayError
-from relay.mcp_server.state import Ctx, RelayHandle, connection_of, in_background
+from relay.mcp_server.handle import RelayHandle
+from relay.mcp_server.sessions import connection_of, in_background
 from relay.service.follow import Progress
 from relay.service.run_log import RunLogLine, at_least, log_lines
+
+if TYPE_CHECKING:
+    from relay.service.relay import Relay
 
 LOGGER = "relay.run"
 DEFAULT_LEVEL = "info"  # for a 2025-era client that never sent logging/setLevel
@@ -47,7 +51,7 @@ class RunLogs:
         self.followers: dict[object, Follower] = {}
         self._changed = anyio.Event()
 
-    def install(self, server: MCPServer[RelayHandle]) -> None:
+    def install(self, server: MCPServer[Any]) -> None:
         """Serve `logging/setLevel` (which also declares the logging capability)."""
         low = server._lowlevel_server  # MCPServer has no public hook for it
         low.add_request_handler("logging/setLevel", SetLevelRequestParams, self._set_level)
@@ -66,25 +70,25 @@ class RunLogs:
 
     # following --------------------------------------------------------------------------
 
-    async def follow(self, ctx: Ctx, run_id: str) -> None:
+    async def follow(self, ctx: Context[Any, Any], relay: "Relay", run_id: str) -> None:
         """A 2025-era client hears this run's lines from now on."""
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
             return
         runs = self._follower(ctx.session).runs
         if run_id not in runs:
-            relay = await ctx.request_context.lifespan_context.relay()
             runs[run_id] = len(await relay.history(run_id))
             self._changed.set()
 
     @contextlib.asynccontextmanager
-    async def during(self, ctx: Ctx, run_id: str, progress: Progress) -> AsyncIterator[Progress]:
+    async def during(
+        self, ctx: Context[Any, Any], relay: "Relay", run_id: str, progress: Progress
+    ) -> AsyncIterator[Progress]:
         """A progress callback for a wait on `run_id` that also carries the run's new log
         lines with the request (2026-07-28); the last ones go out before the result."""
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-            await self.follow(ctx, run_id)
+            await self.follow(ctx, relay, run_id)
             yield progress
             return
-        relay = await ctx.request_context.lifespan_context.relay()
         sent = len(await relay.history(run_id))
 
         async def flush() -> None:

@@ -11,7 +11,7 @@ from pydantic import Field
 from relay.mcp_server.context import Ctx
 from relay.mcp_server.errors import as_prompt_errors
 from relay.mcp_server.prose import prose
-from relay.mcp_server.state import RelayHandle, caller
+from relay.mcp_server.state import McpState, caller
 from relay.model.run import HistoryEntry
 from relay.service.views import run_view
 
@@ -144,7 +144,7 @@ Prefer a workflow (start_workflow) when the coordination has several steps: it i
 durable, survives restarts, and every participant can follow it with get_status."""
 
 
-def register(server: MCPServer[RelayHandle]) -> None:
+def register(server: MCPServer[McpState]) -> None:
     for fn, title in (
         (handoff, "Hand a task to another participant"),
         (review_run, "Review a run"),

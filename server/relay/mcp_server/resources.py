@@ -16,7 +16,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from relay.mcp_server.errors import as_resource_errors
-from relay.mcp_server.state import RelayHandle
+from relay.mcp_server.handle import RelayHandle
 from relay.service.views import (
     event_view,
     participant_view,
@@ -61,7 +61,7 @@ def _json_once(output: Any) -> str:
     return _json(output)
 
 
-def _workflow_readers(server: MCPServer[RelayHandle], handle: RelayHandle) -> None:
+def _workflow_readers(server: MCPServer[Any], handle: RelayHandle) -> None:
 
     @server.resource("relay://workflows", name="workflows", mime_type=JSON)
     async def workflows() -> str:
@@ -94,7 +94,7 @@ def _workflow_readers(server: MCPServer[RelayHandle], handle: RelayHandle) -> No
         return workflow_json_schema_text()
 
 
-def _run_readers(server: MCPServer[RelayHandle], handle: RelayHandle) -> None:
+def _run_readers(server: MCPServer[Any], handle: RelayHandle) -> None:
 
     @server.resource("relay://runs", name="runs", mime_type=JSON)
     async def runs() -> str:
@@ -125,7 +125,7 @@ def _run_readers(server: MCPServer[RelayHandle], handle: RelayHandle) -> None:
         raise ResourceNotFoundError(f"run {run_id!r} has no step {step_id!r}; its steps: {steps}")
 
 
-def _coordination_readers(server: MCPServer[RelayHandle], handle: RelayHandle) -> None:
+def _coordination_readers(server: MCPServer[Any], handle: RelayHandle) -> None:
 
     @server.resource(EVENTS_URI, name="recent-events", mime_type=JSON)
     async def recent_events() -> str:
@@ -174,7 +174,7 @@ def _coordination_readers(server: MCPServer[RelayHandle], handle: RelayHandle) -
         return _json({"participants": [participant_view(p) for p in found]})
 
 
-def register(server: MCPServer[RelayHandle], handle: RelayHandle) -> None:
+def register(server: MCPServer[Any], handle: RelayHandle) -> None:
     """Add relay's resources and resource templates to `server`."""
     _workflow_readers(server, handle)
     _run_readers(server, handle)

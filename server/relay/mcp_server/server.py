@@ -18,8 +18,9 @@ from mcp.types import DiscoverResult, RequestParams
 from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from relay import __version__
+from relay.mcp_server.handle import RelayHandle
 from relay.mcp_server.prose import prose
-from relay.mcp_server.state import RelayHandle
+from relay.mcp_server.state import McpState
 
 if TYPE_CHECKING:
     from relay.mcp_server.updates import ResourceUpdates
@@ -47,42 +48,42 @@ def build_server(
     *,
     participant: str | None = None,
     updates: "ResourceUpdates | None" = None,
-) -> MCPServer[RelayHandle]:
+) -> MCPServer[McpState]:
     """The MCP server over `relay` (or over a handle that opens it later); `participant`
     (RELAY_PARTICIPANT) names the callers, else each client's own name from `initialize`.
     A host that must end subscription streams when it stops passes its own `updates`."""
-    from relay.mcp_server import completions, logs, prompts, resources, tools
+    from relay.mcp_server import completions, prompts, resources, tools
     from relay.mcp_server.updates import ResourceUpdates
 
     handle = relay if isinstance(relay, RelayHandle) else RelayHandle.ready(relay, participant)
+    state = McpState(handle)
     # Subscribed resources are re-read when the store changes (in any process) and their
     # subscribers notified: one watcher per server, whichever lifespans are running.
     updates = updates or ResourceUpdates(InMemorySubscriptionBus())
-    run_logs = logs.RunLogs()
 
     @asynccontextmanager
-    async def lifespan(server: MCPServer[RelayHandle]) -> AsyncIterator[RelayHandle]:
-        async with updates.watching(handle), run_logs.watching(handle):
-            yield handle
+    async def lifespan(server: MCPServer[McpState]) -> AsyncIterator[McpState]:
+        async with updates.watching(handle), state.logs.watching(handle):
+            yield state
 
-    server: MCPServer[RelayHandle] = MCPServer(
+    server: MCPServer[McpState] = MCPServer(
         "relay",
         version=__version__,
         instructions=prose(INSTRUCTIONS),
         lifespan=lifespan,
         subscriptions=updates.bus,
     )
-    tools.register(server, run_logs)
+    tools.register(server)
     resources.register(server, handle)
     updates.install(server)
     prompts.register(server)
     completions.register(server, handle)
-    run_logs.install(server)
+    state.logs.install(server)
     _declare_as_in_2025(server)
     return server
 
 
-def _declare_as_in_2025(server: MCPServer[RelayHandle]) -> None:
+def _declare_as_in_2025(server: MCPServer[McpState]) -> None:
     """Serve `server/discover` (2026-07-28) with the capabilities a 2025-era client gets
     from `initialize`: the SDK's own derives `listChanged: true` for every list from
     serving `subscriptions/listen`, which would tell the two eras different things."""

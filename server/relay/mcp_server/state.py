@@ -1,110 +1,76 @@
-"""What every request of every connection shares: the process's one `Relay`, and who the
-callers are. The tool, resource and prompt modules import this module, never the server's.
-
-`relay serve` over stdio answers `initialize` and `tools/list` before it opens the store
-(a chat's first model request leaves about half a second after it spawns the server), so
-the Relay may still be opening when a request comes: `RelayHandle.relay()` waits for it,
-and asks for it to be opened at once if nothing has asked yet.
+"""What every request of every connection shares (`McpState`, the server's lifespan
+context) and who is calling (`caller`). The tool, resource and prompt modules import this
+module, never the server's.
 """
 
-import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import anyio
 from mcp.server.mcpserver import Context
-from mcp.server.session import ServerSession
 
-from relay.errors import RelayError
+from relay.mcp_server.handle import RelayHandle
+from relay.mcp_server.logs import RunLogs
 
 if TYPE_CHECKING:
     from relay.service.relay import Relay
 
-
-class RelayHandle:
-    """The process's Relay, once it is open (or the error that kept it from opening)."""
-
-    def __init__(self) -> None:
-        self._opened = anyio.Event()
-        self.wanted = anyio.Event()  # a request waits for the Relay: open it now
-        self._relay: Relay | None = None
-        self._error: RelayError | None = None
-        self.participant: str | None = None  # RELAY_PARTICIPANT; None: each client's name
-
-    @classmethod
-    def ready(cls, relay: "Relay", participant: str | None = None) -> "RelayHandle":
-        handle = cls()
-        handle.opened(relay, participant)
-        return handle
-
-    def opened(self, relay: "Relay", participant: str | None) -> None:
-        self._relay, self.participant = relay, participant
-        self._opened.set()
-
-    def failed(self, error: RelayError) -> None:
-        """The Relay cannot open (bad settings, say): every request says why."""
-        self._error = error
-        self._opened.set()
-
-    @property
-    def is_open(self) -> bool:
-        return self._relay is not None
-
-    async def relay(self) -> "Relay":
-        """The Relay, once open (asking for it to open now, if it waits to).
-
-        Raises:
-            RelayError: the one that kept it from opening.
-        """
-        if not self._opened.is_set():
-            self.wanted.set()
-        return await self.when_open()
-
-    async def when_open(self) -> "Relay":
-        """The Relay once it is open, without hurrying it (for background watchers).
-
-        Raises:
-            RelayError: the one that kept it from opening.
-        """
-        await self._opened.wait()
-        if self._relay is None:
-            assert self._error is not None
-            raise self._error
-        return self._relay
+# The SDK's request_state lives 600 s by default; a question unanswered for longer is gone.
+ASKED_TTL_SECONDS = 600.0
 
 
-Ctx = Context[RelayHandle, Any]
+@dataclass
+class AskedGates:
+    """Which run a pending in-chat question is about, per (caller, arguments)."""
+
+    asked: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def remember(self, key: str, run_id: str) -> None:
+        self._expire()
+        self.asked[key] = (run_id, time.monotonic())
+
+    def recall(self, key: str) -> str | None:
+        self._expire()
+        held = self.asked.get(key)
+        return None if held is None else held[0]
+
+    def forget(self, key: str, run_id: str) -> None:
+        """Done with the question about `run_id` (an identical call's stays)."""
+        if self.recall(key) == run_id:
+            del self.asked[key]
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, (_, at) in self.asked.items() if now - at > ASKED_TTL_SECONDS]:
+            del self.asked[key]
+
+
+@dataclass(frozen=True)
+class McpState:
+    """The process's Relay (maybe still opening), the log lines its clients follow, and
+    the approvals asked in chats."""
+
+    handle: RelayHandle
+    logs: RunLogs = field(default_factory=RunLogs)
+    asked: AskedGates = field(default_factory=AskedGates)
+
+
+Ctx = Context[McpState, Any]
+
+
+def state_of(ctx: Ctx) -> McpState:
+    state: McpState = ctx.request_context.lifespan_context
+    return state
 
 
 async def caller(ctx: Ctx) -> "Relay":
     """The shared Relay, acting as the participant this request comes from."""
-    state: RelayHandle = ctx.request_context.lifespan_context
-    relay = await state.relay()
-    return relay.acting_as(state.participant or client_name(ctx) or "mcp")
+    handle = state_of(ctx).handle
+    relay = await handle.relay()
+    return relay.acting_as(handle.participant or client_name(ctx) or "mcp")
 
 
 def client_name(ctx: Ctx) -> str | None:
     params = ctx.session.client_params
     info = None if params is None else params.client_info
     return None if info is None else info.name
-
-
-def connection_of(session: ServerSession) -> object:
-    """What a 2025-era client's subscriptions and settings belong to. A `ServerSession`
-    is a per-request proxy; its connection lasts as long as the client's (the SDK has no
-    public handle on it)."""
-    connection: object = session._connection
-    return connection
-
-
-@contextlib.asynccontextmanager
-async def in_background(
-    task: Callable[[RelayHandle], Coroutine[Any, Any, None]], handle: RelayHandle
-) -> AsyncIterator[None]:
-    """Run `task(handle)` while inside (a watcher for the length of a lifespan)."""
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(task, handle)
-        try:
-            yield
-        finally:
-            tg.cancel_scope.cancel()

@@ -5,8 +5,7 @@ the calling participant) and returns one of `schemas`' models. The docstrings an
 parameter descriptions are what the model reads: they say when to use the tool.
 """
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
@@ -15,7 +14,6 @@ from pydantic import Field
 from relay.mcp_server import chat_approval, coordination_tools
 from relay.mcp_server.context import WAIT_SCHEMA, Ctx, RunId, add_tool, check_wait, progress_of
 from relay.mcp_server.errors import tool_errors
-from relay.mcp_server.logs import RunLogs
 from relay.mcp_server.schemas import (
     RunInfo,
     RunList,
@@ -24,10 +22,8 @@ from relay.mcp_server.schemas import (
     WorkflowList,
     run_info,
 )
-from relay.mcp_server.state import RelayHandle, caller
+from relay.mcp_server.state import McpState, caller, state_of
 from relay.service.views import run_summary
-
-Tool = Callable[..., Awaitable[Any]]
 
 
 @tool_errors
@@ -87,46 +83,42 @@ async def cancel_workflow(
     return run_info(await relay.cancel(run_id, reason))
 
 
-def following_tools(run_logs: RunLogs) -> tuple[Tool, Tool]:
-    """`get_status` and `resume_workflow`: the calling client follows the run's log lines."""
+@tool_errors
+async def get_status(
+    ctx: Ctx,
+    run_id: RunId,
+    wait_seconds: Annotated[
+        float,
+        Field(
+            description="Wait up to this many seconds (0-300) for the run to finish or to "
+            "stop at something a participant must supply (an approval, an event, a task); "
+            "0 answers at once",
+            json_schema_extra=WAIT_SCHEMA,
+        ),
+    ] = 0,
+) -> RunInfo:
+    """A run's status: its steps (status, attempts, short outputs), `waiting_for` and a
+    one-line `next` naming the call that would unblock it. With wait_seconds, returns
+    once the run finishes or waits for someone (a run that already does returns at
+    once), with progress notifications for the steps in between: the way to follow a
+    run without push notifications."""
+    relay, logs = await caller(ctx), state_of(ctx).logs
+    wait = check_wait(wait_seconds, "get_status")
+    await logs.follow(ctx, relay, run_id)
+    if wait == 0:
+        return run_info(await relay.get_run(run_id))
+    async with logs.during(ctx, relay, run_id, progress_of(ctx)) as progress:
+        return run_info(await relay.wait_run(run_id, wait, progress))
 
-    @tool_errors
-    async def get_status(
-        ctx: Ctx,
-        run_id: RunId,
-        wait_seconds: Annotated[
-            float,
-            Field(
-                description="Wait up to this many seconds (0-300) for the run to finish or to "
-                "stop at something a participant must supply (an approval, an event, a task); "
-                "0 answers at once",
-                json_schema_extra=WAIT_SCHEMA,
-            ),
-        ] = 0,
-    ) -> RunInfo:
-        """A run's status: its steps (status, attempts, short outputs), `waiting_for` and a
-        one-line `next` naming the call that would unblock it. With wait_seconds, returns
-        once the run finishes or waits for someone (a run that already does returns at
-        once), with progress notifications for the steps in between: the way to follow a
-        run without push notifications."""
-        relay = await caller(ctx)
-        wait = check_wait(wait_seconds, "get_status")
-        await run_logs.follow(ctx, run_id)
-        if wait == 0:
-            return run_info(await relay.get_run(run_id))
-        async with run_logs.during(ctx, run_id, progress_of(ctx)) as progress:
-            return run_info(await relay.wait_run(run_id, wait, progress))
 
-    @tool_errors
-    async def resume_workflow(ctx: Ctx, run_id: RunId) -> RunInfo:
-        """Retry a failed or cancelled run from its failed (or unfinished) steps, keeping
-        the outputs of the steps that completed."""
-        relay = await caller(ctx)
-        resumed = await relay.resume(run_id)
-        await run_logs.follow(ctx, run_id)
-        return run_info(resumed)
-
-    return get_status, resume_workflow
+@tool_errors
+async def resume_workflow(ctx: Ctx, run_id: RunId) -> RunInfo:
+    """Retry a failed or cancelled run from its failed (or unfinished) steps, keeping the
+    outputs of the steps that completed."""
+    relay = await caller(ctx)
+    resumed = await relay.resume(run_id)
+    await state_of(ctx).logs.follow(ctx, relay, run_id)
+    return run_info(resumed)
 
 
 READ_ONLY = ToolAnnotations(
@@ -134,14 +126,13 @@ READ_ONLY = ToolAnnotations(
 )
 
 
-def register(server: MCPServer[RelayHandle], run_logs: RunLogs) -> None:
+def register(server: MCPServer[McpState]) -> None:
     """Add every relay tool to `server`."""
-    get_status, resume_workflow = following_tools(run_logs)
     add_tool(server, list_workflows, title="List workflows", annotations=READ_ONLY)
     add_tool(server, validate_workflow, title="Validate a workflow", annotations=READ_ONLY)
     add_tool(
         server,
-        chat_approval.start_workflow_tool(run_logs),
+        chat_approval.start_workflow,
         name="start_workflow",
         title="Start a workflow",
         # Each call starts a new run, unless it repeats an idempotency_key.

@@ -38,7 +38,8 @@ from mcp.types import (
 )
 
 from relay.errors import RelayError
-from relay.mcp_server.state import RelayHandle, connection_of, in_background
+from relay.mcp_server.handle import RelayHandle
+from relay.mcp_server.sessions import connection_of, in_background
 from relay.store.base import Store
 
 logger = logging.getLogger(__name__)
@@ -59,11 +60,11 @@ class ResourceUpdates:
         # the connection's own channel)
         self.sessions: dict[str, dict[object, ServerSession]] = {}
         self.sent: dict[str, str | None] = {}  # the content subscribers last heard of
-        self._server: MCPServer[RelayHandle] | None = None
+        self._server: MCPServer[Any] | None = None
         self._lock: anyio.Lock | None = None
         self._listen_handler: Any = None  # the SDK's ListenHandler (2026-07-28 streams)
 
-    def install(self, server: MCPServer[RelayHandle]) -> None:
+    def install(self, server: MCPServer[Any]) -> None:
         """Serve subscriptions in both eras on `server`."""
         self._server = server
         low = server._lowlevel_server  # MCPServer has no public hook for these (MCP_SDK.md §3)
