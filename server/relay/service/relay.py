@@ -24,7 +24,7 @@ from relay.errors import (
     UsageError,
     WorkflowNotFound,
 )
-from relay.model.events import Event, NewEvent, matches
+from relay.model.events import Event, NewEvent, check_event_type, matches
 from relay.model.inputs import validate_inputs
 from relay.model.loading import load_workflow
 from relay.model.notification import NewNotification, Notification, NotificationStatus
@@ -332,13 +332,14 @@ class Relay:
 
     async def emit(
         self,
-        type: str,  # noqa: A002 - the MCP tools' and DESIGN.md's parameter name
+        type: str,  # noqa: A002 - the MCP tools' parameter name
         data: Mapping[str, Any] | None = None,
         *,
         source: str | None = None,
         correlation_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> EmitResult:
+        check_event_type(type)
         await self.touch()
         event = NewEvent(
             type=type,
@@ -402,7 +403,7 @@ class Relay:
 
     async def wait_for_event(
         self,
-        type: str,  # noqa: A002 - the MCP tools' and DESIGN.md's parameter name
+        type: str,  # noqa: A002 - the MCP tools' parameter name
         match: Mapping[str, Any] | None = None,
         *,
         after_seq: int | None = None,
@@ -500,9 +501,11 @@ class Relay:
         await self.touch()
         return await coordination.complete_task(self, task_id, result, failed, error)
 
-    async def list_participants(self) -> list[Participant]:
+    async def list_participants(self, *, addressed: bool = False) -> list[Participant]:
+        """Everyone seen recently; with `addressed`, then everyone open tasks are addressed
+        to who was never seen (a handoff to a chat that has not connected yet)."""
         await self.touch()
-        return await self.store.list_participants()
+        return await coordination.list_participants(self, addressed)
 
     async def notify_slack(
         self,

@@ -1,5 +1,5 @@
-"""The shapes every surface returns (DESIGN.md's "run", approvals, tasks, events), as
-plain JSON-able dicts: the MCP tools, `relay ... --json` and the HTTP API share them."""
+"""The shapes every surface returns (a run, approvals, tasks, events), as plain
+JSON-able dicts: the MCP tools, `relay ... --json` and the HTTP API share them."""
 
 import json
 from typing import Any
@@ -34,7 +34,7 @@ def step_view(run: Run, step: StepRun, limit: int = OUTPUT_LIMIT) -> dict[str, A
         "id": step.id,
         "name": step.name,
         "status": step.status.value,
-        "attempts": step.attempts,
+        "attempts": step.attempt_count,
         "started_at": iso(step.started_at),
         "finished_at": iso(step.finished_at),
         "output": short_output(run.id, step.id, step.output, limit),
@@ -43,7 +43,7 @@ def step_view(run: Run, step: StepRun, limit: int = OUTPUT_LIMIT) -> dict[str, A
 
 
 def waiting_for(run: Run) -> dict[str, Any] | None:
-    """The first step that waits for someone or something, as DESIGN.md shapes it."""
+    """The first step that waits for someone or something: its kind, step and detail."""
     if run.status.is_final:
         return None
     for step in run.steps:
