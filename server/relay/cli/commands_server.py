@@ -9,6 +9,9 @@ the command that needs them (start-up time matters: a chat spawns `relay serve`)
 """
 
 import argparse
+import logging
+import sys
+from typing import TextIO
 
 import anyio
 
@@ -34,8 +37,20 @@ it opens no browser. With RELAY_AUTH_TOKEN set, the browser asks for the token o
 The process also runs the engine, acting as RELAY_PARTICIPANT (default: dashboard)."""
 
 
+def log_runs(stream: TextIO) -> None:
+    """Say on `stream`, one timestamped line each, every run the engine takes and lets go."""
+    from relay.engine.engine import runs_log  # here: `relay serve` starts without it
+
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("relay: %(asctime)s %(message)s", "%H:%M:%S %Z"))
+    runs_log.addHandler(handler)
+    runs_log.setLevel(logging.INFO)
+    runs_log.propagate = False  # not twice, through the root logger's warnings format
+
+
 async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
     name = participant(settings)
+    log_runs(sys.stderr)
     async with StopOnSignal(), open_relay(settings, participant=name, worker=True) as relay:
         note(f"worker {relay.rt.worker_id} is running; stop it with Ctrl-C or SIGTERM")
         await anyio.sleep_forever()
