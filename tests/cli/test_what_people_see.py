@@ -74,6 +74,20 @@ def shell_hint(lines: list[str]) -> str:
     return found[0].split("   (", 1)[0].strip()
 
 
+def paste(cli: Cli, command: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `command` exactly as pasted, in a shell that finds the installed `relay`."""
+    path = f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run(
+        command,
+        shell=True,
+        env={**cli.env, "PATH": path, **env},
+        cwd=cli.cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize(
     ("workflow", "command_starts"),
     [
@@ -89,11 +103,7 @@ def test_a_pasted_hint_resumes_the_waiting_run(
     lines = read_until(watcher, "from a shell: ")
     command = shell_hint(lines)
 
-    # Exactly what a person would paste, run by a shell that finds the installed `relay`.
-    env = {**people.env, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
-    pasted = subprocess.run(
-        command, shell=True, env=env, cwd=people.cwd, capture_output=True, text=True, check=False
-    )
+    pasted = paste(people, command)
     stdout, stderr = watcher.communicate(timeout=PROCESS_TIMEOUT_SECONDS)
 
     assert command.startswith(command_starts)
@@ -101,6 +111,21 @@ def test_a_pasted_hint_resumes_the_waiting_run(
     assert watcher.returncode == 0, stdout + stderr
     assert f"({workflow}) completed" in stdout
     assert not re.search(r"\w\((run_id|task_id|type)=", "".join(lines))  # no MCP calls
+
+
+def test_the_claimed_tasks_hint_finishes_it_when_pasted(people: Cli, background: Any) -> None:
+    watcher = background("run", "review")
+    read_until(watcher, "waiting for task")
+    [task] = people.json("tasks", "--participant", "pycharm")["tasks"]
+
+    claimed = people("claim", task["task_id"], RELAY_PARTICIPANT="pycharm")
+    command = claimed.stdout.split("finish it with: ", 1)[1].split("   (", 1)[0]
+    pasted = paste(people, command, RELAY_PARTICIPANT="pycharm")
+    stdout, _ = watcher.communicate(timeout=PROCESS_TIMEOUT_SECONDS)
+
+    assert pasted.returncode == 0, pasted.stderr
+    assert watcher.returncode == 0
+    assert "(review) completed" in stdout
 
 
 def test_the_event_hint_names_the_source_the_wait_matches(people: Cli, background: Any) -> None:

@@ -9,6 +9,7 @@ from relay.cli.session import client, participant
 from relay.config import Settings
 from relay.model.run import ApprovalStatus, TaskStatus
 from relay.service.views import participant_view, task_view
+from relay.service.wording import complete_command
 
 
 async def approve(settings: Settings, args: argparse.Namespace) -> int:
@@ -88,7 +89,10 @@ async def claim_task(settings: Settings, args: argparse.Namespace) -> int:
     write(f"claimed task {task.id} (run {task.run_id}, step {task.step_id}): {task.task}")
     if task.context:
         write(f"context: {short(task.context, 2000)}")
-    write(f"finish it with: relay complete {task.id} --result '{{...}}'  (or --failed --error E)")
+    write(
+        f"finish it with: {complete_command(task.id)}   (its result as JSON, which becomes "
+        "the step's output; or --failed --error WHY)"
+    )
     return 0
 
 

@@ -83,6 +83,11 @@ def approve_command(run_id: str, step: str, approvers: Sequence[str] = ()) -> st
     return shlex.join(words)
 
 
+def complete_command(task_id: str) -> str:
+    """`relay complete TASK --result '{}'`: a result to fill in that works as it is."""
+    return shlex.join(["relay", "complete", task_id, "--result", "{}"])
+
+
 def decidable_through(detail: Mapping[str, Any], channel: str) -> bool:
     """Whether an approval wait may be decided through `channel` (cli, dashboard...)."""
     channels = detail.get("channels") or ()
@@ -100,7 +105,7 @@ def unblock_command(run_id: str, waiting: Mapping[str, Any]) -> str | None:
     if kind == WaitKind.EVENT.value:
         return awaited_event(detail).emit_command()
     if kind == WaitKind.TASK.value:
-        return shlex.join(["relay", "complete", str(detail.get("task_id")), "--result", "{}"])
+        return complete_command(str(detail.get("task_id")))
     if kind == WaitKind.RUN.value:
         return shlex.join(["relay", "status", str(detail.get("run_id")), "--wait", "60"])
     return None
