@@ -18,6 +18,7 @@ from tests.test_cli import (
     assert_one_error_line,
     poll,
     read_until,
+    run_id_from,
 )
 
 from relay.model.events import event_type_problem
@@ -38,6 +39,11 @@ steps:
     action: approval
     params: {message: "ship it?", approvers: [alice]}
   - {id: ship, action: log, params: {message: shipped}}
+""",
+    "slack_only.yaml": """
+id: slack_only
+steps:
+  - {id: gate, action: approval, params: {message: "ship it?", channels: [slack]}}
 """,
     "review.yaml": """
 id: review
@@ -135,6 +141,18 @@ def test_the_event_hint_names_the_source_the_wait_matches(people: Cli, backgroun
     assert command == (
         "relay emit build.done --data '{\"result\": {\"ok\": true}}' --source 'ci bot'"
     )
+
+
+def test_a_gate_no_shell_may_decide_says_where_it_can_be_and_offers_no_command(
+    people: Cli, background: Any
+) -> None:
+    watcher = background("run", "slack_only")
+    run_id = run_id_from(read_until(watcher, "waiting for approval"))
+
+    status = people("status", run_id).stdout
+
+    assert "at step gate: ship it?; it can be decided only through slack" in status
+    assert "from a shell" not in status
 
 
 def test_run_json_says_on_stderr_what_it_waits_for_and_stdout_stays_one_document(

@@ -9,7 +9,7 @@ from relay.cli.session import client, participant
 from relay.config import Settings
 from relay.model.run import ApprovalStatus, TaskStatus
 from relay.service.views import participant_view, task_view
-from relay.service.wording import complete_command
+from relay.service.wording import SHELL_CHANNEL, complete_command
 
 
 async def approve(settings: Settings, args: argparse.Namespace) -> int:
@@ -20,7 +20,7 @@ async def approve(settings: Settings, args: argparse.Namespace) -> int:
             approved=not args.reject,
             approver=args.approver or "",
             comment=args.comment,
-            channel="cli",
+            channel=SHELL_CHANNEL,
         )
     if args.json:
         write_json(decision)

@@ -9,6 +9,7 @@ from relay.cli.output import local_time, short
 from relay.model.run import Run, RunStatus, StepRun, StepStatus, WaitKind
 from relay.service.views import waiting_for
 from relay.service.wording import (
+    SHELL_CHANNEL,
     awaited_event,
     decidable_through,
     seconds_text,
@@ -96,7 +97,7 @@ def _what(waiting: dict[str, Any]) -> str:
     if kind == WaitKind.APPROVAL.value:
         who = f" (approvers: {', '.join(detail['approvers'])})" if detail.get("approvers") else ""
         only = ""
-        if not decidable_through(detail, "cli"):
+        if not decidable_through(detail, SHELL_CHANNEL):
             only = f"; it can be decided only through {', '.join(detail['channels'])}"
         return f": {short(detail.get('message', ''))}{who}{only}"
     if kind == WaitKind.TASK.value:

@@ -15,6 +15,9 @@ from typing import Any
 
 from relay.model.run import WaitKind
 
+# The approval channel of `relay approve` (an approval's `channels` may leave it out).
+SHELL_CHANNEL = "cli"
+
 # The parts of an event that `relay emit` sets, by the name a `match` gives them.
 _EMIT_FLAGS = {
     "source": "--source",
@@ -99,7 +102,7 @@ def unblock_command(run_id: str, waiting: Mapping[str, Any]) -> str | None:
     None for a timer (it goes on by itself) and for a wait no command can satisfy."""
     kind, detail, step = waiting["kind"], waiting["detail"], waiting["step"]
     if kind == WaitKind.APPROVAL.value:
-        if not decidable_through(detail, "cli"):
+        if not decidable_through(detail, SHELL_CHANNEL):
             return None
         return approve_command(run_id, step, detail.get("approvers") or ())
     if kind == WaitKind.EVENT.value:
