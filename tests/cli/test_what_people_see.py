@@ -58,7 +58,7 @@ steps:
   - id: shaky
     action: shell
     params:
-      command: "test -f tried || { touch tried; echo boom >&2; exit 4; }"
+      command: "test -f tried || { touch tried; echo boom >&2; exit 4; }; sleep 1.5"
     retry: {max_attempts: 2, initial_interval_seconds: 0}
 """,
 }
@@ -184,6 +184,7 @@ def test_line_progress_shows_a_failed_attempts_error_before_its_retry(people: Cl
     assert "boom" in lines[failed]
     assert "retrying" in lines[failed]
     assert failed < retried
+    assert lines.count(lines[failed]) == 1  # the second attempt runs through several looks
 
 
 def test_the_worker_logs_each_run_it_takes_and_finishes(people: Cli, background: Any) -> None:

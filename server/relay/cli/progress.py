@@ -55,12 +55,14 @@ class LineProgress:
         self.status: RunStatus | None = None
         self.states: dict[str, str] = {}
         self.hints: set[str] = set()
+        self.failures: set[tuple[str, int]] = set()  # (step, attempt) whose error was said
 
     def show(self, run: Run) -> None:
         for step in run.steps:
             failure = failed_attempt(step)
-            if failure is not None and self.states.get(step.id) != retry_text(*failure):
+            if failure is not None and (step.id, failure[0]) not in self.failures:
                 # Said even when the retry began before this look: its error stays known.
+                self.failures.add((step.id, failure[0]))
                 self._step(step.id, retry_text(*failure))
             self._step(step.id, step_state(step))
         if run.status != self.status:
