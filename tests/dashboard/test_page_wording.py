@@ -87,6 +87,18 @@ async def test_a_task_points_to_its_form_and_a_failed_run_to_its_resume_button(
     assert not MCP_CALL.search(waiting + finished)
 
 
+async def test_a_run_at_a_delay_says_when_it_goes_on_by_itself(
+    open_app: Starlette, relay: Relay
+) -> None:
+    run, _ = await relay.start_run(relay.workflow_for(workflow="steps"), {"pause": 600})
+    await relay.wait_run(run.id, 20, until=lambda r: r.steps[1].status.value == "waiting")
+
+    html = await page(open_app, f"/ui/runs/{run.id}")
+
+    assert re.search(r"it goes on by itself at \d{4}-\d\d-\d\d [\d:]{8} UTC\.", waiting_line(html))
+    assert not MCP_CALL.search(html)
+
+
 async def test_times_name_their_zone_and_the_error_column_is_a_cell(
     open_app: Starlette, relay: Relay
 ) -> None:
