@@ -47,7 +47,10 @@ MISSING = {
 @pytest.fixture
 def seed() -> Path:
     if not SEED.is_dir():
-        pytest.skip("../shared/seed/workflows is not here")
+        pytest.skip(
+            "the seed workflows are not present next to this repository "
+            "(../shared/seed/workflows); these tests load them"
+        )
     return SEED
 
 

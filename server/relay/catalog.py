@@ -30,6 +30,13 @@ class WorkflowCatalog:
     environ: Mapping[str, str]
     _cache: dict[Path, _Entry] = field(default_factory=dict)
 
+    def searched(self) -> str:
+        """The folders looked in, absolute, each one that does not exist marked so."""
+        return ", ".join(
+            f"{folder.absolute()}{'' if folder.is_dir() else ' (no such folder)'}"
+            for folder in self.dirs
+        )
+
     def files(self) -> list[Path]:
         found: list[Path] = []
         for folder in self.dirs:
@@ -78,7 +85,7 @@ class WorkflowCatalog:
         broken = [p for p in problems if Path(p.path).stem == workflow_id]
         if broken:
             raise InvalidWorkflow(broken)
-        raise WorkflowNotFound(workflow_id, list(workflows))
+        raise WorkflowNotFound(workflow_id, list(workflows), searched=self.searched())
 
     def resolve(self, workflow_or_file: str) -> Workflow:
         """A workflow id, or the path of a YAML file (the user's own, so trusted)."""

@@ -92,8 +92,10 @@ class InvalidWorkflow(WorkflowError):
 class WorkflowNotFound(WorkflowError):
     """No workflow has that id."""
 
-    def __init__(self, workflow: str, known: Sequence[str] = ()) -> None:
+    def __init__(self, workflow: str, known: Sequence[str] = (), *, searched: str = "") -> None:
         hint = f"; known workflows: {', '.join(sorted(known))}" if known else ""
+        if searched:
+            hint += f" (looked in {searched})" if known else f" in {searched}"
         super().__init__(f"no workflow {workflow!r}{hint}")
         self.workflow = workflow
 

@@ -237,7 +237,11 @@ async def test_a_killed_workers_runs_are_taken_over_when_its_lease_lapses(
 
 
 @pytest.mark.pg_restart
-@pytest.mark.skipif(shutil.which("pg_ctlcluster") is None, reason="no pg_ctlcluster here")
+@pytest.mark.skipif(
+    shutil.which("pg_ctlcluster") is None,
+    reason="pg_ctlcluster (Debian's postgresql-common) is not installed: "
+    "this test restarts the local PostgreSQL server with it",
+)
 async def test_runs_in_flight_complete_after_postgresql_restarts_each_step_once(
     cluster: Cluster, observer: Relay
 ) -> None:

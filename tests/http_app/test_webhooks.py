@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from relay.bootstrap import open_relay
 from relay.config import Settings
 from relay.http_app.app import create_app
+from relay.model.events import event_type_problem
 from relay.model.run import RunStatus
 from relay.service.relay import Relay
 
@@ -123,7 +124,7 @@ async def test_json_that_is_not_an_object_arrives_under_body(http: httpx2.AsyncC
     [
         ("/hooks/deploy", b"{not json", 400, "not JSON (line 1, column 2)"),
         ("/hooks/deploy", b"\xff\xfe\x00", 400, "not"),
-        ("/hooks/..%2Fetc", b"{}", 404, "a hook's name is its event type"),
+        ("/hooks/..%2Fetc", b"{}", 404, "is not an event type: an event type (a webhook's name)"),
         ("/hooks/" + "x" * 101, b"{}", 404, "at most 100"),
         ("/hooks/deploy", b" " * ((1 << 20) + 1), 413, "over 1048576 bytes"),
     ],
@@ -159,4 +160,14 @@ async def test_a_hook_needs_the_token_when_one_is_set(
     response = await http.post("/hooks/deploy", json={})
 
     assert response.status_code == 401
+    assert await relay.list_events() == []
+
+
+async def test_a_name_relay_emit_refuses_is_refused_with_its_message(
+    relay: Relay, http: httpx2.AsyncClient
+) -> None:
+    response = await http.post("/hooks/deploy/prod", json={})
+
+    assert response.status_code == 404
+    assert response.json() == {"error": event_type_problem("deploy/prod")}
     assert await relay.list_events() == []

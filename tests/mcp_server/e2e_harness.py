@@ -64,7 +64,7 @@ steps:
   - {id: after, action: log, params: {message: done}}
 """
 
-# The 17 tools of DESIGN.md.
+# The 17 tools relay serves.
 TOOLS = {
     "list_workflows",
     "validate_workflow",

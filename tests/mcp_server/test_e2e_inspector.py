@@ -21,7 +21,9 @@ INSPECTOR_DIR = Path(__file__).parents[2] / ".ci" / "inspector"
 INSTALL = "npm install --prefix .ci/inspector @modelcontextprotocol/inspector@2.12.0"
 
 if shutil.which("npx") is None:
-    pytest.skip("npx is not on PATH: the Inspector needs Node.js", allow_module_level=True)
+    pytest.skip(
+        "npx is not on PATH: the Inspector needs Node.js 22.19 or newer", allow_module_level=True
+    )
 if not (INSPECTOR_DIR / "node_modules" / ".bin" / "mcp-inspector").exists():
     pytest.skip(f"the MCP Inspector is not installed (`{INSTALL}`)", allow_module_level=True)
 

@@ -102,6 +102,9 @@ class SmallCatalog:
     def missing_action_hint(self, action: str) -> str:
         return f"Provide it with @relay.action({action!r}) in a module RELAY_PLUGINS names."
 
+    def names(self) -> list[str]:
+        return sorted(self.models)
+
 
 @pytest.fixture
 def catalog() -> SmallCatalog:
@@ -111,5 +114,8 @@ def catalog() -> SmallCatalog:
 @pytest.fixture
 def seed_workflows() -> Path:
     if not SEED_WORKFLOWS.is_dir():
-        pytest.skip("the seed's example workflows (../shared/seed/workflows) are not here")
+        pytest.skip(
+            "the seed workflows are not present next to this repository "
+            "(../shared/seed/workflows); these tests load them"
+        )
     return SEED_WORKFLOWS

@@ -1,14 +1,16 @@
 """Commands between participants: approvals, handed-off tasks, and who is around."""
 
 import argparse
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from relay.cli.output import local_time, short, table, write, write_json
 from relay.cli.parsing import Subcommands, add_command, json_value
 from relay.cli.run_text import state_lines
-from relay.cli.session import client
+from relay.cli.session import client, participant
 from relay.model.run import ApprovalStatus, TaskStatus
 from relay.service.views import participant_view, task_view
+from relay.service.wording import SHELL_CHANNEL, complete_command
 
 if TYPE_CHECKING:  # settings are read by `run_command` (and by servers when they start)
     from relay.config import Settings
@@ -22,7 +24,7 @@ async def approve(settings: "Settings", args: argparse.Namespace) -> int:
             approved=not args.reject,
             approver=args.approver or "",
             comment=args.comment,
-            channel="cli",
+            channel=SHELL_CHANNEL,
         )
     if args.json:
         write_json(decision)
@@ -57,14 +59,28 @@ async def list_approvals(settings: "Settings", args: argparse.Namespace) -> int:
 
 
 async def list_tasks(settings: "Settings", args: argparse.Namespace) -> int:
+    who = args.participant or participant(settings)
     async with client(settings) as relay:
-        tasks = await relay.list_tasks(args.participant, args.status)
+        tasks = await relay.list_tasks(who, args.status)
+        everyone = [] if tasks or who == "*" else await relay.list_tasks("*", "open")
     if args.json:
         write_json({"tasks": [task_view(t) for t in tasks]})
         return 0
     rows = [[t.id, t.to, t.status.value, t.run_id, t.step_id, short(t.task, 50)] for t in tasks]
-    table(["TASK", "TO", "STATUS", "RUN", "STEP", "TASK"], rows, empty="no tasks")
+    table(["TASK", "TO", "STATUS", "RUN", "STEP", "TASK"], rows, empty=_no_tasks(who, args.status))
+    others = Counter(t.to for t in everyone if t.to != who)
+    if others:
+        each = ", ".join(f"{name}: {n}" for name, n in others.most_common())
+        write(
+            f"{others.total()} open task(s) for other participants ({each}); "
+            "list them with: relay tasks --participant '*'"
+        )
     return 0
+
+
+def _no_tasks(who: str, status: str) -> str:
+    whose = "anyone" if who == "*" else who
+    return f"no tasks for {whose}" if status == "all" else f"no {status} tasks for {whose}"
 
 
 async def claim_task(settings: "Settings", args: argparse.Namespace) -> int:
@@ -76,7 +92,10 @@ async def claim_task(settings: "Settings", args: argparse.Namespace) -> int:
     write(f"claimed task {task.id} (run {task.run_id}, step {task.step_id}): {task.task}")
     if task.context:
         write(f"context: {short(task.context, 2000)}")
-    write(f"finish it with: relay complete {task.id} --result '{{...}}'  (or --failed --error E)")
+    write(
+        f"finish it with: {complete_command(task.id)}   (its result as JSON, which becomes "
+        "the step's output; or --failed --error WHY)"
+    )
     return 0
 
 
@@ -99,11 +118,12 @@ async def complete_task(settings: "Settings", args: argparse.Namespace) -> int:
 
 async def list_participants(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
-        participants = await relay.list_participants()
+        participants = await relay.list_participants(addressed=True)
     if args.json:
         write_json({"participants": [participant_view(p) for p in participants]})
         return 0
-    rows = [[p.name, local_time(p.last_seen), p.open_tasks] for p in participants]
+    rows = [[p.name, local_time(p.last_seen) if p.last_seen else "never", p.open_tasks]
+            for p in participants]  # fmt: skip
     table(["NAME", "LAST SEEN", "OPEN TASKS"], rows, empty="no participants yet")
     return 0
 

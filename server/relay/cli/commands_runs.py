@@ -8,6 +8,7 @@ back to the store for any other worker, without cancelling it.
 import argparse
 import os
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from relay.cli.interrupt import StopOnSignal
@@ -16,9 +17,11 @@ from relay.cli.parsing import Subcommands, add_command
 from relay.cli.progress import progress_for
 from relay.cli.run_text import status_lines, summary_lines, symbols_for
 from relay.cli.session import client, driver
+from relay.errors import UsageError, WorkflowNotFound
 from relay.model.run import Run, RunStatus
 from relay.service.follow import changed_from
 from relay.service.views import run_brief, run_summary
+from relay.service.wording import seconds_text
 
 if TYPE_CHECKING:
     from relay.config import Settings  # the service loads with the command that opens it
@@ -90,12 +93,22 @@ def _inputs(workflow: "Workflow", assignments: list[str]) -> dict[str, Any]:
     return parse_input_assignments(workflow, assignments)
 
 
+def resolve(relay: "Relay", workflow_or_file: str) -> "Workflow":
+    """The workflow to run; with no workflow files at all, how to get some."""
+    try:
+        return relay.resolve(workflow_or_file)
+    except WorkflowNotFound as exc:
+        if relay.catalog.files():
+            raise
+        raise UsageError(f"{exc}; `relay init` creates workflows/ with examples here") from None
+
+
 async def run_workflow(settings: "Settings", args: argparse.Namespace) -> int:
     if args.detach:
         return await _start_detached(settings, args)
     watch = Watch(args.json)
     async with StopOnSignal(), driver(settings) as relay:
-        workflow = relay.resolve(args.workflow)
+        workflow = resolve(relay, args.workflow)
         inputs = _inputs(workflow, args.inputs)
         run, _ = await relay.start_run(workflow, inputs, cwd=os.getcwd())
         return await watch.follow(relay, run)
@@ -104,7 +117,7 @@ async def run_workflow(settings: "Settings", args: argparse.Namespace) -> int:
 
 async def _start_detached(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
-        workflow = relay.resolve(args.workflow)
+        workflow = resolve(relay, args.workflow)
         inputs = _inputs(workflow, args.inputs)
         run, _ = await relay.start_run(workflow, inputs, cwd=os.getcwd(), drive=False)
         workers = await relay.live_workers()
@@ -161,10 +174,19 @@ async def list_runs(settings: "Settings", args: argparse.Namespace) -> int:
         write_json({"runs": [run_summary(r) for r in runs]})
         return 0
     rows = [
-        [r.id, r.workflow, r.status.value, r.started_by, local_time(r.updated_at)] for r in runs
+        [r.id, r.workflow, r.status.value, r.started_by, local_time(r.created_at), _took(r)]
+        for r in runs
     ]
-    table(["RUN", "WORKFLOW", "STATUS", "STARTED BY", "UPDATED"], rows, empty="no runs")
+    headers = ["RUN", "WORKFLOW", "STATUS", "STARTED BY", "CREATED (NEWEST FIRST)", "TOOK"]
+    table(headers, rows, empty="no runs")
     return 0
+
+
+def _took(run: Run) -> str:
+    """How long a run took, or has taken so far (`12.3 s so far`)."""
+    if run.status.is_final:
+        return seconds_text((run.updated_at - run.created_at).total_seconds())
+    return f"{seconds_text((datetime.now(UTC) - run.created_at).total_seconds())} so far"
 
 
 async def cancel_run(settings: "Settings", args: argparse.Namespace) -> int:

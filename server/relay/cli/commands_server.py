@@ -17,7 +17,7 @@ command that needs them.
 import argparse
 import logging
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
@@ -58,11 +58,23 @@ ON_A_TERMINAL = (
 )
 
 
+def log_runs(stream: TextIO) -> None:
+    """Say on `stream`, one timestamped line each, every run the engine takes and lets go."""
+    from relay.engine.engine import runs_log  # here: `relay serve` starts without it
+
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("relay: %(asctime)s %(message)s", "%H:%M:%S %Z"))
+    runs_log.addHandler(handler)
+    runs_log.setLevel(logging.INFO)
+    runs_log.propagate = False  # not twice, through the root logger's warnings format
+
+
 async def run_worker(args: argparse.Namespace) -> int:
     from relay.bootstrap import open_relay
 
     settings = _settings()
     name = participant(settings)
+    log_runs(sys.stderr)
     async with StopOnSignal(), open_relay(settings, participant=name, worker=True) as relay:
         note(f"worker {relay.rt.worker_id} is running; stop it with Ctrl-C or SIGTERM")
         await anyio.sleep_forever()

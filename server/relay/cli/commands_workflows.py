@@ -35,7 +35,11 @@ async def list_workflows(settings: "Settings", args: argparse.Namespace) -> int:
         ]
         for w in found["workflows"]
     ]
-    table(["ID", "STEPS", "INPUTS", "NAME", "FILE"], rows, empty="no workflows found")
+    empty = (
+        f"no workflows found in {relay.catalog.searched()}; `relay init` creates "
+        "workflows/ with examples in the folder it runs in"
+    )
+    table(["ID", "STEPS", "INPUTS", "NAME", "FILE"], rows, empty=empty)
     for error in found["errors"]:
         where = error["path"] if error["line"] is None else f"{error['path']}:{error['line']}"
         write(f"not loaded: {where}: {error['message']}")

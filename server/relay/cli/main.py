@@ -14,9 +14,11 @@ from typing import NoReturn
 
 import anyio
 
+from relay import __version__
 from relay.cli import (
     commands_coordination,
     commands_events,
+    commands_init,
     commands_runs,
     commands_server,
     commands_workflows,
@@ -36,6 +38,7 @@ from relay.errors import (
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a process its pipe ended
 
 # The most specific class wins (walking the MRO); RelayError catches the rest.
 EXIT_CODES: dict[type[RelayError], int] = {
@@ -75,8 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"relay {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for module in (
+        commands_init,
         commands_runs,
         commands_events,
         commands_coordination,
@@ -107,11 +112,21 @@ def run_command(args: argparse.Namespace) -> int:
         cause = _innermost(exc)
         if isinstance(cause, KeyboardInterrupt):
             return EXIT_INTERRUPTED
+        if isinstance(cause, BrokenPipeError):
+            return _reader_gone()
         if not isinstance(cause, RelayError):
             raise
         error(str(cause))
         return exit_code(cause)
     return code
+
+
+def _reader_gone() -> int:
+    """The output's reader left (`relay ... | head`): stop quietly, as `cat` does. Output
+    still buffered for it goes nowhere, so that exiting raises no second error."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
+from relay.service.wording import time_text
+
 # Free text (errors, task descriptions, event data) is cut to this in tables and lines.
 SHORT_TEXT = 80
 
@@ -50,11 +52,9 @@ def short(value: Any, limit: int = SHORT_TEXT) -> str:
 
 
 def local_time(value: datetime | str | None, *, with_date: bool = True) -> str:
-    """An aware timestamp (or its ISO text) in local time, to the second."""
-    if value is None:
-        return "-"
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
+    """An aware timestamp (or its ISO text) in this machine's zone, to the second and
+    with the zone's name; `-` for none."""
+    return time_text(value, with_date=with_date, missing="-")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, empty: str) -> None:

@@ -6,9 +6,16 @@ from collections import Counter
 from typing import Any, TextIO
 
 from relay.cli.output import local_time, short
-from relay.model.run import Run, RunStatus, StepRun, StepStatus
+from relay.model.run import Run, RunStatus, StepRun, StepStatus, WaitKind
 from relay.service.follow import NOT_PICKED_UP
-from relay.service.views import run_view
+from relay.service.views import waiting_for
+from relay.service.wording import (
+    SHELL_CHANNEL,
+    awaited_event,
+    decidable_through,
+    seconds_text,
+    unblock_command,
+)
 
 SYMBOLS = {
     StepStatus.PENDING: "·",
@@ -29,13 +36,6 @@ ASCII_SYMBOLS = {
     StepStatus.CANCELLED: "/",
 }
 
-# What a person types in a shell to unblock a waiting run, by what it waits for.
-SHELL_HINTS = {
-    "approval": "relay approve {run_id} --step {step}   (or --reject)",
-    "event": "relay emit {type} --data '{data}'",
-    "task": "relay complete {task_id} --result '{{...}}'",
-}
-
 
 def symbols_for(stream: TextIO) -> dict[StepStatus, str]:
     """Unicode symbols where the stream can encode them, ASCII elsewhere."""
@@ -43,13 +43,31 @@ def symbols_for(stream: TextIO) -> dict[StepStatus, str]:
     return SYMBOLS if encoding.startswith("utf") else ASCII_SYMBOLS
 
 
+def failed_attempt(step: StepRun) -> tuple[int, str] | None:
+    """While a step is retried: the attempt that failed last, and its error."""
+    if step.error is None:
+        return None
+    if step.status is StepStatus.PENDING and step.attempts > 0:
+        return step.attempts, step.error  # its retry is due later
+    if step.status is StepStatus.RUNNING and step.attempts > 1:
+        return step.attempts - 1, step.error  # its retry has begun
+    return None
+
+
+def retry_text(attempt: int, error: str) -> str:
+    return f"attempt {attempt} failed: {short(error)}; retrying"
+
+
 def step_state(step: StepRun) -> str:
     """`completed`, `running (attempt 2)`, `waiting (approval)`, `failed: <error>`."""
+    failure = failed_attempt(step)
+    if step.status is StepStatus.PENDING and failure is not None:
+        return retry_text(*failure)
     text = step.status.value
     if step.status is StepStatus.WAITING and step.waiting is not None:
         text += f" ({step.waiting.kind.value})"
-    if step.attempts > 1:
-        text += f" (attempt {step.attempts})"
+    if step.attempt_count > 1:
+        text += f" (attempt {step.attempt_count})"
     if step.error and step.status is StepStatus.FAILED:
         text += f": {short(step.error)}"
     return text
@@ -61,32 +79,42 @@ def step_lines(run: Run, symbols: dict[StepStatus, str]) -> list[str]:
 
 
 def hint_lines(run: Run) -> list[str]:
-    """What would unblock a waiting run: the service's hint and the shell command."""
-    view = run_view(run)
-    waiting: dict[str, Any] | None = view["waiting_for"]
+    """What a waiting run waits for, and the `relay` command that gives it that."""
+    waiting = waiting_for(run)
     if waiting is None:
         return []
-    lines = [f"waiting for {waiting['kind']} at step {waiting['step']}: {view['next']}"]
-    shell = _shell_hint(run.id, waiting)
-    if shell:
-        lines.append(f"  from a shell: {shell}")
+    lines = [f"waiting for {waiting['kind']} at step {waiting['step']}{_what(waiting)}"]
+    command = unblock_command(run.id, waiting)
+    if command is not None:
+        how = "follow it with" if waiting["kind"] == WaitKind.RUN.value else "from a shell"
+        tail = "   (add --reject to reject)" if waiting["kind"] == WaitKind.APPROVAL.value else ""
+        lines.append(f"  {how}: {command}{tail}")
     return lines
 
 
-def _shell_hint(run_id: str, waiting: dict[str, Any]) -> str | None:
-    template = SHELL_HINTS.get(waiting["kind"])
-    if template is None:
-        return None
-    detail: dict[str, Any] = waiting["detail"]
-    match = detail.get("match") or {}
-    data = {k[5:]: v for k, v in match.items() if k.startswith("data.")}
-    return template.format(
-        run_id=run_id,
-        step=waiting["step"],
-        type=detail.get("type"),
-        data=json.dumps(data),
-        task_id=detail.get("task_id"),
-    )
+def _what(waiting: dict[str, Any]) -> str:
+    """The rest of the waiting line: the gate's message, the task, the event's match..."""
+    kind, detail = waiting["kind"], waiting["detail"]
+    if kind == WaitKind.APPROVAL.value:
+        who = f" (approvers: {', '.join(detail['approvers'])})" if detail.get("approvers") else ""
+        only = ""
+        if not decidable_through(detail, SHELL_CHANNEL):
+            only = f"; it can be decided only through {', '.join(detail['channels'])}"
+        return f": {short(detail.get('message', ''))}{who}{only}"
+    if kind == WaitKind.TASK.value:
+        return (
+            f": {detail.get('to')} is to do {short(detail.get('task', ''))!r}; "
+            "the result (JSON) becomes the step's output"
+        )
+    if kind == WaitKind.EVENT.value:
+        event = awaited_event(detail)
+        match = f" matching {json.dumps(detail['match'])}" if detail.get("match") else ""
+        if event.unsettable:
+            match += f"; no emitted event can match {', '.join(event.unsettable)}"
+        return f": {event.type}{match}"
+    if kind == WaitKind.RUN.value:
+        return f": child run {detail.get('run_id')} ({detail.get('workflow')}) must finish"
+    return f": it goes on by itself at {local_time(detail.get('until'))}"
 
 
 def state_lines(state: dict[str, Any]) -> list[str]:
@@ -100,9 +128,9 @@ def state_lines(state: dict[str, Any]) -> list[str]:
         error = f": {state['error']}" if state.get("error") else ""
         return [f"run {run_id} ({workflow}) is {state['status']}{error}"]
     lines = [f"run {run_id} ({workflow}) waits for {waiting['kind']} at step {waiting['step']}"]
-    shell = _shell_hint(run_id, waiting)
-    if shell:
-        lines.append(f"  from a shell: {shell}")
+    command = unblock_command(run_id, waiting)
+    if command is not None:
+        lines.append(f"  from a shell: {command}")
     return lines
 
 
@@ -110,7 +138,7 @@ def headline(run: Run) -> str:
     took = (run.updated_at - run.created_at).total_seconds()
     counts = Counter(s.status.value for s in run.steps)
     tally = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no steps"
-    return f"run {run.id} ({run.workflow}) {run.status.value} after {took:.1f}s: {tally}"
+    return f"run {run.id} ({run.workflow}) {run.status.value} after {seconds_text(took)}: {tally}"
 
 
 def summary_lines(run: Run) -> list[str]:
@@ -119,7 +147,8 @@ def summary_lines(run: Run) -> list[str]:
     failed = [s for s in run.steps if s.status is StepStatus.FAILED]
     if run.status is RunStatus.FAILED:
         for step in failed:
-            attempts = f"{step.attempts} attempt{'s' if step.attempts != 1 else ''}"
+            count = step.attempt_count
+            attempts = f"{count} attempt{'s' if count != 1 else ''}"
             lines.append(f"step {step.id} failed after {attempts}:")
             lines.extend(f"  {line}" for line in (step.error or "no error recorded").splitlines())
     if run.error and run.status is not RunStatus.COMPLETED and not failed:

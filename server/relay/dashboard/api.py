@@ -1,5 +1,5 @@
-"""The dashboard's JSON API under `/api/`: the same shapes as the MCP tools' results
-(DESIGN.md), read and written through the service. Errors are `{"error": message}`
+"""The dashboard's JSON API under `/api/`: the same shapes as the MCP tools' results,
+read and written through the service. Errors are `{"error": message}`
 with 400 (bad input), 404 (unknown id), 409 (not possible now) or 503 (store busy)."""
 
 import json

@@ -2,7 +2,7 @@
 participant), the templates, and how a relay error becomes an HTTP status."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from relay.config import Settings
-from relay.dashboard.svg import seconds_text
 from relay.errors import RelayError
 from relay.http_app.errors import status_of
 from relay.http_app.security import auth_token
 from relay.http_app.throttle import SignInThrottle
 from relay.service.relay import Relay
+from relay.service.wording import seconds_text, time_text
 
 HERE = Path(__file__).parent
 ACTOR = "dashboard"  # who acts from the dashboard when RELAY_PARTICIPANT is unset
@@ -24,10 +24,8 @@ CHANNEL = "dashboard"  # the approval channel (an approval's `channels` may name
 
 
 def _when(value: str | None) -> str:
-    """An ISO time as `2026-11-25 21:30:05` (UTC), for tables."""
-    if not value:
-        return "\u2013"
-    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    """An ISO time as `2026-11-25 21:30:05 UTC`: the server cannot know the reader's zone."""
+    return time_text(value, UTC)
 
 
 def templates() -> jinja2.Environment:

@@ -6,7 +6,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from relay.dashboard.svg import seconds_text
+from relay.service.wording import seconds_text
 
 
 def runs_per_day_svg(per_day: Sequence[Mapping[str, Any]]) -> Markup:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from relay.dashboard.board import Board
+from relay.dashboard.board import CHANNEL, Board
 from relay.dashboard.charts import runs_per_day_svg, slowest_steps_svg
 from relay.dashboard.svg import dag_svg, timeline_svg
 from relay.errors import RelayError, UsageError
@@ -21,6 +21,7 @@ from relay.service.views import (
     run_summary,
     task_view,
 )
+from relay.service.wording import decidable_through, unblock_command
 
 PAGE_SIZE = 25
 Handler = Callable[[Board, Request], Awaitable[Response]]
@@ -87,12 +88,15 @@ def timeline_rows(detail: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def run_page(board: Board, request: Request) -> Response:
     detail = await board.relay.run_detail(request.path_params["run_id"])
-    run = detail["run"]
+    run, waiting = detail["run"], detail["run"]["waiting_for"]
     return board.page(
         request,
         "run.html",
         run=run,
         detail=detail,
+        # What the page says a waiting run needs: its buttons, else a `relay` command.
+        shell=unblock_command(run["run_id"], waiting) if waiting else None,
+        decidable=waiting is not None and decidable_through(waiting["detail"], CHANNEL),
         dag=dag_svg(detail["graph"], link_steps=True),
         timeline=timeline_svg(timeline_rows(detail), run["created_at"], datetime.now(UTC)),
         pretty=pretty,
@@ -124,7 +128,11 @@ async def events_page(board: Board, request: Request) -> Response:
 async def workflows_page(board: Board, request: Request) -> Response:
     listed = board.relay.list_workflows()
     return board.page(
-        request, "workflows.html", workflows=listed["workflows"], problems=listed["errors"]
+        request,
+        "workflows.html",
+        workflows=listed["workflows"],
+        problems=listed["errors"],
+        searched=board.relay.catalog.searched(),
     )
 
 
@@ -136,7 +144,7 @@ async def workflow_page(board: Board, request: Request) -> Response:
 
 
 async def participants_page(board: Board, request: Request) -> Response:
-    people = [participant_view(p) for p in await board.relay.list_participants()]
+    people = [participant_view(p) for p in await board.relay.list_participants(addressed=True)]
     workers = await board.relay.live_workers()
     return board.page(request, "participants.html", participants=people, workers=workers)
 

@@ -9,6 +9,8 @@ wait_for_event, handoff, run_workflow) have no callable: the engine parks the ru
 
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -166,14 +168,27 @@ def registered_actions() -> Iterable[ActionSpec]:
     return list(_registered.values())
 
 
+def _search_working_directory() -> None:
+    """Put the current directory first on the import path, as `python -m` does: a
+    console script such as `relay` puts its own bin/ folder there instead."""
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.insert(0, here)
+
+
 def load_plugins(modules: Iterable[str]) -> None:
-    """Import RELAY_PLUGINS modules and `relay.actions` entry points; each registers actions."""
-    for module in modules:
+    """Import RELAY_PLUGINS modules (found in the current directory first, as `python -m`
+    finds them) and `relay.actions` entry points; each registers actions."""
+    names = list(modules)
+    if names:
+        _search_working_directory()
+    for module in names:
         try:
             importlib.import_module(module)
         except ImportError as exc:
             raise ConfigError(
-                f"cannot import plugin module {module!r} (RELAY_PLUGINS): {exc}"
+                f"cannot import plugin module {module!r} (RELAY_PLUGINS; looked in "
+                f"{os.getcwd()} and the installed packages): {exc}"
             ) from exc
     for entry in entry_points(group="relay.actions"):
         try:

@@ -22,10 +22,23 @@ from relay.errors import LeaseLost, RelayError, RunNotFound, StoreUnavailable
 from relay.model.run import Run
 
 log = logging.getLogger("relay.engine")
+# One line when this engine takes a run and one when it lets it go (finished or parked):
+# `relay worker` shows them; elsewhere they stay below the default level.
+runs_log = logging.getLogger("relay.engine.runs")
 
 # Between two looks at the store for claimable runs, at most this long even when nothing
 # signalled a change: a safety net for missed change notifications.
 IDLE_POLL_SECONDS = 1.0
+
+
+def let_go(run: Run) -> str:
+    """How a run leaves the engine that drove it: finished, or parked until something."""
+    if run.status.is_final:
+        error = f": {run.error.splitlines()[0]}" if run.error else ""
+        return f"finished run {run.id} ({run.workflow}): {run.status.value}{error}"
+    waits = [s.waiting for s in run.steps if s.waiting is not None]
+    why = f"waits for {waits[0].kind.value} at step {waits[0].step}" if waits else "waits"
+    return f"parked run {run.id} ({run.workflow}): {run.status.value}, {why}"
 
 
 class Engine:
@@ -130,7 +143,10 @@ class Engine:
                 run = self._fresh.pop(run_id, None) or await self.rt.store.get_run(run_id)
                 driver = RunDriver(self.rt, run, await self.rt.workflow_of(run))
                 self.drivers[run_id] = driver
+                runs_log.info("took run %s (%s, %s)", run_id, run.workflow, run.status.value)
                 await driver.drive()
+                if runs_log.isEnabledFor(logging.INFO):  # no text built for nobody
+                    runs_log.info("%s", let_go(driver.run))
         except LeaseLost:
             log.info("run %s was taken over by another worker", run_id)
         except RunNotFound:

@@ -166,7 +166,13 @@ def suspend_approval(run: Run, step: Step, p: ApprovalParams, now: datetime) -> 
         requested_at=now,
         expires_at=expires,
     )
-    detail = {"approval_id": approval_id, "message": message, "approvers": p.approvers}
+    detail: dict[str, Any] = {
+        "approval_id": approval_id,
+        "message": message,
+        "approvers": p.approvers,
+    }
+    if p.channels:  # where it may be decided, so that no surface offers what would be refused
+        detail["channels"] = list(p.channels)
     if expires is not None:
         detail["expires_at"] = expires.isoformat()
     return Suspension(

@@ -9,7 +9,6 @@ asks for RELAY_AUTH_TOKEN when one is set, like every other route but /healthz.
 """
 
 import json
-import re
 from typing import Any
 
 from starlette.requests import Request
@@ -18,11 +17,11 @@ from starlette.routing import Route
 
 from relay.errors import RelayError
 from relay.http_app.errors import status_of
+from relay.model.events import event_type_problem
 from relay.service.relay import Relay
 
 PATH = "/hooks/{name:path}"  # any rest of the path, so a bad name gets a clear answer
 SOURCE = "webhook"
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
 MAX_BODY_BYTES = 1 << 20  # far above any real webhook payload
 IDEMPOTENCY_HEADERS = ("idempotency-key", "x-github-delivery")
 CORRELATION_HEADER = "x-relay-correlation-id"
@@ -76,12 +75,9 @@ def webhook_route(relay: Relay) -> Route:
 
     async def hook(request: Request) -> Response:
         name = request.path_params["name"]
-        if not NAME.fullmatch(name):
-            message = (
-                "a hook's name is its event type: letters, digits and _ . : - "
-                "(at most 100, starting with a letter or digit)"
-            )
-            return JSONResponse({"error": message}, 404)
+        problem = event_type_problem(name)
+        if problem is not None:  # no such hook: what `relay emit` refuses, in its words
+            return JSONResponse({"error": problem}, 404)
         try:
             data = event_data(await _body(request))
             key = _header(request, IDEMPOTENCY_HEADERS)

@@ -38,6 +38,10 @@ class ActionCatalog(Protocol):
         """A sentence saying how to provide the missing `action`."""
         ...
 
+    def names(self) -> list[str]:
+        """Every action relay can run here (to suggest the nearest to a misspelt one)."""
+        ...
+
 
 def check_workflow(
     workflow: Workflow, reporter: Reporter, catalog: ActionCatalog | None
@@ -84,9 +88,14 @@ def _unknown_needs(workflow: Workflow, reporter: Reporter) -> Iterator[Problem]:
                 yield reporter.problem(("steps", index, "needs", position), reason, about_key=True)
 
 
-def _did_you_mean(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
+def _did_you_mean(word: str, choices: list[str], cutoff: float = 0.6) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# An action's name is often a new word (`deploy`), not a slip: suggest only close names
+# (`shel`, `aproval`), not the merely similar (`delay`).
+ACTION_CUTOFF = 0.75
 
 
 def _cycles(workflow: Workflow, reporter: Reporter) -> Iterator[Problem]:
@@ -247,8 +256,9 @@ def _actions(workflow: Workflow, reporter: Reporter, catalog: ActionCatalog) -> 
             continue
         where = ("steps", index, "params")
         problems += _params(model, step.params, where, reporter, step.action)
+    known = [*catalog.names(), *workflow.actions]
     for action, indices in unknown.items():
-        problems.append(_unknown_action(action, indices, reporter, catalog))
+        problems.append(_unknown_action(action, indices, reporter, catalog, known))
     return problems
 
 
@@ -261,7 +271,8 @@ def _aliases(workflow: Workflow, reporter: Reporter, catalog: ActionCatalog) -> 
         model = catalog.params_model(alias.uses)
         if model is None:
             hint = catalog.missing_action_hint(alias.uses)
-            reason = f"uses unknown action {alias.uses!r}. {hint}"
+            close = _did_you_mean(alias.uses, catalog.names(), ACTION_CUTOFF)
+            reason = f"uses unknown action {alias.uses!r}{close}. {hint}"
             yield reporter.problem((*where, "uses"), reason, about_key=True)
             continue
         yield from _params(model, alias.params, (*where, "params"), reporter, alias.uses)
@@ -287,13 +298,13 @@ def _waits_for_run_time(error: ErrorDetails) -> bool:
 
 
 def _unknown_action(
-    action: str, indices: list[int], reporter: Reporter, catalog: ActionCatalog
+    action: str, indices: list[int], reporter: Reporter, catalog: ActionCatalog, known: list[str]
 ) -> Problem:
     first, others = indices[0], indices[1:]
     also = ", ".join(
         f"{reporter.step_words(i)} (line {reporter.line(('steps', i, 'action'))})" for i in others
     )
-    reason = f"unknown action {action!r}"
+    reason = f"unknown action {action!r}{_did_you_mean(action, known, ACTION_CUTOFF)}"
     if also:
         reason += f"; also used by {also}"
     reason += f". {catalog.missing_action_hint(action)}"

@@ -1,12 +1,38 @@
 """Events of the shared log, and the `match` rule that triggers and waits use."""
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from relay.errors import UsageError
+
 _MISSING = object()
+
+# An event type is also a webhook's name (`POST /hooks/TYPE`), so both follow one rule.
+EVENT_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
+EVENT_TYPE_RULE = "letters, digits and _ . : - (at most 100, starting with a letter or digit)"
+
+
+def event_type_problem(name: str) -> str | None:
+    """Why `name` cannot be an event type (nor a webhook's name); None when it can."""
+    if EVENT_TYPE.fullmatch(name):
+        return None
+    shown = repr(name if len(name) <= 40 else name[:39] + "…")
+    return f"{shown} is not an event type: an event type (a webhook's name) is {EVENT_TYPE_RULE}"
+
+
+def check_event_type(name: str) -> None:
+    """Refuse what webhooks refuse, in the same words.
+
+    Raises:
+        UsageError: `name` cannot be an event type (`event_type_problem` says why).
+    """
+    problem = event_type_problem(name)
+    if problem is not None:
+        raise UsageError(problem)
 
 
 class Event(BaseModel):

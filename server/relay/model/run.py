@@ -77,6 +77,12 @@ class StepRun(BaseModel):
     state: dict[str, Any] = Field(default_factory=dict)  # a waiting action's private state
 
     @property
+    def attempt_count(self) -> int:
+        """Attempts as people count them: from 1 once the step has started, a wait or an
+        approval (which runs no action, so records no attempt) counting as the first."""
+        return max(self.attempts, 1) if self.started_at is not None else self.attempts
+
+    @property
     def attempts_since_resume(self) -> int:
         """Attempts that count against the retry budget: a resume gives a fresh one, while
         `attempts` keeps counting (attempt numbers stay unique in the run's record)."""
@@ -249,5 +255,5 @@ class Participant(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    last_seen: datetime
+    last_seen: datetime | None  # None: never seen, only addressed by tasks
     open_tasks: int = 0

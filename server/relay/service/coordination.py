@@ -1,5 +1,6 @@
 """Approvals, tasks and the views of workflows: the service's coordination half."""
 
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -8,7 +9,7 @@ from relay.engine.driver import RunDriver
 from relay.engine.runtime import ENGINE_SOURCE
 from relay.errors import InvalidTransition, InvalidWorkflow, Problem, UsageError
 from relay.model.events import NewEvent
-from relay.model.run import Approval, ApprovalStatus, Run, Task, TaskStatus
+from relay.model.run import Approval, ApprovalStatus, Participant, Run, Task, TaskStatus
 from relay.model.workflow import EventTrigger, Workflow
 from relay.notify.lifecycle import approval_decided_notice
 from relay.service.views import approval_view
@@ -237,6 +238,24 @@ async def list_tasks(relay: "Relay", participant: str, status: str | None) -> li
         ) from None
     to = None if participant == "*" else participant
     return await relay.store.list_tasks(to, wanted)
+
+
+async def list_participants(relay: "Relay", addressed: bool) -> list[Participant]:
+    """Those seen, then (with `addressed`) those that open tasks are addressed to and
+    relay has never seen, with how many tasks wait for each."""
+    seen = await relay.store.list_participants()
+    if not addressed:
+        return seen
+    waiting: Counter[str] = Counter()
+    for status in (TaskStatus.OPEN, TaskStatus.CLAIMED):
+        waiting.update(t.to for t in await relay.store.list_tasks(None, status))
+    known = {p.name for p in seen}
+    unseen = [
+        Participant(name=name, last_seen=None, open_tasks=count)
+        for name, count in sorted(waiting.items())
+        if name not in known
+    ]
+    return [*seen, *unseen]
 
 
 async def complete_task(

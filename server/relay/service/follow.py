@@ -58,10 +58,10 @@ def waits_at(run: Run, step_id: str) -> bool:
 
 def moment(run: Run) -> tuple[object, ...]:
     """What a person following the run would call its state: a change of any part of it
-    is a transition worth a progress notification."""
+    (a retry's error between two looks included) is a transition worth showing."""
     return (
         run.status,
-        tuple((s.id, s.status, s.attempts) for s in run.steps),
+        tuple((s.id, s.status, s.attempts, s.error) for s in run.steps),
         str(waiting_for(run)),
     )
 

@@ -24,7 +24,7 @@ from relay.errors import (
     UsageError,
     WorkflowNotFound,
 )
-from relay.model.events import Event, NewEvent, matches
+from relay.model.events import Event, NewEvent, check_event_type, matches
 from relay.model.inputs import validate_inputs
 from relay.model.loading import load_workflow
 from relay.model.notification import NewNotification, Notification, NotificationStatus
@@ -366,7 +366,7 @@ class Relay:
 
     async def emit(
         self,
-        type: str,  # noqa: A002 - the MCP tools' and DESIGN.md's parameter name
+        type: str,  # noqa: A002 - the MCP tools' parameter name
         data: Mapping[str, Any] | None = None,
         *,
         source: str | None = None,
@@ -376,6 +376,7 @@ class Relay:
     ) -> EmitResult:
         """Append an event; with `follow_seconds`, wait that long at most for the runs it
         resumed to settle again, and report their states."""
+        check_event_type(type)
         await self.touch()
         event = NewEvent(
             type=type,
@@ -462,7 +463,7 @@ class Relay:
 
     async def wait_for_event(
         self,
-        type: str,  # noqa: A002 - the MCP tools' and DESIGN.md's parameter name
+        type: str,  # noqa: A002 - the MCP tools' parameter name
         match: Mapping[str, Any] | None = None,
         *,
         after_seq: int | None = None,
@@ -570,9 +571,11 @@ class Relay:
         run = await self.wait_run(task.run_id, FOLLOW_DECISION_SECONDS, leaving=task.step_id)
         return task, await self.decided_state(run, task.step_id)
 
-    async def list_participants(self) -> list[Participant]:
+    async def list_participants(self, *, addressed: bool = False) -> list[Participant]:
+        """Everyone seen recently; with `addressed`, then everyone open tasks are addressed
+        to who was never seen (a handoff to a chat that has not connected yet)."""
         await self.touch()
-        return await self.store.list_participants()
+        return await coordination.list_participants(self, addressed)
 
     async def notify_slack(
         self,

@@ -1,5 +1,5 @@
-"""The shapes every surface returns (DESIGN.md's "run", approvals, tasks, events), as
-plain JSON-able dicts: the MCP tools, `relay ... --json` and the HTTP API share them."""
+"""The shapes every surface returns (a run, approvals, tasks, events), as plain
+JSON-able dicts: the MCP tools, `relay ... --json` and the HTTP API share them."""
 
 import json
 from datetime import UTC, datetime
@@ -47,7 +47,7 @@ def step_view(run: Run, step: StepRun, limit: int = OUTPUT_LIMIT) -> dict[str, A
         "id": step.id,
         "name": step.name,
         "status": step.status.value,
-        "attempts": step.attempts,
+        "attempts": step.attempt_count,
         "started_at": iso(step.started_at),
         "finished_at": iso(step.finished_at),
         "output": short_output(run.id, step.id, step.output, limit),
@@ -56,9 +56,9 @@ def step_view(run: Run, step: StepRun, limit: int = OUTPUT_LIMIT) -> dict[str, A
 
 
 def waiting_for(run: Run) -> dict[str, Any] | None:
-    """What the run waits for, as DESIGN.md shapes it: the first step that waits for
-    someone or something (an approval, an event, a task, a child run); else, when no
-    step is running, the first timer (a `delay`, a retry's backoff)."""
+    """What the run waits for: the first step that waits for someone or something (an
+    approval, an event, a task, a child run); else, when no step is running, the first
+    timer (a `delay`, a retry's backoff). Its kind, step and detail."""
     if run.status.is_final:
         return None
     waiting = [s for s in run.steps if s.status is StepStatus.WAITING and s.waiting is not None]
