@@ -94,3 +94,13 @@ def test_a_time_carries_its_zone() -> None:
     assert time_text(moment.isoformat(), paris) == "2026-11-25 21:30:05 CET"
     assert time_text(moment, paris, with_date=False) == "21:30:05 CET"
     assert time_text(None, missing="-") == "-"
+
+
+def test_the_mcp_hint_for_an_event_wait_is_a_call_that_matches_it() -> None:
+    event = awaited_event(
+        {"type": "go", "match": {"source": "ci", "correlation_id": "r9", "data.build.ok": True}}
+    )
+
+    assert event.emit_call() == (
+        'emit_event(type="go", source="ci", correlation_id="r9", data={"build": {"ok": true}})'
+    )

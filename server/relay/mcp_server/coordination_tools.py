@@ -45,7 +45,7 @@ TaskId = Annotated[str, Field(description="The task's id, from list_tasks")]
 @tool_errors
 async def emit_event(
     ctx: Ctx,
-    type: EventType,  # noqa: A002 - DESIGN.md's parameter name
+    type: EventType,  # noqa: A002 - the tool's documented parameter
     data: Annotated[dict[str, Any] | None, Field(description="The event's payload")] = None,
     source: Annotated[
         str | None, Field(description="Who it comes from; default: you (this participant)")
@@ -75,7 +75,7 @@ async def emit_event(
 @tool_errors
 async def wait_for_event(
     ctx: Ctx,
-    type: EventType,  # noqa: A002 - DESIGN.md's parameter name
+    type: EventType,  # noqa: A002 - the tool's documented parameter
     match: Match = None,
     after_seq: Annotated[
         int | None,

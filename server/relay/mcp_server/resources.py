@@ -32,7 +32,7 @@ MERMAID = "text/vnd.mermaid"
 RECENT = 50  # events in relay://events/recent, runs in relay://runs
 _ID = re.compile(r"[A-Za-z0-9_.-]+")
 
-# The URIs whose changes are published to subscribers (DESIGN.md: runs and events).
+# The URIs whose changes are published to subscribers: runs and events.
 EVENTS_URI = "relay://events/recent"
 RUN_URI = "relay://runs/{run_id}"
 
@@ -71,14 +71,14 @@ def _workflow_readers(server: MCPServer[Any], handle: RelayHandle) -> None:
         return _json(relay.list_workflows())
 
     @server.resource("relay://workflows/{id}", name="workflow", mime_type=YAML)
-    async def workflow_file(id: str) -> str:  # noqa: A002 - DESIGN.md's URI variable
+    async def workflow_file(id: str) -> str:  # noqa: A002 - the URI template's variable
         """A workflow's YAML file, as written."""
         with as_resource_errors():
             relay = await handle.relay()
             return relay.workflow_source(checked_id("workflow", id))
 
     @server.resource("relay://workflows/{id}/diagram", name="workflow-diagram", mime_type=MERMAID)
-    async def workflow_diagram(id: str) -> str:  # noqa: A002 - DESIGN.md's URI variable
+    async def workflow_diagram(id: str) -> str:  # noqa: A002 - the URI template's variable
         """A workflow's steps as a Mermaid flowchart."""
         with as_resource_errors():
             relay = await handle.relay()

@@ -17,6 +17,7 @@ from relay.model.run import (
     Task,
     WaitKind,
 )
+from relay.service.wording import awaited_event
 
 # A step output longer than this (as JSON) is cut in run views and pointed to by URI.
 OUTPUT_LIMIT = 2_000
@@ -106,10 +107,7 @@ def next_hint(run: Run, waiting: dict[str, Any] | None) -> str | None:
         return f'participant {who!r} should complete_task(task_id="{task_id}", result={{...}})'
 
     if kind == WaitKind.EVENT.value:
-        match = detail.get("match") or {}
-        data = {k[5:]: v for k, v in match.items() if k.startswith("data.")}
-        source = f', source="{match["source"]}"' if "source" in match else ""
-        return f'emit_event(type="{detail.get("type")}"{source}, data={json.dumps(data)})'
+        return awaited_event(detail).emit_call()
     if kind == WaitKind.RUN.value:
         return f'get_status(run_id="{detail.get("run_id")}") shows the child run it waits for'
     if "retry" in detail:

@@ -35,6 +35,11 @@ class AwaitedEvent:
     fields: dict[str, str] = field(default_factory=dict)  # source, correlation_id...
     unsettable: tuple[str, ...] = ()  # match paths no emitted event can carry (seq, id)
 
+    def emit_call(self) -> str:
+        """The `emit_event(...)` tool call that sends it (MCP's syntax, for MCP results)."""
+        fields = "".join(f", {name}={json.dumps(value)}" for name, value in self.fields.items())
+        return f"emit_event(type={json.dumps(self.type)}{fields}, data={json.dumps(self.data)})"
+
     def emit_command(self) -> str | None:
         """The shell command that emits it; None when no emitted event can match."""
         if self.unsettable:
