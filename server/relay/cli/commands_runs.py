@@ -18,6 +18,7 @@ from relay.cli.session import client, driver
 from relay.config import Settings
 from relay.model.inputs import parse_input_assignments
 from relay.model.run import Run, RunStatus
+from relay.service.delivery import Undelivered
 from relay.service.relay import Relay
 from relay.service.views import run_summary, run_view
 
@@ -28,12 +29,9 @@ EXIT_INTERRUPTED = 130
 # status or what it waits for changes), so the display never lags by more.
 WATCH_SECONDS = 1.0
 
-# Before it exits, `relay run` gives its run's queued notifications this long to go out.
+# Before it exits, `relay run` gives its run's queued notifications this long to go out
+# (it stops waiting as soon as a send fails or Slack stops answering).
 FLUSH_SECONDS = 10.0
-UNSENT = (
-    "note: {count} notification(s) of run {run_id} are not delivered yet; any `relay serve` "
-    "or `relay worker` process sends them (`relay notifications` lists them)"
-)
 
 NO_WORKER = (
     "warning: no `relay worker` or `relay serve` process is running to execute run {run_id}; "
@@ -56,8 +54,8 @@ class Watch:
             run = self.run = await relay.wait_run(run.id, WATCH_SECONDS)
             self.progress.show(run)
         unsent = await relay.flush_notifications(FLUSH_SECONDS, run_id=run.id)
-        if unsent:
-            note(UNSENT.format(count=unsent, run_id=run.id))
+        if unsent.pending:
+            note(unsent_line(run.id, unsent))
         if self.as_json:
             write_json(run_view(run))
         else:
@@ -77,6 +75,18 @@ class Watch:
             f"(follow it with `relay status {self.run.id} --wait 60`)"
         )
         return EXIT_INTERRUPTED
+
+
+def unsent_line(run_id: str, unsent: Undelivered) -> str:
+    """One line: why they are not sent, how many are queued and who delivers them."""
+    count = unsent.pending
+    what = f"{count} notification{'s' if count != 1 else ''} of run {run_id}"
+    why = unsent.reason or f"not delivered within {FLUSH_SECONDS:g} s"
+    return (
+        f"note: {why}; {what} {'are' if count != 1 else 'is'} queued: any `relay serve` or "
+        "`relay worker` with the same notification settings delivers them "
+        "(`relay notifications` lists them)"
+    )
 
 
 async def run_workflow(settings: Settings, args: argparse.Namespace) -> int:
