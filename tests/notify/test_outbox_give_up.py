@@ -10,7 +10,7 @@ from tests.notify.test_outbox import FAST, drained, enqueue_lifecycle, say, send
 
 from relay.model.notification import NewNotification, NotificationStatus
 from relay.notify.outbox import ANSWER_SECONDS, OutboxSender
-from relay.notify.slack_client import WebhookClient
+from relay.notify.slack_client import SlackClient, WebhookClient
 from relay.store.base import Store
 
 
@@ -78,3 +78,19 @@ async def test_a_silent_slack_is_trouble_after_a_second_and_a_stopped_sender_han
     [taken] = await store.claim_notifications("another", 30.0, 10)
     assert taken.last_error == "the process sending it stopped"
     assert taken.attempts == 0
+
+
+async def test_a_long_rate_limit_is_trouble_a_short_one_is_not(
+    store: Store, slack: FakeSlack
+) -> None:
+    token, channel = slack.add_token(), slack.add_channel("general")
+    slack.ratelimit(retry_after="1")
+    await store.enqueue_notification(NewNotification(channel, say("hi")))
+    async with SlackClient(token, base_url=slack.api_base) as client:
+        sender = OutboxSender(store, owner="w", slack=client, **FAST)  # driven by hand here
+        assert await sender.drain_once() == 1
+        assert sender.trouble() is None  # worth waiting a second for
+        slack.ratelimit(retry_after="30")
+        await anyio.sleep(1.0)
+        assert await sender.drain_once() == 1
+        assert (sender.trouble() or "").startswith("Slack rate-limits relay for 30 s more")

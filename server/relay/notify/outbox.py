@@ -60,6 +60,8 @@ BATCH = 20
 # A request Slack has not answered for this long means "Slack is not answering now" to a
 # command waiting for its notifications (the send itself goes on, up to its timeout).
 ANSWER_SECONDS = 1.0
+# A rate-limit pause longer than this is not worth waiting out for such a command.
+LONG_PAUSE_SECONDS = 5.0
 
 
 class OutboxStore(Protocol):
@@ -136,6 +138,9 @@ class OutboxSender:
         while it delivers (or waits its turn)."""
         if self.paused_reason or self.failing:
             return self.paused_reason or self.failing
+        paused = self.paused_until - time.monotonic()
+        if paused > LONG_PAUSE_SECONDS:
+            return f"Slack rate-limits relay for {paused:.0f} s more"
         if self._asked_at is not None and time.monotonic() - self._asked_at >= ANSWER_SECONDS:
             return f"{self._asked} has not answered for {ANSWER_SECONDS:g} s"
         return None
@@ -183,7 +188,7 @@ class OutboxSender:
         except anyio.get_cancelled_exc_class():
             # This process stops: hand back what it has not sent (the one in flight too,
             # at worst a duplicate) for any other sender to deliver now, not after the claim.
-            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(0.5):
                 await self._hold(claimed[i:], "the process sending it stopped")
             raise
         return len(claimed)
@@ -308,7 +313,7 @@ class OutboxSender:
                 n.id, self.backoff_cap_seconds, error, count_attempt=False
             )
             return
-        if not isinstance(exc, SlackRateLimited):
+        if _unreachable(exc):
             self.failing = error
         if isinstance(exc, SlackRateLimited):
             self._pause(exc.retry_after_seconds, None)
@@ -359,6 +364,14 @@ class OutboxSender:
         """Exponential backoff with (half) jitter: base·2^attempts, capped."""
         delay = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2.0 ** min(attempts, 32))
         return delay * (0.5 + 0.5 * self._jitter())
+
+
+def _unreachable(exc: SlackError) -> bool:
+    """Whether the destination cannot take messages now (down, silent, refusing the
+    credentials), as opposed to refusing one message or asking to slow down."""
+    return isinstance(exc, SlackTransientError | SlackAuthError) and not isinstance(
+        exc, SlackRateLimited
+    )
 
 
 def _plain(payload: dict[str, Any]) -> dict[str, Any]:
