@@ -100,3 +100,19 @@ async def test_a_malformed_webhook_url_is_refused_before_anything_is_recorded(
     assert stderr.startswith("relay: error: SLACK_WEBHOOK_URL is not a URL"), stderr
     assert "s3cr3t" not in stderr
     assert not (tmp_path / "home").exists()  # no store opened, no run recorded
+
+
+async def test_notifications_that_can_never_be_sent_are_reported_in_one_line(
+    tmp_path: Path,
+) -> None:
+    with FakeSlack.running() as slack:
+        env = _env(tmp_path, SLACK_BOT_TOKEN=slack.add_token(), SLACK_CHANNEL="C-missing",
+                   SLACK_API_BASE_URL=slack.api_base, RELAY_SLACK_PACE_SECONDS="0.01")  # fmt: skip
+        _, code, _, stderr = await _relay_run(env)
+    assert code == 0, stderr
+    [line] = stderr.splitlines()
+    assert line.startswith("relay: warning: "), line
+    assert "dead-lettered, never to be sent (Slack chat.postMessage failed: channel_not_found)" in (
+        line
+    )
+    assert await _pending(tmp_path) == 0

@@ -56,6 +56,8 @@ class Watch:
         unsent = await relay.flush_notifications(FLUSH_SECONDS, run_id=run.id)
         if unsent.pending:
             note(unsent_line(run.id, unsent))
+        if unsent.dead:
+            note(dead_line(run.id, unsent))
         if self.as_json:
             write_json(run_view(run))
         else:
@@ -79,14 +81,25 @@ class Watch:
 
 def unsent_line(run_id: str, unsent: Undelivered) -> str:
     """One line: why they are not sent, how many are queued and who delivers them."""
-    count = unsent.pending
-    what = f"{count} notification{'s' if count != 1 else ''} of run {run_id}"
     why = unsent.reason or f"not delivered within {FLUSH_SECONDS:g} s"
     return (
-        f"note: {why}; {what} {'are' if count != 1 else 'is'} queued: any `relay serve` or "
+        f"note: {why}; {_notifications(unsent.pending, run_id)} queued: any `relay serve` or "
         "`relay worker` with the same notification settings delivers them "
         "(`relay notifications` lists them)"
     )
+
+
+def dead_line(run_id: str, unsent: Undelivered) -> str:
+    return (
+        f"warning: {_notifications(unsent.dead, run_id)} dead-lettered, never to be sent "
+        f"({unsent.dead_reason}); `relay notifications --status dead` lists them"
+    )
+
+
+def _notifications(count: int, run_id: str) -> str:
+    if count == 1:
+        return f"1 notification of run {run_id} is"
+    return f"{count} notifications of run {run_id} are"
 
 
 async def run_workflow(settings: Settings, args: argparse.Namespace) -> int:

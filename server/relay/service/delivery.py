@@ -12,12 +12,15 @@ from relay.store.base import Store
 
 @dataclass(frozen=True)
 class Undelivered:
-    """What is still queued after a flush: `pending` of them (any sender with the settings
-    delivers them later) and why this process stopped waiting, when it did not simply
-    run out of time (no secret)."""
+    """What a flush left undelivered: `pending` notifications (any sender with the
+    settings delivers them later) and why this process stopped waiting, when it did not
+    simply run out of time; `dead` ones (never to be sent) and the last one's error. No
+    secret in either reason."""
 
     pending: int
     reason: str | None = None
+    dead: int = 0
+    dead_reason: str | None = None
 
 
 async def flush(
@@ -34,19 +37,21 @@ async def flush(
     deadline = time.monotonic() + wait_seconds
     while True:
         generation = store.generation()
-        pending = await _pending(store, run_id, thread_key)
+        pending = await _listed(store, NotificationStatus.PENDING, run_id, thread_key)
         remaining = deadline - time.monotonic()
-        if not pending or sender is None or remaining <= 0:
-            return Undelivered(len(pending))
-        trouble = sender.trouble()
-        if trouble is not None:
-            return Undelivered(len(pending), trouble)
+        trouble = None if sender is None else sender.trouble()
+        if not pending or sender is None or remaining <= 0 or trouble is not None:
+            dead = await _listed(store, NotificationStatus.DEAD, run_id, thread_key)
+            last_error = dead[-1].last_error if dead else None
+            return Undelivered(len(pending), trouble, len(dead), last_error)
         # A hung request changes nothing in the store: look again when it counts as one.
         await store.wait_changed(generation, min(remaining, sender.seconds_to_trouble()))
 
 
-async def _pending(store: Store, run_id: str | None, thread_key: str | None) -> list[Notification]:
-    pending = await store.list_notifications(NotificationStatus.PENDING, run_id)
+async def _listed(
+    store: Store, status: NotificationStatus, run_id: str | None, thread_key: str | None
+) -> list[Notification]:
+    found = await store.list_notifications(status, run_id)
     if thread_key is None:
-        return pending
-    return [n for n in pending if n.thread_key == thread_key]
+        return found
+    return [n for n in found if n.thread_key == thread_key]
