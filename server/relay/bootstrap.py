@@ -12,6 +12,7 @@ import anyio
 
 from relay.catalog import WorkflowCatalog
 from relay.config import Settings, process_environment
+from relay.config_checks import check_settings
 from relay.engine.actions import ActionRegistry, load_plugins, registered_actions
 from relay.engine.builtin_actions import builtin_specs
 from relay.engine.engine import Engine
@@ -58,9 +59,10 @@ def slack_route(settings: Settings) -> SlackRoute | None:
 
 
 async def start_outbox_sender(
-    settings: Settings, runtime: Runtime, stack: AsyncExitStack
+    settings: Settings, runtime: Runtime, stack: AsyncExitStack, *, quiet: bool = False
 ) -> OutboxSender:
-    """The background sender's clients (closed with `stack`) and the sender itself."""
+    """The background sender's clients (closed with `stack`) and the sender itself
+    (`quiet`: for a command that reports undelivered notifications itself)."""
     timeout = settings.slack_timeout_seconds
     slack = webhook = None
     if settings.slack_bot_token:
@@ -78,7 +80,8 @@ async def start_outbox_sender(
         backoff_base_seconds=settings.slack_backoff_base_seconds,
         backoff_cap_seconds=settings.slack_backoff_cap_seconds,
         auth_pause_seconds=settings.slack_auth_pause_seconds,
-        lease_seconds=2 * timeout + 5,
+        max_attempts=settings.slack_max_attempts,
+        lease_seconds=2 * timeout + 5, quiet=quiet,
     )  # fmt: skip
 
 
@@ -95,7 +98,9 @@ async def open_relay(
     """A Relay for this process; with `worker`, its engine claims and drives runs
     (with `own_runs_only`, only the runs this process starts and their children). A
     worker delivers queued notifications; with `deliver`, a process without an engine
-    (a hook's) does too, while it is open."""
+    (a hook's) does too, while it is open. Settings that can never work are a ConfigError
+    before anything is opened."""
+    check_settings(settings)
     prepare_home(settings)
     registry = build_registry(settings)
     environ = process_environment()
@@ -139,7 +144,9 @@ async def open_relay(
                 if triggers:
                     tg.start_soon(trigger_loop, relay)
                 if has_channels:
-                    relay.sender = await start_outbox_sender(settings, runtime, clients)
+                    relay.sender = await start_outbox_sender(
+                        settings, runtime, clients, quiet=own_runs_only
+                    )
                     tg.start_soon(relay.sender.run)
                 yield relay
                 tg.cancel_scope.cancel()

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     slack_backoff_base_seconds: float = Field(default=2.0, gt=0)
     slack_backoff_cap_seconds: float = Field(default=300.0, gt=0)
     slack_auth_pause_seconds: float = Field(default=600.0, gt=0)
+    slack_max_attempts: int = Field(default=15, ge=1)  # then a notification is dead-lettered
     # Channels beyond Slack (the `apprise` extra): `name=apprise-url` pairs, whitespace-
     # separated; a `notify` step names them as its channel. Secret: the URLs hold tokens.
     notify_urls: SecretStr | None = None

@@ -98,6 +98,7 @@ def start_worker(spawn: Spawn, settings: Settings) -> StartWorker:
             settings.workflows_path or "",
             name,
             str(settings.lease_seconds),
+            settings.database_url or "",
             cwd=cwd,
         )
         assert process.read_line() == "ready"

@@ -1,8 +1,8 @@
 """A separate relay process for the multi-process tests, run as a script:
 
-    python workers.py serve HOME WORKFLOWS PARTICIPANT LEASE_SECONDS
-        open relay with an engine on HOME's database and serve until killed;
-        prints `ready` once the engine runs
+    python workers.py serve HOME WORKFLOWS PARTICIPANT LEASE_SECONDS [DATABASE_URL]
+        open relay with an engine on HOME's database (or DATABASE_URL's) and serve
+        until killed; prints `ready` once the engine runs
     python workers.py emit HOME TYPE COUNT [DATA_JSON]
         append COUNT events (no engine) and print their seqs as one JSON list
     python workers.py approve HOME RUN_ID STEP APPROVER
@@ -23,17 +23,22 @@ from relay.bootstrap import open_relay
 from relay.config import Settings
 
 
-def _settings(home: str, workflows: str = "", lease_seconds: float = 1.0) -> Settings:
+def _settings(
+    home: str, workflows: str = "", lease_seconds: float = 1.0, database_url: str = ""
+) -> Settings:
     return Settings(
         home=Path(home),
+        database_url=database_url or None,
         workflows_path=workflows or str(Path(home) / "workflows"),
         lease_seconds=lease_seconds,
         poll_interval_seconds=0.01,
     )
 
 
-async def serve(home: str, workflows: str, participant: str, lease_seconds: str) -> None:
-    settings = _settings(home, workflows, float(lease_seconds))
+async def serve(
+    home: str, workflows: str, participant: str, lease_seconds: str, database_url: str = ""
+) -> None:
+    settings = _settings(home, workflows, float(lease_seconds), database_url)
     async with open_relay(settings, participant=participant, worker=True):
         print("ready", flush=True)
         await anyio.sleep_forever()

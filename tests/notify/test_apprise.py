@@ -22,6 +22,7 @@ from tests.fake_slack import serve
 
 from relay.bootstrap import open_relay
 from relay.config import Settings, parse_notify_urls
+from relay.config_checks import check_settings
 from relay.errors import ConfigError
 from relay.mcp_server.server import build_server
 from relay.model.loading import load_workflow
@@ -178,6 +179,19 @@ def test_notify_urls_are_name_url_pairs_and_errors_never_quote_a_url() -> None:
 
 def test_a_url_apprise_does_not_understand_is_refused_by_name() -> None:
     with pytest.raises(ConfigError) as caught:
-        AppriseChannels({"pager": "nosuchservice://k3y-abcdef@host"})
-    assert "the URL named 'pager'" in str(caught.value)
+        AppriseChannels({"pager": "discord://k3y-abcdef"})  # a known scheme, a bad URL
+    assert "Apprise does not understand the URL named 'pager'" in str(caught.value)
     assert "k3y-abcdef" not in str(caught.value)
+
+
+def test_an_unknown_scheme_is_refused_at_start_by_its_entry(tmp_path: Path) -> None:
+    settings = Settings(
+        home=tmp_path, notify_urls="ops=json://127.0.0.1:9 pager=nosuchservice://k3y-abcdef@host"
+    )
+    with pytest.raises(ConfigError) as caught:
+        check_settings(settings)
+    assert str(caught.value).startswith(
+        "RELAY_NOTIFY_URLS: the entry 'pager' uses 'nosuchservice://', which Apprise does not know"
+    )
+    assert "k3y-abcdef" not in str(caught.value)
+    check_settings(Settings(home=tmp_path, notify_urls="ops=json://127.0.0.1:9"))

@@ -3,12 +3,11 @@ and on a PostgreSQL schema."""
 
 import itertools
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-import pytest
 from tests.fake_slack import FakeSlack
 
 from relay.model.notification import NewNotification, NotificationStatus
@@ -20,12 +19,6 @@ from relay.store.base import Store
 
 FAST = {"pace_seconds": 0.01, "backoff_base_seconds": 0.05, "backoff_cap_seconds": 0.3,
         "auth_pause_seconds": 0.3, "lease_seconds": 5.0}  # fmt: skip
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack.running() as fake:
-        yield fake
 
 
 @asynccontextmanager

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -45,12 +44,6 @@ asyncio.run(main(*sys.argv[1:]))
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack.running() as fake:
-        yield fake
 
 
 async def test_a_killed_sender_loses_nothing_and_keeps_the_thread(

@@ -1,6 +1,6 @@
 """A run's lifecycle, through the engine, into one Slack thread via the durable outbox."""
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -50,12 +50,6 @@ steps:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack.running() as fake:
-        yield fake
 
 
 @pytest.fixture

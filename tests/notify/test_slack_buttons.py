@@ -7,7 +7,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,12 +104,6 @@ async def _serve(app: Any, started: Callable[[str], Awaitable[None]]) -> None:
             await started(f"http://127.0.0.1:{sock.getsockname()[1]}")
         finally:
             server.should_exit = True
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    with FakeSlack.running() as fake:
-        yield fake
 
 
 def _settings(

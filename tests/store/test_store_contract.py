@@ -204,6 +204,23 @@ async def test_a_parked_run_is_claimable_only_when_due(store: Store, make_run: M
     assert await store.claim_runs("w2", 30, limit=10) == [run.id]
 
 
+async def test_parking_a_run_with_a_wake_time_rings_every_processs_doorbell(
+    store: Store, other_store: Store, make_run: MakeRun
+) -> None:
+    """Engines sleep until the store's next wake time as they last read it: a run parked
+    with an earlier one must wake them to read it again, here and in other processes."""
+    timed, untimed = await _leased(store, make_run), await _leased(store, make_run)
+    here, there = store.doorbell(), other_store.doorbell()
+    await store.save(
+        RunSave(untimed.id, "w1", None, run={"status": RunStatus.WAITING}, release=True)
+    )
+    assert store.doorbell() == here  # waiting for a decision: nothing for an engine to do
+    wake = {"status": RunStatus.WAITING, "wake_at": _now() + timedelta(seconds=30)}
+    await store.save(RunSave(timed.id, "w1", None, run=wake, release=True))
+    assert store.doorbell() > here
+    assert await other_store.wait_doorbell(there, 5.0) > there
+
+
 async def test_the_next_wake_of_a_held_run_is_when_its_lease_lapses(
     store: Store, make_run: MakeRun
 ) -> None:

@@ -26,6 +26,7 @@ from relay.service.wording import seconds_text
 if TYPE_CHECKING:
     from relay.config import Settings  # the service loads with the command that opens it
     from relay.model.workflow import Workflow
+    from relay.service.delivery import Undelivered
     from relay.service.relay import Relay
 
 EXIT_BY_STATUS = {RunStatus.COMPLETED: 0, RunStatus.FAILED: 1, RunStatus.CANCELLED: 3}
@@ -35,12 +36,9 @@ EXIT_INTERRUPTED = 130
 # status or what it waits for changes), so the display never lags by more.
 WATCH_SECONDS = 1.0
 
-# Before it exits, `relay run` gives its run's queued notifications this long to go out.
+# Before it exits, `relay run` gives its run's queued notifications this long to go out
+# (it stops waiting as soon as a send fails or Slack stops answering).
 FLUSH_SECONDS = 10.0
-UNSENT = (
-    "note: {count} notification(s) of run {run_id} are not delivered yet; any `relay serve` "
-    "or `relay worker` process sends them (`relay notifications` lists them)"
-)
 
 NO_WORKER = (
     "warning: no `relay worker` or `relay serve` process is running to execute run {run_id}; "
@@ -63,8 +61,10 @@ class Watch:
             run = self.run = await relay.wait_run(run.id, WATCH_SECONDS, until=changed_from(run))
             self.progress.show(run)
         unsent = await relay.flush_notifications(FLUSH_SECONDS, run_id=run.id)
-        if unsent:
-            note(UNSENT.format(count=unsent, run_id=run.id))
+        if unsent.pending:
+            note(unsent_line(run.id, unsent))
+        if unsent.dead:
+            note(dead_line(run.id, unsent))
         if self.as_json:
             write_json(run_brief(run))
         else:
@@ -84,6 +84,29 @@ class Watch:
             f"(follow it with `relay status {self.run.id} --wait 60`)"
         )
         return EXIT_INTERRUPTED
+
+
+def unsent_line(run_id: str, unsent: "Undelivered") -> str:
+    """One line: why they are not sent, how many are queued and who delivers them."""
+    why = unsent.reason or f"not delivered within {FLUSH_SECONDS:g} s"
+    return (
+        f"note: {why}; {_notifications(unsent.pending, run_id)} queued: any `relay serve` or "
+        "`relay worker` with the same notification settings delivers them "
+        "(`relay notifications` lists them)"
+    )
+
+
+def dead_line(run_id: str, unsent: "Undelivered") -> str:
+    return (
+        f"warning: {_notifications(unsent.dead, run_id)} dead-lettered, never to be sent "
+        f"({unsent.dead_reason}); `relay notifications --status dead` lists them"
+    )
+
+
+def _notifications(count: int, run_id: str) -> str:
+    if count == 1:
+        return f"1 notification of run {run_id} is"
+    return f"{count} notifications of run {run_id} are"
 
 
 def _inputs(workflow: "Workflow", assignments: list[str]) -> dict[str, Any]:

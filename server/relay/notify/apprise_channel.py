@@ -9,14 +9,16 @@ worker thread and a False is retried by the outbox like any transient failure.
 Apprise is an optional extra: `pip install 'relay-mcp[apprise]'`.
 """
 
+import re
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
 
 from relay.errors import ConfigError
-from relay.notify.errors import SlackTransientError
+from relay.notify.errors import DestinationNotConfigured, SlackTransientError
 from relay.notify.messages import Status
 from relay.notify.redact import register_secret
 
@@ -31,6 +33,8 @@ TYPES: Mapping[str, str] = {
 }
 # Parts of a URL this short are words such as `api`, not secrets worth masking.
 MIN_SECRET_PART = 6
+SERVICES_LIST = "https://github.com/caronc/apprise/wiki"
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
 
 
 class AppriseError(SlackTransientError):
@@ -57,26 +61,47 @@ def apprise_payload(title: str, body: str, status: Status, text: str) -> dict[st
     return {"text": text, "title": title, "body": body, "type": TYPES.get(status, "info")}
 
 
+def check_apprise_urls(urls: Mapping[str, str]) -> ModuleType:
+    """Apprise itself, once every URL is one it can use (and its secrets are masked in
+    Apprise's log lines).
+
+    Raises:
+        ConfigError: Apprise is not installed, or it does not know an entry's scheme or
+            cannot use its URL; the message names the entry, never its URL.
+    """
+    try:
+        import apprise  # an optional extra: loaded only when configured
+        from apprise.manager_plugins import NotificationManager
+    except ImportError:
+        raise ConfigError(
+            "RELAY_NOTIFY_URLS needs Apprise: pip install 'relay-mcp[apprise]'"
+        ) from None
+    # Apprise's own registry of schemes (one per process); its module has no annotations.
+    known = NotificationManager()  # type: ignore[no-untyped-call]
+    for name, url in urls.items():
+        for part in secret_parts(url):
+            register_secret(part)
+        scheme = url.partition("://")[0].lower()
+        if scheme not in known:
+            shown = f"'{scheme}://'" if _SCHEME.fullmatch(scheme) else "a scheme"
+            raise ConfigError(
+                f"RELAY_NOTIFY_URLS: the entry {name!r} uses {shown}, which Apprise does not "
+                f"know (its services and their URLs: {SERVICES_LIST})"
+            )
+        if apprise.Apprise.instantiate(url) is None:
+            raise ConfigError(
+                f"RELAY_NOTIFY_URLS: Apprise does not understand the URL named {name!r} "
+                f"(its scheme is known; see {SERVICES_LIST} for that service's URL format)"
+            )
+    return apprise
+
+
 class AppriseChannels:
     """The named Apprise destinations of this process; `send` delivers one message."""
 
     def __init__(self, urls: Mapping[str, str]) -> None:
-        try:
-            import apprise  # an optional extra: loaded only when configured
-        except ImportError:
-            raise ConfigError(
-                "RELAY_NOTIFY_URLS needs Apprise: pip install 'relay-mcp[apprise]'"
-            ) from None
-        self._apprise = apprise
+        self._apprise = check_apprise_urls(urls)
         self._urls = dict(urls)
-        for name, url in self._urls.items():
-            for part in secret_parts(url):
-                register_secret(part)
-            if apprise.Apprise.instantiate(url) is None:
-                raise ConfigError(
-                    f"RELAY_NOTIFY_URLS: Apprise does not understand the URL named {name!r} "
-                    "(see Apprise's list of services for the URL format)"
-                )
 
     def __repr__(self) -> str:
         return f"AppriseChannels(names={sorted(self._urls)!r})"
@@ -89,12 +114,13 @@ class AppriseChannels:
         """Deliver one message to the destination `name`.
 
         Raises:
-            AppriseError: Apprise reported a failure, or `name` is not configured here
-                (another process may know it): the outbox retries it later.
+            AppriseError: Apprise reported a failure: the outbox retries it later.
+            DestinationNotConfigured: `name` is not configured here (another process
+                may know it).
         """
         url = self._urls.get(name)
         if url is None:
-            raise AppriseError(
+            raise DestinationNotConfigured(
                 f"no notification URL named {name!r} in this process's RELAY_NOTIFY_URLS",
                 method=DESTINATION,
             )

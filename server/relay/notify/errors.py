@@ -10,6 +10,7 @@ NotifierError (relay.errors)
     │   └── SlackRateLimited     429 / ratelimited: wait retry_after_seconds, then retry
     ├── SlackAuthError           invalid_auth, token_revoked...: pause the queue, keep it
     ├── SlackDestinationError    channel_not_found, is_archived...: dead-letter the destination
+    ├── DestinationNotConfigured this process has no settings for it: leave it to another
     └── SlackBadRequest          anything else: this message cannot be sent as is
         ├── SlackContentRejected msg_too_long, invalid_blocks...: retry once as plain text
         └── SlackTargetGone      message_not_found, thread_not_found...: post anew instead
@@ -76,6 +77,11 @@ class SlackAuthError(SlackError):
 
 class SlackDestinationError(SlackError):
     """The destination cannot receive messages (missing, archived, not joined)."""
+
+
+class DestinationNotConfigured(SlackError):
+    """This process has no settings for the destination; a process that has them
+    delivers it."""
 
 
 class SlackBadRequest(SlackError):

@@ -9,9 +9,17 @@ causes them; this sender (one per process that runs an engine) drains the due on
   after which Slack may have posted is retried too (at worst a duplicate, never a loss);
 - auth errors (`invalid_auth`, `token_revoked`...): the whole queue pauses for
   `auth_pause_seconds` and is kept;
+- after `max_attempts` failed attempts (of those two kinds, or an Apprise destination's),
+  a notification is dead-lettered with its last error (for an auth error, every pending
+  one of its destination): a URL or a token that can never work is not tried forever;
 - destination errors (`channel_not_found`, archived...): that destination's pending
   notifications are dead-lettered, others go on;
-- rejected content: retried once as plain text, then dead-lettered.
+- rejected content: retried once as plain text, then dead-lettered;
+- a destination this process has no settings for: left to a process that has them.
+
+`trouble()` says when waiting for this sender is pointless (the queue is paused, the last
+attempt failed, or Slack has not answered for ANSWER_SECONDS): a command that waits for
+its notifications stops waiting then instead of stalling on an unreachable Slack.
 
 Order within a thread comes from the store: it hands out only the oldest pending
 notification of each thread, so a root precedes its replies and one of a thread is in
@@ -21,7 +29,8 @@ flight at a time. Claims are leases, so a process that dies mid-send loses nothi
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -29,8 +38,9 @@ import anyio
 
 from relay.model.notification import Notification, NotificationKind
 from relay.notify.apprise_channel import DESTINATION as APPRISE
-from relay.notify.apprise_channel import AppriseChannels, AppriseError
+from relay.notify.apprise_channel import AppriseChannels
 from relay.notify.errors import (
+    DestinationNotConfigured,
     SlackAuthError,
     SlackBadRequest,
     SlackContentRejected,
@@ -47,6 +57,11 @@ log = logging.getLogger("relay.notify.outbox")
 
 IDLE_SECONDS = 1.0  # the longest nap between looks (commits by other processes wake it sooner)
 BATCH = 20
+# A request Slack has not answered for this long means "Slack is not answering now" to a
+# command waiting for its notifications (the send itself goes on, up to its timeout).
+ANSWER_SECONDS = 1.0
+# A rate-limit pause longer than this is not worth waiting out for such a command.
+LONG_PAUSE_SECONDS = 5.0
 
 
 class OutboxStore(Protocol):
@@ -90,8 +105,12 @@ class OutboxSender:
         backoff_cap_seconds: float = 300.0,
         auth_pause_seconds: float = 600.0,
         lease_seconds: float = 30.0,
+        max_attempts: int = 15,
+        quiet: bool = False,
         jitter: Callable[[], float] = random.random,
     ) -> None:
+        """`quiet`: failures and dead letters are logged at INFO, not WARNING and ERROR
+        (for a command that reports undelivered notifications itself)."""
         self.store = store
         self.owner = owner
         self.slack = slack
@@ -103,10 +122,35 @@ class OutboxSender:
         self.auth_pause_seconds = auth_pause_seconds
         # Longer than one send (the client's timeout), so a live sender never loses its claim.
         self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+        self._failure_level = logging.INFO if quiet else logging.WARNING
+        self._dead_level = logging.INFO if quiet else logging.ERROR
         self._jitter = jitter
         self._last_sent: dict[tuple[str, str], float] = {}
         self.paused_until = 0.0  # monotonic
         self.paused_reason: str | None = None  # why the queue is paused (no secret)
+        self.failing: str | None = None  # the last attempt's error, until one succeeds
+        self._asked_at: float | None = None  # monotonic: when the request in flight left
+        self._asked = ""  # whom it asked: "Slack", or an Apprise destination's name
+
+    def trouble(self) -> str | None:
+        """Why waiting for this sender to deliver is pointless now (no secret), or None
+        while it delivers (or waits its turn)."""
+        if self.paused_reason or self.failing:
+            return self.paused_reason or self.failing
+        paused = self.paused_until - time.monotonic()
+        if paused > LONG_PAUSE_SECONDS:
+            return f"Slack rate-limits relay for {paused:.0f} s more"
+        if self._asked_at is not None and time.monotonic() - self._asked_at >= ANSWER_SECONDS:
+            return f"{self._asked} has not answered for {ANSWER_SECONDS:g} s"
+        return None
+
+    def seconds_to_trouble(self) -> float:
+        """How long the request in flight may still go unanswered before `trouble()`
+        says so (IDLE_SECONDS when none is in flight)."""
+        if self._asked_at is None:
+            return IDLE_SECONDS
+        return max(0.0, self._asked_at + ANSWER_SECONDS - time.monotonic())
 
     # the loop ---------------------------------------------------------------------------
 
@@ -134,19 +178,27 @@ class OutboxSender:
     async def drain_once(self) -> int:
         """Claim the due notifications and try each once; returns how many were claimed."""
         claimed = await self.store.claim_notifications(self.owner, self.lease_seconds, BATCH)
-        for i, notification in enumerate(claimed):
-            if time.monotonic() < self.paused_until:
-                await self._hold(claimed[i:])
-                break
-            await self._deliver(notification)
+        i = 0
+        try:
+            for i, notification in enumerate(claimed):
+                if time.monotonic() < self.paused_until:
+                    await self._hold(claimed[i:])
+                    break
+                await self._deliver(notification)
+        except anyio.get_cancelled_exc_class():
+            # This process stops: hand back what it has not sent (the one in flight too,
+            # at worst a duplicate) for any other sender to deliver now, not after the claim.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(0.5):
+                await self._hold(claimed[i:], "the process sending it stopped")
+            raise
         return len(claimed)
 
-    async def _hold(self, rest: list[Notification]) -> None:
+    async def _hold(self, rest: list[Notification], why: str = "delivery paused") -> None:
         """Give back claims while the queue is paused; they are due when it resumes."""
         delay = max(self.paused_until - time.monotonic(), 0.0)
         for n in rest:
             await self.store.reschedule_notification(
-                n.id, delay, n.last_error or "delivery paused", count_attempt=False
+                n.id, delay, n.last_error or why, count_attempt=False
             )
 
     # one notification -------------------------------------------------------------------
@@ -157,15 +209,25 @@ class OutboxSender:
             return
         await self._pace(n)
         try:
-            ref = await self._send(n)
+            with self._asking(n):
+                ref = await self._send(n)
         except SlackError as exc:
             await self._failed(n, exc)
             return
-        self.paused_reason = None  # whatever paused the queue is over
+        self.paused_reason = self.failing = None  # whatever stopped delivery is over
         if ref is None:
             await self.store.notification_sent(n.id, None, None)
         else:
             await self.store.notification_sent(n.id, ref.ts, ref.channel)
+
+    @contextmanager
+    def _asking(self, n: Notification) -> Iterator[None]:
+        self._asked = f"the destination {n.channel!r}" if n.destination == APPRISE else "Slack"
+        self._asked_at = time.monotonic()
+        try:
+            yield
+        finally:
+            self._asked_at = None
 
     async def _no_target(self, n: Notification) -> None:
         """An edit whose message is not posted (yet): wait for it, or give up if it never was."""
@@ -221,13 +283,14 @@ class OutboxSender:
 
     def _slack(self) -> SlackClient:
         if self.slack is None:
-            raise SlackAuthError("Slack is not configured in this process (SLACK_BOT_TOKEN)")
+            raise DestinationNotConfigured(
+                "Slack is not configured in this process (SLACK_BOT_TOKEN)"
+            )
         return self.slack
 
     def _channels(self) -> AppriseChannels:
         if self.channels is None:
-            # Another process may have them: keep it pending (and visible), retried later.
-            raise AppriseError(
+            raise DestinationNotConfigured(
                 "no notification URLs are configured in this process (RELAY_NOTIFY_URLS)",
                 method=APPRISE,
             )
@@ -235,26 +298,37 @@ class OutboxSender:
 
     def _webhook(self) -> WebhookClient:
         if self.webhook is None:
-            raise SlackAuthError("Slack is not configured in this process (SLACK_WEBHOOK_URL)")
+            raise DestinationNotConfigured(
+                "Slack is not configured in this process (SLACK_WEBHOOK_URL)"
+            )
         return self.webhook
 
     async def _failed(self, n: Notification, exc: SlackError) -> None:
         error = str(exc)
-        log.warning("notification %s: %s", n.id, error)
+        log.log(self._failure_level, "notification %s: %s", n.id, error)
         store = self.store
+        if isinstance(exc, DestinationNotConfigured):
+            # Another process may have the settings: keep it pending (and visible).
+            await store.reschedule_notification(
+                n.id, self.backoff_cap_seconds, error, count_attempt=False
+            )
+            return
+        if _unreachable(exc):
+            self.failing = error
         if isinstance(exc, SlackRateLimited):
             self._pause(exc.retry_after_seconds, None)
             await store.reschedule_notification(n.id, exc.retry_after_seconds, error)
+        elif isinstance(exc, SlackTransientError | SlackAuthError) and self._last_try(n):
+            await self._give_up(n, exc)
         elif isinstance(exc, SlackTransientError):
             await store.reschedule_notification(n.id, self.backoff(n.attempts), error)
         elif isinstance(exc, SlackAuthError):
             self._pause(self.auth_pause_seconds, error)
-            await store.reschedule_notification(
-                n.id, self.auth_pause_seconds, error, count_attempt=False
-            )
+            await store.reschedule_notification(n.id, self.auth_pause_seconds, error)
         elif isinstance(exc, SlackDestinationError):
             count = await store.dead_letter_destination(n.destination, n.channel, error)
-            log.error("dead-lettered %d notification(s) to %s: %s", count, n.channel, error)
+            log.log(self._dead_level, "dead-lettered %d notification(s) to %s: %s", count,
+                    n.channel, error)  # fmt: skip
         elif isinstance(exc, SlackContentRejected) and not n.payload.get("plain"):
             await store.reschedule_notification(n.id, 0.0, error, payload=_plain(n.payload))
         elif isinstance(exc, SlackTargetGone) and n.kind is NotificationKind.REPLY:
@@ -265,6 +339,23 @@ class OutboxSender:
             assert isinstance(exc, SlackBadRequest)
             await store.dead_letter_notification(n.id, error)
 
+    def _last_try(self, n: Notification) -> bool:
+        return n.attempts + 1 >= self.max_attempts
+
+    async def _give_up(self, n: Notification, exc: SlackError) -> None:
+        """Dead-letter after the last attempt: for an auth error (the token can never
+        work), every pending notification of the destination; else this one."""
+        reason = f"gave up after {n.attempts + 1} attempts: {exc}"
+        if isinstance(exc, SlackAuthError):
+            self._pause(self.auth_pause_seconds, str(exc))
+            count = await self.store.dead_letter_destination(n.destination, n.channel, reason)
+        else:
+            await self.store.dead_letter_notification(n.id, reason)
+            count = 1
+        where = n.channel or n.destination
+        log.log(self._dead_level, "dead-lettered %d notification(s) to %s: %s", count, where,
+                reason)  # fmt: skip
+
     def _pause(self, seconds: float, reason: str | None) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
         self.paused_reason = reason
@@ -273,6 +364,14 @@ class OutboxSender:
         """Exponential backoff with (half) jitter: base·2^attempts, capped."""
         delay = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2.0 ** min(attempts, 32))
         return delay * (0.5 + 0.5 * self._jitter())
+
+
+def _unreachable(exc: SlackError) -> bool:
+    """Whether the destination cannot take messages now (down, silent, refusing the
+    credentials), as opposed to refusing one message or asking to slow down."""
+    return isinstance(exc, SlackTransientError | SlackAuthError) and not isinstance(
+        exc, SlackRateLimited
+    )
 
 
 def _plain(payload: dict[str, Any]) -> dict[str, Any]:

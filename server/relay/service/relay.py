@@ -42,8 +42,9 @@ from relay.model.workflow import Workflow
 from relay.notify.interactions import Click
 from relay.notify.messages import notification_message, status_from_word
 from relay.notify.outbox import OutboxSender
-from relay.service import coordination, details
+from relay.service import coordination, delivery, details
 from relay.service.analytics import workflow_analytics
+from relay.service.delivery import Undelivered
 from relay.service.follow import (
     CHILD_DEPTH,
     FOLLOW_DECISION_SECONDS,
@@ -633,20 +634,13 @@ class Relay:
 
     async def flush_notifications(
         self, wait_seconds: float, *, run_id: str | None = None, thread_key: str | None = None
-    ) -> int:
-        """Wait (at most `wait_seconds`) until this process has delivered the queued
-        notifications of a run (or of a thread); returns how many are still pending (any
-        sender delivers them later)."""
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            generation = self.store.generation()
-            pending = await self.store.list_notifications(NotificationStatus.PENDING, run_id)
-            if thread_key is not None:
-                pending = [n for n in pending if n.thread_key == thread_key]
-            remaining = deadline - time.monotonic()
-            if not pending or self.sender is None or self.sender.paused_reason or remaining <= 0:
-                return len(pending)
-            await self.store.wait_changed(generation, min(remaining, 1.0))
+    ) -> Undelivered:
+        """Wait (at most `wait_seconds`, and only while Slack answers) until this process
+        has delivered the queued notifications of a run (or of a thread); what is still
+        pending, any sender delivers later."""
+        return await delivery.flush(
+            self.store, self.sender, wait_seconds, run_id=run_id, thread_key=thread_key
+        )
 
     async def live_workers(self) -> list[str]:
         return await self.store.live_workers(3 * self.rt.lease_seconds)

@@ -52,6 +52,13 @@ class RunSave:
     outbox: list[NewNotification] = field(default_factory=list)  # delivered after commit
     release: bool = False
 
+    @property
+    def rings_doorbell(self) -> bool:
+        """Whether engines (in every process) must look at the store after this commit:
+        it rings other runs, or hands its own run back with a time to wake it at, which
+        the engine that sleeps until the store's next wake-up has not counted yet."""
+        return bool(self.ring_runs) or (self.release and self.run.get("wake_at") is not None)
+
 
 @dataclass(frozen=True)
 class SaveResult:

@@ -3,10 +3,10 @@
 Each store method is one transaction on a pooled connection (`postgres_db.Pool`); its
 queries live in `postgres_ops`, `postgres_coordination` and `postgres_outbox`. Every
 write transaction ends with a NOTIFY on the store's channel (one per schema): "c" for a
-commit, "d" when it may need an engine's attention (a ring, a cancel, an unheld run).
-A listener (a LISTEN connection read on the event loop) turns other processes'
-notifications into the change feed and the doorbell; this process's own commits move
-them at once.
+commit, "d" when it may need an engine's attention (a ring, a cancel, an unheld run, a
+run parked with a wake time). A listener (a LISTEN connection read on the event loop)
+turns other processes' notifications into the change feed and the doorbell; this
+process's own commits move them at once.
 
 When PostgreSQL goes away, calls fail with StoreUnavailable until it is back, and the
 pool connects anew on the first call after that. A lease holder's `save` is the one call
@@ -130,7 +130,8 @@ class PostgresStore:
         return self._generation
 
     async def wait_doorbell(self, generation: int, timeout_seconds: float) -> int:
-        """Wait until a run may need an engine (rung, cancelled, created unheld)."""
+        """Wait until a run may need an engine (rung, cancelled, created unheld, or
+        parked with a time to wake it at)."""
         if self._bell_generation == generation:
             bell = self._bell
             with contextlib.suppress(TimeoutError):
@@ -191,7 +192,7 @@ class PostgresStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _save_once(self, save: RunSave, token: str, matched: dict[str, Event]) -> SaveResult:
-        ring = bool(save.ring_runs)
+        ring = save.rings_doorbell
         channel, payload = self._pool.channel, RANG if ring else CHANGED
         try:
             if postgres_save.is_plain(save):  # a step's progress: one round trip

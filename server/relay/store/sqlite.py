@@ -131,7 +131,8 @@ class SqliteStore:
         return self._bell_generation
 
     async def wait_doorbell(self, generation: int, timeout_seconds: float) -> int:
-        """Wait until a run may need an engine (rung, cancelled, created unheld)."""
+        """Wait until a run may need an engine (rung, cancelled, created unheld, or
+        parked with a time to wake it at)."""
         if self._bell_generation == generation:
             bell = self._bell
             with contextlib.suppress(TimeoutError):
@@ -179,7 +180,7 @@ class SqliteStore:
         return await self._reader.call(lambda c: analytics.run_timings(c, since))
 
     async def save(self, save: RunSave) -> SaveResult:
-        if save.ring_runs:
+        if save.rings_doorbell:
             return await self._write_ringing(lambda c: ops.save(c, save))
         return await self._writer.call(lambda c: ops.save(c, save))
 

@@ -296,7 +296,8 @@ def _unavailable(exc: sqlite3.Error) -> StoreUnavailable:
 
 
 # Bumped by every write that may need an engine's attention (a ring, a cancel, a new run
-# nobody holds): engines wait on it instead of on every commit, their own saves included.
+# nobody holds, a run parked with a wake time): engines wait on it instead of on every
+# commit, their own saves included.
 DOORBELL = "SELECT seq FROM cursors WHERE name = 'doorbell'"
 
 

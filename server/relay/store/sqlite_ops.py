@@ -180,11 +180,17 @@ def save(conn: sqlite3.Connection, s: RunSave) -> SaveResult:
     matched = {w.step_id: e for w in s.waits if (e := _register_wait(conn, w)) is not None}
     if s.outbox:
         sqlite_outbox.enqueue_all(conn, s.outbox)
+    _ring_for(conn, s)
+    return SaveResult(signal_seq=signal_seq, matched=matched)
+
+
+def _ring_for(conn: sqlite3.Connection, s: RunSave) -> None:
+    """Ring the runs the save names, and the engines when it needs their attention."""
     if s.ring_runs:
         now = rows.now_ts()
         conn.executemany(RING, [(now, run_id) for run_id in s.ring_runs])
+    if s.rings_doorbell:
         bump_doorbell(conn)
-    return SaveResult(signal_seq=signal_seq, matched=matched)
 
 
 def _patch_run(conn: sqlite3.Connection, s: RunSave) -> int:
