@@ -1,6 +1,6 @@
 """The outbox in the store: enqueued with the run's own save, handed out in thread order."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from tests.store.conftest import MakeRun
@@ -102,3 +102,43 @@ async def test_a_decision_queues_its_edit_or_nothing_when_it_loses(
         (NotificationKind.ROOT, "C1", run.id, "decide?"),
         (NotificationKind.EDIT, "C1", run.id, "approved"),  # where the request went
     ]
+
+
+async def test_the_next_due_notification_is_the_head_of_a_thread_or_when_its_claim_lapses(
+    store: Store,
+) -> None:
+    assert await store.next_notification_due() is None
+    await store.enqueue_notification(note("a"))
+    await store.enqueue_notification(note("b"))  # behind "a" in its thread
+    [first] = await store.claim_notifications("s1", 30.0, 10)
+    due = await store.next_notification_due()
+    assert due is not None  # when the claim on "a" lapses
+    assert due > datetime.now(UTC) + timedelta(seconds=20)
+    await store.reschedule_notification(first.id, 60.0, "HTTP 503")
+    rescheduled = await store.next_notification_due()
+    assert rescheduled is not None
+    assert rescheduled > datetime.now(UTC) + timedelta(seconds=50)
+    await store.notification_sent(first.id, "1.0", "C1")
+    now_due = await store.next_notification_due()  # "b" is the head now, due at once
+    assert now_due is not None
+    assert now_due <= datetime.now(UTC)
+
+
+async def test_a_dead_destination_dead_letters_only_its_pending_notifications(
+    store: Store,
+) -> None:
+    await store.enqueue_notification(note("sent", thread=None))
+    [sent] = await store.claim_notifications("s1", 30.0, 10)
+    await store.notification_sent(sent.id, "1.0", "C1")
+    for text in ("a", "b"):
+        await store.enqueue_notification(note(text, thread=None))
+    await store.enqueue_notification(NewNotification("C2", {"text": "elsewhere"}))
+    assert await store.dead_letter_destination("slack", "C1", "channel_not_found") == 2
+    found = {n.payload["text"]: (n.status, n.last_error) for n in await store.list_notifications()}
+    assert found == {
+        "sent": (NotificationStatus.SENT, None),
+        "a": (NotificationStatus.DEAD, "channel_not_found"),
+        "b": (NotificationStatus.DEAD, "channel_not_found"),
+        "elsewhere": (NotificationStatus.PENDING, None),
+    }
+    assert await store.dead_letter_destination("slack", "C1", "again") == 0

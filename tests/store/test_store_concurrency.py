@@ -37,18 +37,36 @@ async def test_concurrent_appends_with_one_idempotency_key_record_one_event(
     assert len(await store.list_events(EventQuery(type="deploy"))) == 1
 
 
-async def test_concurrent_starts_with_one_trigger_key_create_one_run(
-    store: Store, other_store: Store, make_run: MakeRun
-) -> None:
+async def _start_ten_at_once(
+    stores: tuple[Store, Store], make_run: MakeRun, **key: str
+) -> list[tuple[str, bool]]:
+    """(run id, created) of ten starts with the same key, alternating between stores."""
     created = []
 
     async def start(on: Store) -> None:
-        run, is_new = await on.create_run(make_run(trigger_key="schedule:wf:0:09:00"))
+        run, is_new = await on.create_run(make_run(**key))
         created.append((run.id, is_new))
 
     async with anyio.create_task_group() as tg:
         for i in range(10):
-            tg.start_soon(start, store if i % 2 else other_store)
+            tg.start_soon(start, stores[i % 2])
+    return created
+
+
+async def test_concurrent_starts_with_one_trigger_key_create_one_run(
+    store: Store, other_store: Store, make_run: MakeRun
+) -> None:
+    created = await _start_ten_at_once(
+        (other_store, store), make_run, trigger_key="schedule:wf:0:09:00"
+    )
+    assert sum(is_new for _, is_new in created) == 1
+    assert len({run_id for run_id, _ in created}) == 1
+
+
+async def test_concurrent_starts_with_one_idempotency_key_create_one_run(
+    store: Store, other_store: Store, make_run: MakeRun
+) -> None:
+    created = await _start_ten_at_once((other_store, store), make_run, idempotency_key="k-7")
     assert sum(is_new for _, is_new in created) == 1
     assert len({run_id for run_id, _ in created}) == 1
 

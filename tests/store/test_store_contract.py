@@ -1,10 +1,12 @@
-"""The Store contract, on a real SQLite file: what every backend must do."""
+"""The Store contract, on a real SQLite file and a real PostgreSQL schema: what every
+backend must do."""
 
 import os
 import stat
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -23,6 +25,7 @@ from relay.model.events import NewEvent
 from relay.model.run import (
     Approval,
     ApprovalStatus,
+    Attempt,
     EventWait,
     HistoryEntry,
     Run,
@@ -33,10 +36,10 @@ from relay.model.run import (
     TaskStatus,
 )
 from relay.store import connect_store
-from relay.store.base import EventQuery, NewRun, RunSave, Store
-from relay.store.migrate import migrate_sqlite, migration_scripts
-from relay.store.sqlite import sqlite_path
-from relay.store.sqlite_db import open_connection
+from relay.store.base import EventQuery, NewRun, RunQuery, RunSave, Store
+from relay.store.migrate import migrate, migration_scripts
+from relay.store.sqlite import SQLITE, sqlite_path
+from relay.store.sqlite_db import SqliteConnection, open_connection, run_to_end
 
 MakeRun = Callable[..., NewRun]
 
@@ -130,6 +133,53 @@ async def test_a_run_records_the_last_event_seq_at_creation(
         await store.append_event(NewEvent(type="x", source="t"))
     run = await _created(store, make_run)
     assert run.start_seq == 3
+
+
+async def test_runs_are_listed_newest_first_filtered_and_paged(
+    store: Store, make_run: MakeRun
+) -> None:
+    t0 = _now()
+    times = {"created_at": t0, "updated_at": t0}
+    first = await _created(store, make_run, started_by="alice", **times)
+    times = {"created_at": t0 + timedelta(seconds=1), "updated_at": t0 + timedelta(seconds=1)}
+    second = await _created(store, make_run, workflow="other", started_by="bob", **times)
+    times = {"created_at": t0 + timedelta(seconds=2), "updated_at": t0 + timedelta(seconds=2)}
+    third = await _leased(store, make_run, started_by="bob", **times)
+    await store.save(RunSave(third.id, "w1", None, run={"status": RunStatus.FAILED}))
+
+    async def listed(**query: Any) -> list[str]:
+        return [r.id for r in await store.list_runs(RunQuery(**query))]
+
+    assert await listed() == [third.id, second.id, first.id]
+    assert await listed(workflow="wf") == [third.id, first.id]
+    assert await listed(started_by="bob") == [third.id, second.id]
+    assert await listed(status=RunStatus.FAILED) == [third.id]
+    assert await listed(limit=1, offset=1) == [second.id]
+    assert all(r.steps == () for r in await store.list_runs(RunQuery()))  # without steps
+
+
+async def test_a_runs_attempts_are_listed_in_the_order_they_started_and_end_in_place(
+    store: Store, make_run: MakeRun
+) -> None:
+    run = await _leased(store, make_run)
+    t0 = _now()
+    started = [
+        Attempt(run_id=run.id, step_id="b", attempt=1, started_at=t0, worker="w1"),
+        Attempt(run_id=run.id, step_id="a", attempt=1, started_at=t0 + timedelta(seconds=1)),
+    ]
+    await store.save(RunSave(run.id, "w1", None, attempts=started))
+    ended = started[0].model_copy(
+        update={"finished_at": t0 + timedelta(seconds=2), "status": StepStatus.FAILED,
+                "error": "boom", "worker": "w2"}
+    )  # fmt: skip
+    await store.save(RunSave(run.id, "w1", None, attempts=[ended]))
+    found = await store.attempts(run.id)
+    assert [(a.step_id, a.status, a.error) for a in found] == [
+        ("b", StepStatus.FAILED, "boom"),
+        ("a", StepStatus.RUNNING, None),
+    ]
+    assert found[0].worker == "w1"  # the end keeps the recorded start and worker
+    assert found[0].finished_at == t0 + timedelta(seconds=2)
 
 
 # leases ----------------------------------------------------------------------------------
@@ -297,6 +347,14 @@ async def test_an_idempotency_key_appends_once(store: Store) -> None:
     assert await store.last_seq() == 1
 
 
+async def test_an_event_is_read_back_by_its_seq(store: Store) -> None:
+    appended = await store.append_event(
+        NewEvent(type="deploy", source="ci", data={"env": "prod"}, correlation_id="c1")
+    )
+    assert await store.get_event(appended.event.seq) == appended.event
+    assert await store.get_event(appended.event.seq + 1) is None
+
+
 async def _wait_on(store: Store, run: Run, owner: str, match: dict[str, object]) -> None:
     wait = EventWait(run_id=run.id, step_id="a", type="go", match=match, after_seq=run.start_seq)
     await store.save(
@@ -427,6 +485,27 @@ async def test_a_holder_cannot_overwrite_a_decision(store: Store, make_run: Make
     assert (await store.get_approval(approval.id)).status is ApprovalStatus.REJECTED
 
 
+async def test_approvals_are_listed_by_status_and_run_in_request_order(
+    store: Store, make_run: MakeRun
+) -> None:
+    run, approval = await _with_approval(store, make_run)
+    later = _approval(run, "b", requested_at=_now() + timedelta(seconds=1))
+    other, elsewhere = await _with_approval(store, make_run)
+    await store.save(RunSave(run.id, "w1", None, approvals=[later]))
+    await store.decide_approval(
+        elsewhere.id, ApprovalStatus.APPROVED, by="alice", channel="cli", comment=""
+    )
+
+    async def listed(status: ApprovalStatus | None, run_id: str | None = None) -> list[str]:
+        return [a.id for a in await store.list_approvals(status, run_id)]
+
+    assert await listed(ApprovalStatus.PENDING) == [approval.id, later.id]
+    assert await listed(ApprovalStatus.APPROVED) == [elsewhere.id]
+    assert await listed(None, other.id) == [elsewhere.id]
+    assert await listed(ApprovalStatus.PENDING, other.id) == []
+    assert len(await listed(None)) == 3
+
+
 async def _with_task(store: Store, make_run: MakeRun) -> tuple[Run, Task]:
     run = await _leased(store, make_run, owner="w1")
     task = _task(run)
@@ -530,7 +609,7 @@ async def test_migrations_apply_once_however_often_a_store_connects(store_url: s
         await opened.aclose()
     conn = open_connection(sqlite_path(store_url), synchronous="FULL")
     try:
-        version = migrate_sqlite(conn)
+        version = run_to_end(migrate(SqliteConnection(conn, SQLITE)))
         applied = conn.execute("SELECT version FROM schema_migrations").fetchall()
     finally:
         conn.close()

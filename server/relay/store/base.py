@@ -1,4 +1,5 @@
-"""The `Store` protocol: everything durable, in one narrow seam that each backend fills.
+"""The `Store` protocol and its value types: everything durable, in one seam. Its one
+implementation is `relay.store.sql_store.SqlStore`, on either backend (`relay.store.sql`).
 
 Ownership rule that keeps concurrent writers simple: only the process holding a run's
 lease writes the run's own rows (its status, its steps, attempts). Everybody else (an
@@ -8,7 +9,7 @@ parked run becomes claimable. The holder's writes are fenced by its lease and by
 `signal_seq` it last saw, so no outside decision is ever overwritten or missed.
 """
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -126,6 +127,7 @@ class Store(Protocol):
     async def wait_changed(self, generation: int, timeout_seconds: float) -> int: ...
     def doorbell(self) -> int: ...
     async def wait_doorbell(self, generation: int, timeout_seconds: float) -> int: ...
+    def changes(self, idle_seconds: float) -> AsyncIterator[int]: ...
 
     # runs
     async def create_run(self, new: NewRun) -> tuple[Run, bool]: ...
