@@ -36,6 +36,6 @@ async def test_relay_run_delivers_its_runs_notifications_before_exiting(tmp_path
         assert [m.text for m in slack.thread(channel, root.ts)[1:]] == ["Completed: tiny"]
     store = await connect_store(f"sqlite:///{tmp_path / 'home' / 'relay.db'}")
     try:
-        assert await store.list_notifications(NotificationStatus.PENDING) == []
+        assert await store.outbox.list_notifications(NotificationStatus.PENDING) == []
     finally:
         await store.aclose()

@@ -30,17 +30,17 @@ def test_both_backends_ship_the_same_migrations() -> None:
 async def _still_works(store: Store, make_run: MakeRun) -> None:
     """The data written before the upgrade reads back, and what the newest migrations
     added (an edit found by its message key) works."""
-    assert [e.type for e in await store.list_events(EventQuery())] == ["before.upgrade"]
-    run, _ = await store.create_run(make_run(owner="w1"))
+    assert [e.type for e in await store.events.list_events(EventQuery())] == ["before.upgrade"]
+    run, _ = await store.runs.create_run(make_run(owner="w1"))
     request = NewNotification(
         "C1", {"text": "decide?"}, thread_key=run.id, run_id=run.id, message_key="m-1"
     )
-    await store.enqueue_notification(request)
-    await store.enqueue_notification(NewNotification("", {"text": "done"}, edit_of="m-1"))
-    kinds = [n.kind for n in await store.list_notifications(run_id=run.id)]
+    await store.outbox.enqueue_notification(request)
+    await store.outbox.enqueue_notification(NewNotification("", {"text": "done"}, edit_of="m-1"))
+    kinds = [n.kind for n in await store.outbox.list_notifications(run_id=run.id)]
     assert kinds == [NotificationKind.ROOT, NotificationKind.EDIT]
-    await store.append_event(NewEvent(type="after.upgrade", source="t"))
-    assert await store.last_seq() == 2
+    await store.events.append_event(NewEvent(type="after.upgrade", source="t"))
+    assert await store.events.last_seq() == 2
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

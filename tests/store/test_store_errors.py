@@ -32,16 +32,17 @@ async def test_an_integrity_violation_is_a_conflict_not_an_outage(store: object)
         await db.write(_insert_participant)
     assert not isinstance(caught.value, StoreUnavailable)
     assert caught.value.__cause__ is not None  # the driver's error, kept
-    assert [p.name for p in await _sql(store).list_participants()] == ["twice"]  # still works
+    still = await _sql(store).presence.list_participants()
+    assert [p.name for p in still] == ["twice"]  # and the store goes on
 
 
 async def test_a_second_run_with_the_same_id_is_a_conflict(
     store: object, make_run: MakeRun
 ) -> None:
     new = make_run()
-    await _sql(store).create_run(new)
+    await _sql(store).runs.create_run(new)
     with pytest.raises(ConflictError, match=new.run.id):
-        await _sql(store).create_run(new)
+        await _sql(store).runs.create_run(new)
 
 
 async def test_a_statement_the_database_refuses_is_a_store_error_not_retryable(
@@ -50,7 +51,7 @@ async def test_a_statement_the_database_refuses_is_a_store_error_not_retryable(
     with pytest.raises(StoreError) as caught:
         await _sql(store).db.read(lambda c: c.one("SELECT no_such_column FROM runs"))
     assert type(caught.value) is StoreError
-    assert await _sql(store).last_seq() == 0  # the store goes on
+    assert await _sql(store).events.last_seq() == 0  # the store goes on
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -64,10 +65,10 @@ async def test_a_file_locked_beyond_the_timeout_is_unavailable(
     try:
         holder.execute("BEGIN EXCLUSIVE")  # another process holding the write lock
         with anyio.fail_after(10), pytest.raises(StoreUnavailable, match="stayed locked"):
-            await store.touch_participant("blocked")
+            await store.presence.touch_participant("blocked")
         holder.execute("ROLLBACK")
-        await store.touch_participant("after")
-        assert [p.name for p in await store.list_participants()] == ["after"]
+        await store.presence.touch_participant("after")
+        assert [p.name for p in await store.presence.list_participants()] == ["after"]
     finally:
         holder.close()
         await store.aclose()
@@ -80,7 +81,7 @@ async def test_a_server_ending_the_connection_is_unavailable(store: object) -> N
 
     with anyio.fail_after(20), pytest.raises(StoreUnavailable, match="unavailable"):
         await _sql(store).db.write(killed)
-    assert await _sql(store).last_seq() == 0  # a fresh connection serves the next call
+    assert await _sql(store).events.last_seq() == 0  # a fresh connection serves the next call
 
 
 @pytest.mark.parametrize("backend", ["postgres"])

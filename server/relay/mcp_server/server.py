@@ -46,7 +46,7 @@ def build_server(relay: Relay, *, participant: str | None = None) -> MCPServer[M
 
     @asynccontextmanager
     async def lifespan(server: MCPServer[McpState]) -> AsyncIterator[McpState]:
-        async with updates.watching(relay.store):
+        async with updates.watching(relay.store.feed):
             yield state
 
     server: MCPServer[McpState] = MCPServer(

@@ -2,7 +2,7 @@
 
 Runs advance and events arrive in any process sharing the store, so changes are found in
 the store, not in this process's calls: a watcher wakes on every commit the store sees
-(`Store.wait_changed`, which also notices other processes' commits), re-reads each
+(the store's change feed, which also notices other processes' commits), re-reads each
 subscribed resource and publishes those whose content changed since it was last sent.
 
 Both protocol eras subscribe here:
@@ -38,7 +38,7 @@ from mcp.types import (
 )
 
 from relay.mcp_server.server import McpState
-from relay.store.base import Store
+from relay.store.feed import ChangeFeed
 
 logger = logging.getLogger(__name__)
 
@@ -161,26 +161,26 @@ class ResourceUpdates:
 
     # watching ---------------------------------------------------------------------------
 
-    async def watch(self, store: Store) -> None:
-        """Check subscribed resources after every commit to `store`, forever."""
+    async def watch(self, feed: ChangeFeed) -> None:
+        """Check subscribed resources after every commit the store's `feed` sees, forever."""
         while True:
-            generation = store.generation()
+            generation = feed.generation()
             if self.sent:
                 await self.check()
-            await store.wait_changed(generation, IDLE_RECHECK_SECONDS)
+            await feed.wait_changed(generation, IDLE_RECHECK_SECONDS)
             await anyio.sleep(COALESCE_SECONDS)
 
-    async def _watch_alone(self, store: Store) -> None:
+    async def _watch_alone(self, feed: ChangeFeed) -> None:
         if self._lock is None:
             self._lock = anyio.Lock()
         async with self._lock:
-            await self.watch(store)
+            await self.watch(feed)
 
     @contextlib.asynccontextmanager
-    async def watching(self, store: Store) -> AsyncIterator[None]:
+    async def watching(self, feed: ChangeFeed) -> AsyncIterator[None]:
         """Run the watcher while inside (one per server, whatever the lifespans)."""
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._watch_alone, store)
+            tg.start_soon(self._watch_alone, feed)
             try:
                 yield
             finally:

@@ -1,10 +1,11 @@
 """Durable state: `connect_store(url)` picks the backend from the URL's scheme.
 
-The layout: `base` (the `Store` protocol and its value types), `sql` (the seam: the
-`Connection`, `Dialect` and `Database` protocols), the operations written once for both
-backends (`runs`, `saves`, `events`, `coordination`, `outbox`, `presence`, over the row
-encoding of `rows` and `decisions`), `sql_store` (the one `Store`), `feed` (the change
-feed), `group_commit`, `migrate` and `migrations/`; then each backend's own:
+The layout: `base` (the `Store`'s role protocols and their value types), `sql` (the
+seam: the `Connection`, `Dialect` and `Database` protocols), the operations written once
+for both backends (`runs`, `saves`, `events`, `coordination`, `outbox`, `presence`, over
+the row encoding of `rows` and `decisions`), `sql_store` (the one `Store` and its role
+objects), `feed` (the change feed), `group_commit`, `migrate` and `migrations/`; then
+each backend's own:
 `sqlite` and `sqlite_db`; `postgres`, `postgres_db`, `postgres_save` and
 `postgres_listen` (psycopg is imported only there).
 """

@@ -1,11 +1,11 @@
-"""`SqlStore`: the one `Store`, its operations run on either backend's `Database`.
+"""`SqlStore`: the one `Store`, its roles run on either backend's `Database`.
 
-Each method is one transaction: a read (`Database.read`) or a write (`Database.write`)
-of one operation from the modules that hold them (`runs`, `saves`, `events`,
-`coordination`, `outbox`, `presence`). The change feed is the database's.
+Each role object's method is one transaction: a read (`Database.read`) or a write
+(`Database.write`) of one operation from the modules that hold them (`runs`, `saves`,
+`events`, `coordination`, `outbox`, `presence`). The change feed is the database's.
 """
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,34 +38,13 @@ from relay.store.decisions import Decision, TaskChange
 from relay.store.sql import Database
 
 
-class SqlStore:
-    """A `relay.store.base.Store` on one database."""
-
+class _Role:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.feed = db.feed
 
-    async def aclose(self) -> None:
-        await self.db.aclose()
 
-    # change feed -----------------------------------------------------------------------
-
-    def generation(self) -> int:
-        return self.feed.generation()
-
-    async def wait_changed(self, generation: int, timeout_seconds: float) -> int:
-        return await self.feed.wait_changed(generation, timeout_seconds)
-
-    def doorbell(self) -> int:
-        return self.feed.doorbell()
-
-    async def wait_doorbell(self, generation: int, timeout_seconds: float) -> int:
-        return await self.feed.wait_doorbell(generation, timeout_seconds)
-
-    def changes(self, idle_seconds: float) -> AsyncIterator[int]:
-        return self.feed.changes(idle_seconds)
-
-    # runs --------------------------------------------------------------------------------
+class SqlRuns(_Role):
+    """Runs and their history (`RunStore`)."""
 
     async def create_run(self, new: NewRun) -> tuple[Run, bool]:
         return await self.db.write(lambda c: saves.create_run(c, new))
@@ -118,18 +97,14 @@ class SqlStore:
     async def next_wake_at(self, root_run_id: str | None = None) -> datetime | None:
         return await self.db.read(lambda c: runs.next_wake_at(c, root_run_id))
 
-    async def run_signals(self, run_ids: Sequence[str]) -> dict[str, tuple[int, str | None]]:
-        return await self.db.read(lambda c: runs.run_signals(c, run_ids))
-
-    async def request_cancel(self, run_id: str, reason: str) -> Run:
-        return await self.db.write(lambda c: runs.request_cancel(c, run_id, reason))
-
     async def reopen_run(
         self, run_id: str, steps: Sequence[StepRun], by: str, deadline_at: datetime | None
     ) -> Run:
         return await self.db.write(lambda c: runs.reopen_run(c, run_id, steps, by, deadline_at))
 
-    # events ------------------------------------------------------------------------------
+
+class SqlEventLog(_Role):
+    """The event log (`EventLog`)."""
 
     async def append_event(
         self,
@@ -161,7 +136,9 @@ class SqlStore:
     async def get_cursor(self, name: str) -> int | None:
         return await self.db.read(lambda c: events.get_cursor(c, name))
 
-    # approvals and tasks -----------------------------------------------------------------
+
+class SqlCoordination(_Role):
+    """Approvals, tasks and signals (`Coordination`)."""
 
     async def get_approval(self, approval_id: str) -> Approval:
         return await self.db.read(lambda c: coordination.get_approval(c, approval_id))
@@ -211,7 +188,15 @@ class SqlStore:
             lambda c: coordination.update_task(c, ch, claim_owner, lease_seconds)
         )
 
-    # the notification outbox -----------------------------------------------------------
+    async def run_signals(self, run_ids: Sequence[str]) -> dict[str, tuple[int, str | None]]:
+        return await self.db.read(lambda c: runs.run_signals(c, run_ids))
+
+    async def request_cancel(self, run_id: str, reason: str) -> Run:
+        return await self.db.write(lambda c: runs.request_cancel(c, run_id, reason))
+
+
+class SqlOutbox(_Role):
+    """The notification outbox (`Outbox`)."""
 
     async def enqueue_notification(self, new: NewNotification) -> list[int]:
         return await self.db.write(lambda c: outbox.enqueue(c, new))
@@ -261,7 +246,9 @@ class SqlStore:
     ) -> list[Notification]:
         return await self.db.read(lambda c: outbox.list_notifications(c, status, run_id, limit))
 
-    # participants and workers ------------------------------------------------------------
+
+class SqlPresence(_Role):
+    """Participants and workers (`Presence`)."""
 
     async def heartbeat(self, worker_id: str, participant: str, pid: int, host: str) -> None:
         await self.db.write(lambda c: presence.heartbeat(c, worker_id, participant, pid, host))
@@ -277,3 +264,19 @@ class SqlStore:
 
     async def list_participants(self) -> list[Participant]:
         return await self.db.read(presence.list_participants)
+
+
+class SqlStore:
+    """A `relay.store.base.Store` on one database: its roles, its feed, its lifetime."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.feed = db.feed
+        self.runs = SqlRuns(db)
+        self.events = SqlEventLog(db)
+        self.coordination = SqlCoordination(db)
+        self.outbox = SqlOutbox(db)
+        self.presence = SqlPresence(db)
+
+    async def aclose(self) -> None:
+        await self.db.aclose()
