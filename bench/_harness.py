@@ -92,11 +92,11 @@ async def until(relay: Relay, run_id: str, done: Callable[[Run], bool]) -> Run:
     a change from the status *it* first reads, so a waiter can miss `running -> waiting`.)"""
     with anyio.fail_after(TIMEOUT_SECONDS):
         while True:
-            generation = relay.store.generation()
+            generation = relay.store.feed.generation()
             run = await relay.get_run(run_id)
             if done(run):
                 return run
-            await relay.store.wait_changed(generation, 1.0)
+            await relay.store.feed.wait_changed(generation, 1.0)
 
 
 async def collect_events(relay: Relay, kind: str, after_seq: int, runs: int) -> list[Event]:
@@ -106,7 +106,7 @@ async def collect_events(relay: Relay, kind: str, after_seq: int, runs: int) -> 
     with anyio.fail_after(TIMEOUT_SECONDS):
         while len(seen) < runs:
             query = EventQuery(type=kind, after_seq=after_seq, limit=1000)
-            found = await relay.store.list_events(query)
+            found = await relay.store.events.list_events(query)
             for event in found:
                 seen.setdefault(event.correlation_id, event)
             if found:

@@ -221,7 +221,7 @@ async def steps_per_second(opts: Options, synchronous: str, text: str, runs: int
     """All steps of `runs` runs of `text`, started together, per second of wall time."""
     async with bench_relay(opts.database_url, synchronous) as relay:
         workflow = load(relay, text)
-        cursor = await relay.store.last_seq()
+        cursor = await relay.store.events.last_seq()
         started = time.time()  # the wall clock: the store stamps events with it
         await start_runs(relay, workflow, runs, batch=runs)
         finished = await collect_events(relay, "workflow.completed", cursor, runs)
@@ -353,12 +353,16 @@ async def waiting_runs(opts: Options, report: Report) -> Report:
     count = opts.sizes.waiting_runs
     async with bench_relay(opts.database_url, opts.synchronous) as relay:
         workflow, rss_before = load(relay, WAITING_WORKFLOW), rss_mib()
-        cursor, start = await relay.store.last_seq(), time.perf_counter()
+        cursor, start = await relay.store.events.last_seq(), time.perf_counter()
         await start_runs(relay, workflow, count, batch=START_BATCH)
         await collect_events(relay, "workflow.waiting", cursor, count)
         park_seconds, rss_parked = time.perf_counter() - start, rss_mib()
         say(f"{count} runs parked in {park_seconds:.1f} s; RSS {rss_parked} MiB")
-        cursor, emitted, start = await relay.store.last_seq(), time.time(), time.perf_counter()
+        cursor, emitted, start = (
+            await relay.store.events.last_seq(),
+            time.time(),
+            time.perf_counter(),
+        )
         emit_result = await relay.emit("bench.all")
         emit_seconds = time.perf_counter() - start
         finished = await collect_events(relay, "workflow.completed", cursor, count)

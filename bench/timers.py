@@ -60,10 +60,10 @@ async def lateness(relay: Relay, scenario: str, run: Run) -> float:
     """Seconds between the timer's due time and the moment it ended or restarted the step."""
     step = run.step("t")
     if scenario == "retry_backoff":
-        first, second = await relay.store.attempts(run.id)
+        first, second = await relay.store.runs.attempts(run.id)
         return _seconds(second.started_at, first.finished_at) - TIMER_SECONDS
     if scenario == "approval_timeout":
-        (approval,) = await relay.store.list_approvals(None, run.id)
+        (approval,) = await relay.store.coordination.list_approvals(None, run.id)
         return _seconds(step.finished_at, approval.expires_at)
     return _seconds(step.finished_at, step.started_at) - TIMER_SECONDS
 
@@ -101,10 +101,10 @@ async def other_worker(settings: Settings, relay: Relay) -> AsyncIterator[None]:
         try:
             with anyio.fail_after(30):
                 while True:
-                    generation = relay.store.generation()
+                    generation = relay.store.feed.generation()
                     if await relay.live_workers():
                         break
-                    await relay.store.wait_changed(generation, 1.0)
+                    await relay.store.feed.wait_changed(generation, 1.0)
             yield
         finally:
             proc.terminate()

@@ -75,7 +75,8 @@ async def start_outbox_sender(
     destinations = settings.notify_destinations()
     channels = AppriseChannels(destinations) if destinations else None
     return OutboxSender(
-        runtime.store, owner=runtime.worker_id, slack=slack, webhook=webhook, channels=channels,
+        runtime.store.outbox, runtime.store.feed, owner=runtime.worker_id, slack=slack,
+        webhook=webhook, channels=channels,
         pace_seconds=settings.slack_pace_seconds,
         backoff_base_seconds=settings.slack_backoff_base_seconds,
         backoff_cap_seconds=settings.slack_backoff_cap_seconds,

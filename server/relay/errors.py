@@ -14,9 +14,11 @@ RelayError                     base; the class docstring is the default message
 │   ├── InvalidTransition      e.g. approving a run that waits for no approval
 │   └── StepFailed             an action's failure, as recorded on its step
 │       └── StepTimedOut
-├── StoreError                 driver error kept on __cause__
+├── StoreError                 driver error kept on __cause__ (one of no class below: a bug)
 │   ├── StoreUnavailable       the database cannot be reached or stays locked; retryable
+│   │   └── UnsureCommit       the connection broke during COMMIT: it may have landed
 │   ├── ConflictError          lost an optimistic-lock race or a unique constraint
+│   │   └── FenceRefused       a lease holder's save was refused (the store says why)
 │   └── LeaseLost              another process took over a run this process held
 └── NotifierError              a notification could not be sent; never fails a run
 ```
@@ -155,8 +157,19 @@ class StoreUnavailable(StoreError):
     """The store is unavailable; try again shortly."""
 
 
+class UnsureCommit(StoreUnavailable):
+    """The connection broke during COMMIT: the transaction may or may not have landed."""
+
+
 class ConflictError(StoreError):
     """Another writer changed the same record first."""
+
+
+class FenceRefused(ConflictError):
+    """A lease holder's save was refused by its fence: the lease or the run's signal moved.
+
+    The store turns it into LeaseLost, ConflictError or RunNotFound before a caller sees it.
+    """
 
 
 class LeaseLost(StoreError):

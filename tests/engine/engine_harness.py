@@ -52,7 +52,7 @@ async def waiting_step(relay: Relay, run_id: str, step_id: str) -> Run:
     """The run once step `step_id` waits (for an approval, event, task, timer or run)."""
 
     async def check() -> Run | None:
-        run = await relay.store.get_run(run_id)
+        run = await relay.store.runs.get_run(run_id)
         return run if run.step(step_id).status.value == "waiting" else None
 
     result: Run = await eventually(check)

@@ -77,11 +77,11 @@ async def test_the_first_decision_wins_and_a_second_is_refused_with_the_reason(
 async def test_a_decision_racing_another_is_refused_naming_the_first(relay: Relay) -> None:
     run = await start(relay, APPROVAL)
     await waiting_step(relay, run.id, "gate")
-    (pending,) = await relay.store.list_approvals(None, run.id)
+    (pending,) = await relay.store.coordination.list_approvals(None, run.id)
     await relay.approve(run.id, "gate", approver="alice")
     # A second decider who read the approval before the first decision landed:
     with pytest.raises(ConflictError, match="already approved by alice"):
-        await relay.store.decide_approval(
+        await relay.store.coordination.decide_approval(
             pending.id, ApprovalStatus.REJECTED, by="bob", channel="cli", comment=""
         )
     assert (await finished(relay, run.id)).status.value == "completed"
@@ -144,7 +144,7 @@ steps:
 """,
     )
     done = await finished(relay, run.id, within_seconds=5)
-    (approval,) = await relay.store.list_approvals(None, run.id)
+    (approval,) = await relay.store.coordination.list_approvals(None, run.id)
     assert done.status.value == "failed"
     assert "timed out" in (done.step("gate").error or "")
     assert approval.status.value == "expired"

@@ -36,7 +36,7 @@ async def test_an_engine_hands_its_leases_back_when_it_stops(
     held = await _lease_owner(settings, run.id)
     async with open_relay(settings, participant="second", worker=True) as second:
         done = await finished(second, run.id)
-        attempts = [(a.attempt, a.status.value) for a in await second.store.attempts(run.id)]
+        attempts = [(a.attempt, a.status.value) for a in await second.store.runs.attempts(run.id)]
     assert held is None
     assert done.status.value == "completed"
     assert attempts == [(1, "failed"), (2, "completed")]
@@ -44,7 +44,7 @@ async def test_an_engine_hands_its_leases_back_when_it_stops(
 
 async def _lease_owner(settings: Settings, run_id: str) -> str | None:
     async with open_relay(settings, participant="look") as look:
-        return (await look.store.get_run(run_id)).lease_owner
+        return (await look.store.runs.get_run(run_id)).lease_owner
 
 
 async def test_an_engine_does_not_spin_while_a_woken_run_is_held(
@@ -64,7 +64,7 @@ steps:
     )
     await eventually(lambda: anyio.to_thread.run_sync(started.exists))
     looks = 0
-    has_claimable = relay.rt.store.has_claimable
+    has_claimable = relay.rt.store.runs.has_claimable
 
     async def counting(root: str | None = None) -> bool:
         nonlocal looks
@@ -72,7 +72,7 @@ steps:
         return await has_claimable(root)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(relay.rt.store, "has_claimable", counting)
+        patch.setattr(relay.rt.store.runs, "has_claimable", counting)
         await anyio.sleep(0.5)
     assert looks < 20, f"the claim loop looked {looks} times in 0.5 s"
     assert (await finished(relay, run.id)).status.value == "completed"

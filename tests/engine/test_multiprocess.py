@@ -76,8 +76,10 @@ steps:
     start_worker("third")
     await relay.emit("go")
     done = await finished(relay, run.id)
-    attempts = [(a.step_id, a.attempt, a.status.value) for a in await relay.store.attempts(run.id)]
-    history = [(h.kind, h.step_id, h.data) for h in await relay.store.history(run.id)]
+    attempts = [
+        (a.step_id, a.attempt, a.status.value) for a in await relay.store.runs.attempts(run.id)
+    ]
+    history = [(h.kind, h.step_id, h.data) for h in await relay.store.runs.history(run.id)]
     assert done.status.value == "completed", done.error
     assert sorted(_lines(effects)) == ["after", "before", "slow", "slow"], history
     assert ("slow", 1, "failed") in attempts
@@ -89,7 +91,7 @@ steps:
 
 
 async def _waiting_at(relay: Relay, run_id: str, step_id: str) -> bool:
-    run = await relay.store.get_run(run_id)
+    run = await relay.store.runs.get_run(run_id)
     return run.step(step_id).status.value == "waiting"
 
 
@@ -131,7 +133,7 @@ steps:
     emitted = await relay.emit("deploy_requested", {"env": "prod"})
 
     async def both_caught_up() -> bool:
-        cursor = await relay.store.get_cursor(trigger_cursor("triggered"))
+        cursor = await relay.store.events.get_cursor(trigger_cursor("triggered"))
         return cursor is not None and cursor >= emitted.event.seq
 
     await eventually(both_caught_up)

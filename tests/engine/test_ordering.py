@@ -19,7 +19,7 @@ steps:
 """,
     )
     done = await finished(relay, run.id)
-    history = await relay.store.history(run.id)
+    history = await relay.store.runs.history(run.id)
     kinds = [(h.step_id, h.kind) for h in history if h.kind in ("step.started", "step.completed")]
     assert done.status.value == "completed"
     assert kinds == [

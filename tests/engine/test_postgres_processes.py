@@ -173,11 +173,11 @@ async def all_finished(relay: Relay, run_ids: list[str], within: float) -> list[
     wanted = set(run_ids)
     with anyio.fail_after(within):
         while True:
-            generation = relay.store.generation()
+            generation = relay.store.feed.generation()
             runs = [r for r in await relay.list_runs(limit=1000) if r.id in wanted]
             if len(runs) == len(wanted) and all(r.status.is_final for r in runs):
                 return runs
-            await relay.store.wait_changed(generation, 1.0)
+            await relay.store.feed.wait_changed(generation, 1.0)
 
 
 def assert_all_completed(runs: list[Run]) -> None:
@@ -280,7 +280,7 @@ async def test_an_event_trigger_and_a_cron_trigger_each_fire_once_with_three_wor
     emitted = await observer.emit("deploy_requested", {"env": "prod"})
 
     async def caught_up() -> bool:
-        cursor = await observer.store.get_cursor(trigger_cursor("triggered"))
+        cursor = await observer.store.events.get_cursor(trigger_cursor("triggered"))
         return cursor is not None and cursor >= emitted.event.seq
 
     async def ticked() -> list[Run]:

@@ -16,13 +16,14 @@ from engine_harness import eventually, finished, start, waiting_step
 from relay.errors import StoreUnavailable
 from relay.model.run import ApprovalStatus, TaskStatus
 from relay.service.relay import Relay
-from relay.store.base import RunSave, SaveResult, Store
+from relay.store.base import RunSave, RunStore, SaveResult, Store
 
 
-class RacingStore:
-    """The real store, except that `race` runs once just before the first save it matches."""
+class RacingRuns:
+    """The real store's runs, except that `race` runs once just before the first save it
+    matches."""
 
-    def __init__(self, inner: Store, matches: Callable[[RunSave], bool], race: Any) -> None:
+    def __init__(self, inner: RunStore, matches: Callable[[RunSave], bool], race: Any) -> None:
         self._inner = inner
         self._matches = matches
         self._race = race
@@ -38,6 +39,17 @@ class RacingStore:
         return await self._inner.save(save)
 
 
+class RacingStore:
+    """The real store, its runs racing."""
+
+    def __init__(self, inner: Store, runs: RacingRuns) -> None:
+        self._inner = inner
+        self.runs = runs
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 def _writes_approval(status: ApprovalStatus) -> Callable[[RunSave], bool]:
     return lambda save: any(a.status is status for a in save.approvals)
 
@@ -46,9 +58,9 @@ def _writes_task(status: TaskStatus) -> Callable[[RunSave], bool]:
     return lambda save: any(t.status is status for t in save.tasks)
 
 
-def _race_in(relay: Relay, matches: Callable[[RunSave], bool], race: Any) -> RacingStore:
-    racing = RacingStore(relay.rt.store, matches, race)
-    relay.rt.store = racing
+def _race_in(relay: Relay, matches: Callable[[RunSave], bool], race: Any) -> RacingRuns:
+    racing = RacingRuns(relay.rt.store.runs, matches, race)
+    relay.rt.store = RacingStore(relay.rt.store, racing)
     return racing
 
 
@@ -62,16 +74,16 @@ steps:
 """,
     )
     await waiting_step(relay, run.id, "gate")
-    (approval,) = await relay.store.list_approvals(ApprovalStatus.PENDING, run.id)
+    (approval,) = await relay.store.coordination.list_approvals(ApprovalStatus.PENDING, run.id)
 
     async def approve() -> None:
-        await relay.store.decide_approval(
+        await relay.store.coordination.decide_approval(
             approval.id, ApprovalStatus.APPROVED, by="alice", channel="cli", comment="just in time"
         )
 
     racing = _race_in(relay, _writes_approval(ApprovalStatus.EXPIRED), approve)
     done = await finished(relay, run.id)
-    stored = await relay.store.get_approval(approval.id)
+    stored = await relay.store.coordination.get_approval(approval.id)
     assert racing.raced
     assert (stored.status, stored.decided_by) == (ApprovalStatus.APPROVED, "alice")
     assert done.status.value == "completed"
@@ -88,10 +100,10 @@ steps:
 """,
     )
     await waiting_step(relay, run.id, "ask")
-    (task,) = await relay.store.list_tasks("bob", TaskStatus.OPEN)
+    (task,) = await relay.store.coordination.list_tasks("bob", TaskStatus.OPEN)
 
     async def complete() -> None:
-        await relay.store.update_task(
+        await relay.store.coordination.update_task(
             task.id,
             expect=[TaskStatus.OPEN],
             status=TaskStatus.COMPLETED,
@@ -102,7 +114,7 @@ steps:
     racing = _race_in(relay, _writes_task(TaskStatus.EXPIRED), complete)
     done = await finished(relay, run.id)
     assert racing.raced
-    assert (await relay.store.get_task(task.id)).status is TaskStatus.COMPLETED
+    assert (await relay.store.coordination.get_task(task.id)).status is TaskStatus.COMPLETED
     assert done.status.value == "completed"
     assert done.step("ask").output == {"answer": 42}
 
@@ -112,10 +124,10 @@ async def test_an_approval_decided_as_its_run_is_cancelled_keeps_the_decision(
 ) -> None:
     run = await start(relay, "id: c\nsteps:\n  - {id: gate, action: approval}")
     await waiting_step(relay, run.id, "gate")
-    (approval,) = await relay.store.list_approvals(ApprovalStatus.PENDING, run.id)
+    (approval,) = await relay.store.coordination.list_approvals(ApprovalStatus.PENDING, run.id)
 
     async def approve() -> None:
-        await relay.store.decide_approval(
+        await relay.store.coordination.decide_approval(
             approval.id, ApprovalStatus.APPROVED, by="alice", channel="cli", comment=""
         )
 
@@ -124,7 +136,9 @@ async def test_an_approval_decided_as_its_run_is_cancelled_keeps_the_decision(
     done = await finished(relay, run.id)
     assert racing.raced
     assert done.status.value == "cancelled"
-    assert (await relay.store.get_approval(approval.id)).status is ApprovalStatus.APPROVED
+    assert (
+        await relay.store.coordination.get_approval(approval.id)
+    ).status is ApprovalStatus.APPROVED
     # The engine survived the race and still drives runs.
     after = await start(relay, "id: after\nsteps:\n  - {id: a, action: log, params: {message: a}}")
     assert (await finished(relay, after.id)).status.value == "completed"
@@ -181,10 +195,10 @@ steps:
     )
     await eventually(lambda: anyio.to_thread.run_sync(started.exists))
     # Another process takes the run over (as if this one had stalled past its lease).
-    await relay.store.release_leases(relay.rt.worker_id, [run.id])
-    assert await relay.store.claim_run(run.id, "thief", 60)
+    await relay.store.runs.release_leases(relay.rt.worker_id, [run.id])
+    assert await relay.store.runs.claim_run(run.id, "thief", 60)
     await eventually(lambda: _not_driving(relay, run.id))
-    stolen = await relay.store.get_run(run.id)
+    stolen = await relay.store.runs.get_run(run.id)
     assert stolen.lease_owner == "thief"
     assert stolen.step("work").status.value == "running"  # this worker recorded nothing more
     after = await start(relay, "id: after\nsteps:\n  - {id: a, action: log, params: {message: a}}")
@@ -212,13 +226,13 @@ steps:
 """,
     )
     await eventually(lambda: anyio.to_thread.run_sync(stubborn.exists))
-    await relay.store.release_leases(relay.rt.worker_id, [run.id])
-    assert await relay.store.claim_run(run.id, "thief", 60)
+    await relay.store.runs.release_leases(relay.rt.worker_id, [run.id])
+    assert await relay.store.runs.claim_run(run.id, "thief", 60)
     # `quick` ends, its commit finds the lease lost, and the driver stops while
     # `stubborn` takes a second to die: a ring now reaches a driver on its way out.
     await eventually(lambda: anyio.to_thread.run_sync(quick_done.exists))
     await anyio.sleep(0.1)
-    await relay.store.request_cancel(run.id, "ring")
+    await relay.store.coordination.request_cancel(run.id, "ring")
     await eventually(lambda: _not_driving(relay, run.id))
     after = await start(relay, "id: after\nsteps:\n  - {id: a, action: log, params: {message: a}}")
     assert (await finished(relay, after.id)).status.value == "completed"

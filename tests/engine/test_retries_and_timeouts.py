@@ -26,7 +26,7 @@ steps:
     assert done.status.value == "completed"
     assert done.step("flaky").attempts == 3
     assert counter.read_text().count("x") == 3
-    attempts = await relay.store.attempts(run.id)
+    attempts = await relay.store.runs.attempts(run.id)
     assert [a.status.value for a in attempts] == ["failed", "failed", "completed"]
 
 
@@ -65,7 +65,7 @@ steps:
 """,
     )
     done = await finished(relay, run.id)
-    history = await relay.store.history(run.id)
+    history = await relay.store.runs.history(run.id)
     delays = [h.data["delay_seconds"] for h in history if h.kind == "step.retrying"]
     assert done.status.value == "failed"
     assert delays == [0.05, 0.1, 0.2, 0.2]
@@ -84,7 +84,7 @@ steps:
 """,
     )
     await finished(relay, run.id)
-    first, second = await relay.store.attempts(run.id)
+    first, second = await relay.store.runs.attempts(run.id)
     assert first.finished_at is not None
     assert (second.started_at - first.finished_at).total_seconds() >= 0.29
 

@@ -126,7 +126,7 @@ async def test_cancelling_a_parked_run_cancels_it_and_its_pending_approval(relay
     await waiting_step(relay, run.id, "gate")
     await relay.cancel(run.id, "changed my mind")
     done = await finished(relay, run.id)
-    (approval,) = await relay.store.list_approvals(None, run.id)
+    (approval,) = await relay.store.coordination.list_approvals(None, run.id)
     assert done.status.value == "cancelled"
     assert approval.status.value == "cancelled"
 
@@ -193,7 +193,7 @@ steps:
     assert again.status.value == "failed"
     assert again.step("call").attempts == 4  # two more: the budget starts afresh
     assert tries.read_text().split() == ["x"] * 4
-    assert [a.attempt for a in await relay.store.attempts(run.id)] == [1, 2, 3, 4]
+    assert [a.attempt for a in await relay.store.runs.attempts(run.id)] == [1, 2, 3, 4]
 
 
 async def test_a_completed_run_cannot_be_resumed(relay: Relay) -> None:

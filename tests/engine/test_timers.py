@@ -66,7 +66,7 @@ async def test_a_retry_starts_when_its_backoff_ends(relay: Relay) -> None:
     done = await _finished(
         relay, f"{{id: twice, action: shell, retry: {retry}, params: {{command: 'exit 1'}}}}"
     )
-    first, second = await relay.store.attempts(done.id)
+    first, second = await relay.store.runs.attempts(done.id)
     assert done.status is RunStatus.FAILED
     assert first.finished_at is not None
     late = _seconds(second.started_at - first.finished_at) - TIMER_SECONDS
@@ -76,7 +76,7 @@ async def test_a_retry_starts_when_its_backoff_ends(relay: Relay) -> None:
 async def test_an_approval_times_out_on_time(relay: Relay) -> None:
     params = f"{{timeout_minutes: {TIMER_SECONDS / 60}, on_timeout: reject}}"
     done = await _finished(relay, f"{{id: gate, action: approval, params: {params}}}")
-    (approval,) = await relay.store.list_approvals(None, done.id)
+    (approval,) = await relay.store.coordination.list_approvals(None, done.id)
     gate = done.step("gate")
     assert approval.status.value == "expired"
     assert approval.expires_at is not None
@@ -119,7 +119,7 @@ steps:
 
 
 async def _parked(relay: Relay, run_id: str) -> Run | None:
-    run = await relay.store.get_run(run_id)
+    run = await relay.store.runs.get_run(run_id)
     return run if run.status is RunStatus.WAITING and run.lease_owner is None else None
 
 
@@ -140,6 +140,6 @@ async def test_timers_of_runs_parked_by_one_process_fire_on_time_in_another(
         done = [await finished(parker, run.id) for run in runs]
         for run, seconds in zip(done, SPREAD_DELAYS, strict=True):
             assert run.status is RunStatus.COMPLETED
-            (after,) = await parker.store.attempts(run.id)
+            (after,) = await parker.store.runs.attempts(run.id)
             assert after.worker.startswith("other-")
             assert 0 <= _late(run.step("pause"), seconds) < LATE_SECONDS, run.step("pause")

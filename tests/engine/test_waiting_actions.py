@@ -124,7 +124,7 @@ async def test_a_waiting_run_is_parked_with_its_lease_released(relay: Relay) -> 
     await waiting_step(relay, run.id, "wait")
 
     async def parked() -> bool:
-        current = await relay.store.get_run(run.id)
+        current = await relay.store.runs.get_run(run.id)
         return current.status.value == "waiting" and current.lease_owner is None
 
     await eventually(parked)
@@ -203,7 +203,7 @@ steps:
     )
     done = await finished(relay, run.id)
     output = done.step("sub").output
-    child = await relay.store.get_run(output["run_id"])
+    child = await relay.store.runs.get_run(output["run_id"])
     assert done.status.value == "completed"
     assert output == {"run_id": child.id, "status": "completed", "outputs": {"doubled": "n*2=42"}}
     assert child.parent_run_id == run.id

@@ -138,7 +138,7 @@ class Home:
         """Pids of the live serving processes of `participant` (from their heartbeats:
         worker ids are `participant-pid-suffix`)."""
         async with self.relay() as relay:
-            workers = await relay.store.live_workers(60.0)
+            workers = await relay.store.presence.live_workers(60.0)
         prefix = f"{participant}-"
         return [int(w[len(prefix) :].split("-")[0]) for w in workers if w.startswith(prefix)]
 

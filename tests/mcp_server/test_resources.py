@@ -132,9 +132,13 @@ async def test_an_unknown_step_lists_the_run_s_steps(client: Client) -> None:
 
 
 async def test_pending_and_dead_notifications_are_resources(client: Client, relay: Relay) -> None:
-    [pending_id] = await relay.store.enqueue_notification(NewNotification("C1", {"text": "hi"}))
-    await relay.store.enqueue_notification(NewNotification("C2", {"text": "lost"}))
-    await relay.store.dead_letter_destination("slack", "C2", "Slack chat.postMessage failed: x")
+    [pending_id] = await relay.store.outbox.enqueue_notification(
+        NewNotification("C1", {"text": "hi"})
+    )
+    await relay.store.outbox.enqueue_notification(NewNotification("C2", {"text": "lost"}))
+    await relay.store.outbox.dead_letter_destination(
+        "slack", "C2", "Slack chat.postMessage failed: x"
+    )
     pending = await read_json(client, "relay://notifications/pending")
     assert [(n["id"], n["text"]) for n in pending["notifications"]] == [(pending_id, "hi")]
     dead = await read_json(client, "relay://notifications/dead")

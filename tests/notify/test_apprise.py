@@ -96,7 +96,7 @@ def settings_for(tmp_path: Path, urls: str) -> Settings:
 async def run_and_drain(relay: Relay) -> Run:
     run, _ = await relay.start_run(load_workflow(WORKFLOW, catalog=relay.rt.actions))
     with anyio.fail_after(20):
-        while not (done := await relay.store.get_run(run.id)).status.is_final:  # noqa: ASYNC110
+        while not (done := await relay.store.runs.get_run(run.id)).status.is_final:  # noqa: ASYNC110
             await anyio.sleep(0.02)
         while await relay.list_notifications("pending"):  # noqa: ASYNC110
             await anyio.sleep(0.02)
@@ -142,9 +142,9 @@ async def test_apprise_urls_leak_nowhere_even_when_delivery_fails(
         [pending] = await relay.list_notifications("pending")
         texts = [
             json.dumps([e.as_dict() for e in await relay.list_events(limit=1000)]),
-            json.dumps([h.model_dump(mode="json") for h in await relay.store.history(run.id)]),
+            json.dumps([h.model_dump(mode="json") for h in await relay.store.runs.history(run.id)]),
             json.dumps([n.as_dict() for n in await relay.list_notifications("all")]),
-            json.dumps((await relay.store.get_run(run.id)).model_dump(mode="json")),
+            json.dumps((await relay.store.runs.get_run(run.id)).model_dump(mode="json")),
             repr(settings), str(settings), repr(relay.rt.actions),
         ]  # fmt: skip
         async with Client(build_server(relay)) as client:

@@ -19,9 +19,11 @@ async def test_the_cli_lists_pending_and_dead_notifications(tmp_path: Path) -> N
     (tmp_path / "home").mkdir(mode=0o700)
     store = await connect_store(f"sqlite:///{tmp_path / 'home' / 'relay.db'}")
     try:
-        [first] = await store.enqueue_notification(NewNotification("C1", {"text": "hello"}))
-        await store.enqueue_notification(NewNotification("C2", {"text": "bye"}))
-        await store.dead_letter_destination("slack", "C2", "Slack chat.postMessage failed: x")
+        [first] = await store.outbox.enqueue_notification(NewNotification("C1", {"text": "hello"}))
+        await store.outbox.enqueue_notification(NewNotification("C2", {"text": "bye"}))
+        await store.outbox.dead_letter_destination(
+            "slack", "C2", "Slack chat.postMessage failed: x"
+        )
     finally:
         await store.aclose()
     [pending] = cli.json("notifications")["notifications"]

@@ -26,7 +26,9 @@ async def sending(
     store: Store, slack: FakeSlack, token: str, *, client_timeout: float = 2.0, **options: Any
 ) -> AsyncIterator[OutboxSender]:
     client = SlackClient(token, base_url=slack.api_base, timeout_seconds=client_timeout)
-    sender = OutboxSender(store, owner="test-sender", slack=client, **{**FAST, **options})
+    sender = OutboxSender(
+        store.outbox, store.feed, owner="test-sender", slack=client, **{**FAST, **options}
+    )
     async with client, anyio.create_task_group() as tg:
         tg.start_soon(sender.run)
         yield sender
@@ -44,12 +46,12 @@ def say(text: str) -> dict[str, Any]:
 async def enqueue_lifecycle(store: Store, channel: str, run_id: str, n_replies: int = 3) -> None:
     """Started (the root), then replies, each also editing the root to the latest status."""
     start = status_payload(Status.STARTED, run_id)
-    await store.enqueue_notification(
+    await store.outbox.enqueue_notification(
         NewNotification(channel, start, thread_key=run_id, run_id=run_id, root_payload=start)
     )
     for i in range(n_replies):
         final = Status.COMPLETED if i == n_replies - 1 else Status.IN_PROGRESS
-        await store.enqueue_notification(
+        await store.outbox.enqueue_notification(
             NewNotification(
                 channel,
                 say(f"{run_id} step {i}"),
@@ -63,8 +65,8 @@ async def enqueue_lifecycle(store: Store, channel: str, run_id: str, n_replies: 
 async def drained(store: Store, within: float = 20.0) -> None:
     """Polls: the sender's progress has no event to wait on from here."""
     deadline = time.monotonic() + within
-    while await store.list_notifications(NotificationStatus.PENDING):
-        assert time.monotonic() < deadline, await store.list_notifications()
+    while await store.outbox.list_notifications(NotificationStatus.PENDING):
+        assert time.monotonic() < deadline, await store.outbox.list_notifications()
         await anyio.sleep(0.05)
 
 
@@ -90,7 +92,7 @@ async def test_a_thread_gets_its_root_first_then_replies_in_order(
         await drained(store)
     replies_in_order(slack, channel, "run-a")
     replies_in_order(slack, channel, "run-b")
-    sent = await store.list_notifications(NotificationStatus.SENT, run_id="run-a")
+    sent = await store.outbox.list_notifications(NotificationStatus.SENT, run_id="run-a")
     root_ts = sent[0].ts
     assert [n.kind.value for n in sent] == ["root"] + ["reply", "update"] * 3
     assert all(n.thread_ts == root_ts for n in sent[1:])
@@ -100,7 +102,7 @@ async def test_a_thread_gets_its_root_first_then_replies_in_order(
 async def test_pacing_spaces_posts_to_one_channel(store: Store, slack: FakeSlack) -> None:
     token, channel = slack.add_token(), slack.add_channel("general")
     for i in range(4):
-        await store.enqueue_notification(NewNotification(channel, say(f"m{i}")))
+        await store.outbox.enqueue_notification(NewNotification(channel, say(f"m{i}")))
     async with sending(store, slack, token, pace_seconds=0.2):
         await drained(store)
     times = [c.at for c in slack.calls_to("chat.postMessage")]
@@ -128,7 +130,7 @@ async def test_rate_limits_errors_hangs_and_an_outage_lose_nothing(
         assert sender.paused_reason is None
     replies_in_order(slack, channel, "run-a")
     replies_in_order(slack, channel, "run-b")
-    retried = [n for n in await store.list_notifications() if n.attempts > 1]
+    retried = [n for n in await store.outbox.list_notifications() if n.attempts > 1]
     assert retried
     assert all(n.last_error and token not in n.last_error for n in retried)
     # the 429 was honoured: nothing was sent in the second after it
@@ -149,9 +151,9 @@ async def test_invalid_auth_pauses_and_keeps_the_queue(store: Store, slack: Fake
         calls = len(slack.calls)
         await anyio.sleep(0.1)
         assert len(slack.calls) == calls  # paused: no hammering
-        pending = await store.list_notifications(NotificationStatus.PENDING)
+        pending = await store.outbox.list_notifications(NotificationStatus.PENDING)
         assert len(pending) == 7
-        assert not await store.list_notifications(NotificationStatus.DEAD)
+        assert not await store.outbox.list_notifications(NotificationStatus.DEAD)
         slack.tokens[token] = True  # the token is fixed
         await drained(store)
         assert sender.paused_reason is None
@@ -166,7 +168,7 @@ async def test_channel_not_found_dead_letters_that_destination_only(
     await enqueue_lifecycle(store, channel, "run-a")
     async with sending(store, slack, token):
         await drained(store)
-    dead = await store.list_notifications(NotificationStatus.DEAD)
+    dead = await store.outbox.list_notifications(NotificationStatus.DEAD)
     assert {n.channel for n in dead} == {"C-missing"}
     assert len(dead) == 7
     assert all(n.last_error and "channel_not_found" in n.last_error for n in dead)
@@ -178,7 +180,9 @@ async def test_rejected_content_is_retried_once_as_plain_text(
 ) -> None:
     token, channel = slack.add_token(), slack.add_channel("general")
     slack.ok_false("invalid_blocks")
-    await store.enqueue_notification(NewNotification(channel, status_payload(Status.FAILED, "r")))
+    await store.outbox.enqueue_notification(
+        NewNotification(channel, status_payload(Status.FAILED, "r"))
+    )
     async with sending(store, slack, token):
         await drained(store)
     [message] = slack.top_level(channel)
@@ -193,15 +197,15 @@ async def test_webhook_mode_posts_flat_messages_and_skips_edits(
     flat = NewNotification(
         "", say("flat"), destination="webhook", thread_key="run-w", root_payload=say("root")
     )
-    await store.enqueue_notification(flat)  # a root ("root"), a reply ("flat"), an edit
-    await store.enqueue_notification(flat)  # a reply and an edit
+    await store.outbox.enqueue_notification(flat)  # a root ("root"), a reply ("flat"), an edit
+    await store.outbox.enqueue_notification(flat)  # a reply and an edit
     async with WebhookClient(url) as hook, anyio.create_task_group() as tg:
-        sender = OutboxSender(store, owner="w", webhook=hook, **FAST)
+        sender = OutboxSender(store.outbox, store.feed, owner="w", webhook=hook, **FAST)
         tg.start_soon(sender.run)
         await drained(store)
         tg.cancel_scope.cancel()
     assert [m["text"] for m in slack.webhook_messages["alerts"]] == ["root", "flat", "flat"]
-    sent = await store.list_notifications(NotificationStatus.SENT)
+    sent = await store.outbox.list_notifications(NotificationStatus.SENT)
     assert [n.kind.value for n in sent] == ["root", "reply", "reply", "update"]
 
 
@@ -214,7 +218,7 @@ async def test_a_new_sender_on_the_same_store_keeps_the_thread(
     async with sending(first, slack, token):
         await drained(first)
     for i in range(1, 3):
-        await first.enqueue_notification(
+        await first.outbox.enqueue_notification(
             NewNotification(
                 channel,
                 say(f"run-a step {i}"),
@@ -241,19 +245,24 @@ async def test_an_edit_waits_for_its_message_and_edits_only_that_one(
 ) -> None:
     token, channel = slack.add_token(), slack.add_channel("general")
     # A top-level message (no thread orders it before its edit) and its edit, queued together.
-    await store.enqueue_notification(NewNotification(channel, say("asking"), message_key="ask:1"))
-    await store.enqueue_notification(NewNotification(channel, say("other")))
-    [edit_id] = await store.enqueue_notification(
+    await store.outbox.enqueue_notification(
+        NewNotification(channel, say("asking"), message_key="ask:1")
+    )
+    await store.outbox.enqueue_notification(NewNotification(channel, say("other")))
+    [edit_id] = await store.outbox.enqueue_notification(
         NewNotification("", say("answered"), edit_of="ask:1")
     )
     # Nothing names `ask:2`: its edit is not queued at all.
-    assert await store.enqueue_notification(NewNotification("", say("x"), edit_of="ask:2")) == []
+    assert (
+        await store.outbox.enqueue_notification(NewNotification("", say("x"), edit_of="ask:2"))
+        == []
+    )
     async with sending(store, slack, token):
         await drained(store)
     asked, other = slack.top_level(channel)
     assert (asked.text, [e["text"] for e in asked.edits]) == ("answered", ["asking"])
     assert (other.text, other.edits) == ("other", [])
-    [edit] = [n for n in await store.list_notifications() if n.id == edit_id]
+    [edit] = [n for n in await store.outbox.list_notifications() if n.id == edit_id]
     assert (edit.kind.value, edit.status, edit.channel) == (
         "edit",
         NotificationStatus.SENT,
@@ -265,14 +274,14 @@ async def test_an_edit_of_a_message_never_posted_is_dead_lettered(
     store: Store, slack: FakeSlack
 ) -> None:
     token, channel = slack.add_token(), slack.add_channel("general")
-    [asked] = await store.enqueue_notification(
+    [asked] = await store.outbox.enqueue_notification(
         NewNotification(channel, say("asking"), message_key="ask:1")
     )
-    await store.dead_letter_notification(asked, "given up")
-    await store.enqueue_notification(NewNotification("", say("answered"), edit_of="ask:1"))
+    await store.outbox.dead_letter_notification(asked, "given up")
+    await store.outbox.enqueue_notification(NewNotification("", say("answered"), edit_of="ask:1"))
     async with sending(store, slack, token):
         await drained(store)
-    dead = await store.list_notifications(NotificationStatus.DEAD)
+    dead = await store.outbox.list_notifications(NotificationStatus.DEAD)
     assert [(n.kind.value, n.last_error) for n in dead] == [
         ("post", "given up"), ("edit", "the message to edit was never posted")
     ]  # fmt: skip

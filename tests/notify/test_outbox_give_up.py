@@ -23,7 +23,7 @@ async def test_a_revoked_token_dead_letters_its_destination_after_its_retries(
     async with sending(store, slack, token, auth_pause_seconds=0.05, max_attempts=3) as sender:
         await drained(store)
         assert sender.trouble() is not None
-    dead = await store.list_notifications(NotificationStatus.DEAD)
+    dead = await store.outbox.list_notifications(NotificationStatus.DEAD)
     assert len(dead) == 7  # the root, its replies and edits: the token works for none
     reason = "gave up after 3 attempts: Slack chat.postMessage failed: invalid_auth"
     assert {n.last_error for n in dead} == {reason}
@@ -36,13 +36,17 @@ async def test_a_webhook_where_nothing_answers_is_dead_lettered_after_its_retrie
 ) -> None:
     url = f"{closed_port_url()}/services/T0001/B0001/s3cr3t-hook"
     for text in ("one", "two"):
-        await store.enqueue_notification(NewNotification("", say(text), destination="webhook"))
+        await store.outbox.enqueue_notification(
+            NewNotification("", say(text), destination="webhook")
+        )
     async with WebhookClient(url) as hook, anyio.create_task_group() as tg:
-        sender = OutboxSender(store, owner="w", webhook=hook, **{**FAST, "max_attempts": 3})
+        sender = OutboxSender(
+            store.outbox, store.feed, owner="w", webhook=hook, **{**FAST, "max_attempts": 3}
+        )
         tg.start_soon(sender.run)
         await drained(store)
         tg.cancel_scope.cancel()
-    dead = await store.list_notifications(NotificationStatus.DEAD)
+    dead = await store.outbox.list_notifications(NotificationStatus.DEAD)
     assert [(n.attempts, n.last_error) for n in dead] == [
         (3, "gave up after 3 attempts: Slack webhook connection failed (ConnectError)")
     ] * 2
@@ -52,10 +56,12 @@ async def test_a_webhook_where_nothing_answers_is_dead_lettered_after_its_retrie
 async def test_a_destination_this_process_has_no_settings_for_is_left_to_others(
     store: Store,
 ) -> None:
-    await store.enqueue_notification(NewNotification("C0123ABCD", say("hi")))
-    sender = OutboxSender(store, owner="w", **{**FAST, "max_attempts": 1})  # no Slack here
+    await store.outbox.enqueue_notification(NewNotification("C0123ABCD", say("hi")))
+    sender = OutboxSender(
+        store.outbox, store.feed, owner="w", **{**FAST, "max_attempts": 1}
+    )  # no Slack here
     assert await sender.drain_once() == 1
-    [kept] = await store.list_notifications(NotificationStatus.PENDING)
+    [kept] = await store.outbox.list_notifications(NotificationStatus.PENDING)
     assert kept.attempts == 0
     assert "Slack is not configured in this process" in (kept.last_error or "")
     assert (sender.paused_reason, sender.trouble()) == (None, None)  # others are not held up
@@ -66,7 +72,7 @@ async def test_a_silent_slack_is_trouble_after_a_second_and_a_stopped_sender_han
 ) -> None:
     token, channel = slack.add_token(), slack.add_channel("general")
     slack.hang(30.0, scope="chat.postMessage")
-    await store.enqueue_notification(NewNotification(channel, say("hi")))
+    await store.outbox.enqueue_notification(NewNotification(channel, say("hi")))
     async with sending(store, slack, token, client_timeout=30.0) as sender:
         with anyio.fail_after(10):
             while sender.trouble() is None:  # noqa: ASYNC110 - a hung request writes nothing
@@ -75,7 +81,7 @@ async def test_a_silent_slack_is_trouble_after_a_second_and_a_stopped_sender_han
         assert time.monotonic() - asked.at >= ANSWER_SECONDS - 0.05
         assert sender.trouble() == "Slack has not answered for 1 s"
     # Stopped mid-request: the claim is handed back, so another sender takes it at once.
-    [taken] = await store.claim_notifications("another", 30.0, 10)
+    [taken] = await store.outbox.claim_notifications("another", 30.0, 10)
     assert taken.last_error == "the process sending it stopped"
     assert taken.attempts == 0
 
@@ -85,9 +91,11 @@ async def test_a_long_rate_limit_is_trouble_a_short_one_is_not(
 ) -> None:
     token, channel = slack.add_token(), slack.add_channel("general")
     slack.ratelimit(retry_after="1")
-    await store.enqueue_notification(NewNotification(channel, say("hi")))
+    await store.outbox.enqueue_notification(NewNotification(channel, say("hi")))
     async with SlackClient(token, base_url=slack.api_base) as client:
-        sender = OutboxSender(store, owner="w", slack=client, **FAST)  # driven by hand here
+        sender = OutboxSender(
+            store.outbox, store.feed, owner="w", slack=client, **FAST
+        )  # driven by hand here
         assert await sender.drain_once() == 1
         assert sender.trouble() is None  # worth waiting a second for
         slack.ratelimit(retry_after="30")

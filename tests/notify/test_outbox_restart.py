@@ -28,13 +28,15 @@ from relay.store import connect_store
 async def main(url, api, token, channel):
     store = await connect_store(url)
     for i in range(5):
-        await store.enqueue_notification(NewNotification(
+        await store.outbox.enqueue_notification(NewNotification(
             channel, {"text": f"m{i}"}, thread_key="run-1", run_id="run-1",
             root_payload={"text": f"status {i}"}))
     print("queued", flush=True)
     async with SlackClient(token, base_url=api, timeout_seconds=30) as client:
-        sender = OutboxSender(store, owner="doomed", slack=client, pace_seconds=0.01,
-                              lease_seconds=1.0)
+        sender = OutboxSender(
+            store.outbox, store.feed, owner="doomed", slack=client, pace_seconds=0.01,
+            lease_seconds=1.0,
+        )
         await sender.run()
 
 asyncio.run(main(*sys.argv[1:]))
@@ -81,16 +83,18 @@ async def test_a_killed_sender_loses_nothing_and_keeps_the_thread(
 
     store = await connect_store(url)
     try:
-        pending = await store.list_notifications(NotificationStatus.PENDING)
+        pending = await store.outbox.list_notifications(NotificationStatus.PENDING)
         assert len(pending) == 7  # nothing lost: the edit in flight is still pending
         async with (
             SlackClient(token, base_url=slack.api_base) as client,
             anyio.create_task_group() as tg,
         ):
-            sender = OutboxSender(store, owner="heir", slack=client, pace_seconds=0.01)
+            sender = OutboxSender(
+                store.outbox, store.feed, owner="heir", slack=client, pace_seconds=0.01
+            )
             tg.start_soon(sender.run)
             with anyio.fail_after(15):
-                while await store.list_notifications(NotificationStatus.PENDING):  # noqa: ASYNC110
+                while await store.outbox.list_notifications(NotificationStatus.PENDING):  # noqa: ASYNC110
                     await anyio.sleep(0.05)
             tg.cancel_scope.cancel()
     finally:

@@ -43,7 +43,7 @@ async def _relay_run(env: dict[str, str]) -> tuple[float, int, str, str]:
 async def _pending(tmp_path: Path) -> int:
     store = await connect_store(f"sqlite:///{tmp_path / 'home' / 'relay.db'}")
     try:
-        return len(await store.list_notifications(NotificationStatus.PENDING))
+        return len(await store.outbox.list_notifications(NotificationStatus.PENDING))
     finally:
         await store.aclose()
 

@@ -69,12 +69,12 @@ async def relay(tmp_path: Path, slack: FakeSlack, database_url: str | None) -> A
 async def run_to_end(relay: Relay, text: str, approve: str | None = None) -> Run:
     run, _ = await relay.start_run(load_workflow(text, catalog=relay.rt.actions), {})
     with anyio.fail_after(20):
-        while not (current := await relay.store.get_run(run.id)).status.is_final:
+        while not (current := await relay.store.runs.get_run(run.id)).status.is_final:
             if approve and current.step(approve).status.value == "waiting":
                 await relay.approve(run.id, approve, approver="alice")
                 approve = None
             await anyio.sleep(0.02)
-        while await relay.store.list_notifications(NotificationStatus.PENDING):  # noqa: ASYNC110
+        while await relay.store.outbox.list_notifications(NotificationStatus.PENDING):  # noqa: ASYNC110
             await anyio.sleep(0.02)
     return current
 
@@ -103,7 +103,7 @@ async def test_a_run_is_one_thread_whose_root_ends_with_the_final_status(
     assert all(b.get("type") != "actions" for b in replies[0].blocks)
     assert "*Approved* by *alice*" in str(replies[0].blocks)
     assert "Claude Code" in str(root.attachments)
-    sent = await relay.store.list_notifications(run_id=run.id)
+    sent = await relay.store.outbox.list_notifications(run_id=run.id)
     assert {n.status for n in sent} == {NotificationStatus.SENT}
 
 
@@ -120,7 +120,7 @@ async def test_a_failed_run_broadcasts_its_failure(relay: Relay, slack: FakeSlac
 async def test_notify_slack_false_posts_nothing(relay: Relay, slack: FakeSlack) -> None:
     run = await run_to_end(relay, QUIET)
     assert run.status.value == "completed"
-    assert await relay.store.list_notifications() == []
+    assert await relay.store.outbox.list_notifications() == []
     assert slack.calls_to("chat.postMessage") == []
 
 
@@ -134,7 +134,7 @@ async def test_notify_slack_queues_a_message_in_the_runs_thread(
     assert queued["queued"] is True
     assert queued["delivered"] is False
     with anyio.fail_after(10):
-        while await relay.store.list_notifications(NotificationStatus.PENDING):  # noqa: ASYNC110
+        while await relay.store.outbox.list_notifications(NotificationStatus.PENDING):  # noqa: ASYNC110
             await anyio.sleep(0.02)
     [root] = slack.top_level(channel_of(slack))
     note = slack.thread(root.channel, root.ts)[-1]

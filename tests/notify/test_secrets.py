@@ -60,13 +60,15 @@ async def test_no_secret_reaches_events_history_notifications_resources_or_logs(
         async with open_relay(settings, participant="pytest", worker=True) as relay:
             run, _ = await relay.start_run(load_workflow(WORKFLOW, catalog=relay.rt.actions))
             with anyio.fail_after(20):
-                while not (await relay.store.get_run(run.id)).status.is_final:  # noqa: ASYNC110
+                while not (await relay.store.runs.get_run(run.id)).status.is_final:  # noqa: ASYNC110
                     await anyio.sleep(0.05)
                 await anyio.sleep(0.5)  # let the sender try (and fail) a few times
             texts = [
                 json.dumps([e.as_dict() for e in await relay.list_events(limit=1000)]),
-                json.dumps([h.model_dump(mode="json") for h in await relay.store.history(run.id)]),
-                json.dumps([n.as_dict() for n in await relay.store.list_notifications()]),
+                json.dumps(
+                    [h.model_dump(mode="json") for h in await relay.store.runs.history(run.id)]
+                ),
+                json.dumps([n.as_dict() for n in await relay.store.outbox.list_notifications()]),
                 repr(settings),
                 str(settings),
             ]
@@ -120,16 +122,18 @@ async def test_no_webhook_or_apprise_url_reaches_events_notifications_resources_
             workflow = load_workflow(TO_EVERYONE, catalog=relay.rt.actions)
             run, _ = await relay.start_run(workflow)
             with anyio.fail_after(20):
-                while not (await relay.store.get_run(run.id)).status.is_final:  # noqa: ASYNC110
+                while not (await relay.store.runs.get_run(run.id)).status.is_final:  # noqa: ASYNC110
                     await anyio.sleep(0.05)
                 while not await _slack_dead_and_apprise_retried(relay):  # noqa: ASYNC110
                     await anyio.sleep(0.05)
             dead = await relay.list_notifications("dead")
             texts = [
                 json.dumps([e.as_dict() for e in await relay.list_events(limit=1000)]),
-                json.dumps([h.model_dump(mode="json") for h in await relay.store.history(run.id)]),
+                json.dumps(
+                    [h.model_dump(mode="json") for h in await relay.store.runs.history(run.id)]
+                ),
                 json.dumps([n.as_dict() for n in await relay.list_notifications("all")]),
-                json.dumps((await relay.store.get_run(run.id)).model_dump(mode="json")),
+                json.dumps((await relay.store.runs.get_run(run.id)).model_dump(mode="json")),
                 repr(settings),
                 str(settings),
             ]

@@ -67,7 +67,7 @@ class Harness:
                 await anyio.sleep(0.02)
 
     async def approval(self, run_id: str) -> Approval:
-        [approval] = await self.relay.store.list_approvals(None, run_id)
+        [approval] = await self.relay.store.coordination.list_approvals(None, run_id)
         return approval
 
     async def click(self, message: StoredMessage, action: str, user: str, **kw: Any) -> ClickResult:
@@ -76,9 +76,9 @@ class Harness:
     async def settled(self, run_id: str) -> Run:
         """The run at its end, with every notification out of the outbox."""
         with anyio.fail_after(15):
-            while not (run := await self.relay.store.get_run(run_id)).status.is_final:  # noqa: ASYNC110
+            while not (run := await self.relay.store.runs.get_run(run_id)).status.is_final:  # noqa: ASYNC110
                 await anyio.sleep(0.02)
-            while await self.relay.store.list_notifications(NotificationStatus.PENDING):  # noqa: ASYNC110
+            while await self.relay.store.outbox.list_notifications(NotificationStatus.PENDING):  # noqa: ASYNC110
                 await anyio.sleep(0.02)
         return run
 
@@ -146,9 +146,9 @@ async def _nothing_changed(h: Harness, run_id: str) -> None:
     approval = await h.approval(run_id)
     assert approval.status is ApprovalStatus.PENDING
     assert approval.decided_by is None
-    history = await h.relay.store.history(run_id)
+    history = await h.relay.store.runs.history(run_id)
     assert "approval.decided" not in {e.kind for e in history}
-    queued = await h.relay.store.list_notifications(None, run_id=run_id)
+    queued = await h.relay.store.outbox.list_notifications(None, run_id=run_id)
     assert NotificationKind.EDIT not in {n.kind for n in queued}
 
 
@@ -237,7 +237,7 @@ async def test_a_non_approver_is_told_privately_and_nothing_changes(harness: Har
     private = await _ephemeral(harness.slack)
     assert private == body  # through the response_url too, which is what Slack shows
     await _nothing_changed(harness, run.id)
-    assert (await harness.relay.store.get_run(run.id)).status.value == "waiting"
+    assert (await harness.relay.store.runs.get_run(run.id)).status.value == "waiting"
 
 
 async def test_a_second_click_changes_nothing_and_says_who_decided(harness: Harness) -> None:
@@ -258,7 +258,7 @@ async def test_a_second_click_changes_nothing_and_says_who_decided(harness: Harn
     assert done.status.value == "completed"
     approval = await harness.approval(run.id)
     assert approval.status is ApprovalStatus.APPROVED
-    history = await harness.relay.store.history(run.id)
+    history = await harness.relay.store.runs.history(run.id)
     assert [e.kind for e in history].count("approval.decided") == 1
     assert (await _ephemeral(harness.slack))["response_type"] == "ephemeral"
 

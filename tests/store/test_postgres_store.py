@@ -126,24 +126,24 @@ async def test_calls_fail_clearly_while_the_server_is_away_and_work_once_it_is_b
         url = urlunsplit(target._replace(netloc=f"{login}127.0.0.1:{cable.port}"))
         store, direct = await connect_store(url), await connect_store(pg_url)
         try:
-            before = await store.append_event(NewEvent(type="kept", source="t"))
+            before = await store.events.append_event(NewEvent(type="kept", source="t"))
             await cable.unplug()
             with anyio.fail_after(20), pytest.raises(StoreUnavailable, match="unavailable"):
-                await store.last_seq()
+                await store.events.last_seq()
             with anyio.fail_after(20), pytest.raises(StoreUnavailable, match="unavailable"):
-                await store.append_event(NewEvent(type="lost", source="t"))
+                await store.events.append_event(NewEvent(type="lost", source="t"))
 
             await cable.plug()  # the same port: the store connects anew by itself
             with anyio.fail_after(20):
-                after = await store.append_event(NewEvent(type="kept", source="t"))
+                after = await store.events.append_event(NewEvent(type="kept", source="t"))
                 # ...and its LISTEN connection is back: another store's commit wakes it.
-                generation = store.generation()
-                await direct.append_event(NewEvent(type="ping", source="t"))
-                while store.generation() == generation:
-                    await store.wait_changed(generation, 1.0)
-            kept = await direct.list_events(EventQuery(type="kept"))
+                generation = store.feed.generation()
+                await direct.events.append_event(NewEvent(type="ping", source="t"))
+                while store.feed.generation() == generation:
+                    await store.feed.wait_changed(generation, 1.0)
+            kept = await direct.events.list_events(EventQuery(type="kept"))
             assert [e.seq for e in kept] == [before.event.seq, after.event.seq]
-            assert await direct.list_events(EventQuery(type="lost")) == []
+            assert await direct.events.list_events(EventQuery(type="lost")) == []
         finally:
             await store.aclose()
             await direct.aclose()

@@ -25,22 +25,22 @@ async def test_the_runs_created_since_a_time_with_their_steps_in_order(
     later = START + timedelta(minutes=5)
     second = make_run(steps=(), workflow="other", created_at=later, updated_at=later, owner="w1")
     for new in (second, old, first):  # created out of order: listed by creation time
-        await store.create_run(new)
-    await store.save(RunSave(second.run.id, "w1", None, run={"status": RunStatus.FAILED}))
+        await store.runs.create_run(new)
+    await store.runs.save(RunSave(second.run.id, "w1", None, run={"status": RunStatus.FAILED}))
     took = [
         StepRun(id="build", name="BUILD", status=StepStatus.COMPLETED,
                 started_at=START + timedelta(seconds=1), finished_at=START + timedelta(seconds=4)),
         StepRun(id="test", name="TEST", status=StepStatus.RUNNING,
                 started_at=START + timedelta(seconds=4)),
     ]  # fmt: skip
-    await store.claim_run(first.run.id, "w2", 30.0)
-    await store.save(RunSave(first.run.id, "w2", None, steps=took))
+    await store.runs.claim_run(first.run.id, "w2", 30.0)
+    await store.runs.save(RunSave(first.run.id, "w2", None, steps=took))
 
-    timings = await store.run_timings(START)
+    timings = await store.runs.run_timings(START)
 
-    runs = [await store.get_run(new.run.id) for new in (first, second)]
+    runs = [await store.runs.get_run(new.run.id) for new in (first, second)]
     assert timings == [timing_of(run) for run in runs]
     assert [s.step_id for s in timings[0].steps] == ["build", "test", "ship"]
     assert timings[0].steps[0].finished_at == START + timedelta(seconds=4)
     assert (timings[1].status, timings[1].steps) == (RunStatus.FAILED, ())
-    assert await store.run_timings(later + timedelta(seconds=1)) == []
+    assert await store.runs.run_timings(later + timedelta(seconds=1)) == []

@@ -12,12 +12,12 @@ from relay.store.base import EventQuery, Store
 async def test_a_commit_on_one_connection_wakes_anothers_change_feed_and_doorbell(
     store: Store, other_store: Store, make_run: MakeRun
 ) -> None:
-    run, _ = await store.create_run(make_run(owner="w1"))
-    generation, bell = store.generation(), store.doorbell()
-    await other_store.request_cancel(run.id, "from elsewhere")  # a ring
+    run, _ = await store.runs.create_run(make_run(owner="w1"))
+    generation, bell = store.feed.generation(), store.feed.doorbell()
+    await other_store.coordination.request_cancel(run.id, "from elsewhere")  # a ring
     with anyio.fail_after(10):
-        assert await store.wait_changed(generation, 10) > generation
-        assert await store.wait_doorbell(bell, 10) > bell
+        assert await store.feed.wait_changed(generation, 10) > generation
+        assert await store.feed.wait_doorbell(bell, 10) > bell
 
 
 async def test_concurrent_appends_with_one_idempotency_key_record_one_event(
@@ -27,28 +27,46 @@ async def test_concurrent_appends_with_one_idempotency_key_record_one_event(
 
     async def append(on: Store) -> None:
         event = NewEvent(type="deploy", source="t", idempotency_key="deploy-42")
-        results.append(await on.append_event(event))
+        results.append(await on.events.append_event(event))
 
     async with anyio.create_task_group() as tg:
         for i in range(10):
             tg.start_soon(append, store if i % 2 else other_store)
     assert sum(not r.duplicate for r in results) == 1
     assert len({r.event.seq for r in results}) == 1
-    assert len(await store.list_events(EventQuery(type="deploy"))) == 1
+    assert len(await store.events.list_events(EventQuery(type="deploy"))) == 1
+
+
+async def _start_ten_at_once(
+    stores: tuple[Store, Store], make_run: MakeRun, **key: str
+) -> list[tuple[str, bool]]:
+    """(run id, created) of ten starts with the same key, alternating between stores."""
+    created = []
+
+    async def start(on: Store) -> None:
+        run, is_new = await on.runs.create_run(make_run(**key))
+        created.append((run.id, is_new))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(10):
+            tg.start_soon(start, stores[i % 2])
+    return created
 
 
 async def test_concurrent_starts_with_one_trigger_key_create_one_run(
     store: Store, other_store: Store, make_run: MakeRun
 ) -> None:
-    created = []
+    created = await _start_ten_at_once(
+        (other_store, store), make_run, trigger_key="schedule:wf:0:09:00"
+    )
+    assert sum(is_new for _, is_new in created) == 1
+    assert len({run_id for run_id, _ in created}) == 1
 
-    async def start(on: Store) -> None:
-        run, is_new = await on.create_run(make_run(trigger_key="schedule:wf:0:09:00"))
-        created.append((run.id, is_new))
 
-    async with anyio.create_task_group() as tg:
-        for i in range(10):
-            tg.start_soon(start, store if i % 2 else other_store)
+async def test_concurrent_starts_with_one_idempotency_key_create_one_run(
+    store: Store, other_store: Store, make_run: MakeRun
+) -> None:
+    created = await _start_ten_at_once((other_store, store), make_run, idempotency_key="k-7")
     assert sum(is_new for _, is_new in created) == 1
     assert len({run_id for run_id, _ in created}) == 1
 
@@ -66,21 +84,21 @@ async def test_a_reader_following_seqs_never_passes_over_a_concurrent_append(
 
             async def write(on: Store) -> None:
                 for _ in range(per_writer):
-                    await on.append_event(NewEvent(type="load", source="t"))
+                    await on.events.append_event(NewEvent(type="load", source="t"))
 
             for writer in writers:
                 tg.start_soon(write, writer)
             with anyio.fail_after(60):
                 while len(seen) < per_writer * len(writers):
                     after = seen[-1] if seen else 0
-                    page = await store.list_events(EventQuery(type="load", after_seq=after))
+                    page = await store.events.list_events(EventQuery(type="load", after_seq=after))
                     seen += [e.seq for e in page]
                     if not page:
-                        await store.wait_changed(store.generation(), 0.05)
+                        await store.feed.wait_changed(store.feed.generation(), 0.05)
     finally:
         for writer in writers:
             await writer.aclose()
-    everything = await store.list_events(EventQuery(type="load", limit=1000))
+    everything = await store.events.list_events(EventQuery(type="load", limit=1000))
     assert seen == [e.seq for e in everything]
 
 
@@ -88,7 +106,7 @@ async def test_claimers_on_several_connections_share_runs_without_overlap(
     store_url: str, store: Store, make_run: MakeRun
 ) -> None:
     for _ in range(60):
-        await store.create_run(make_run())
+        await store.runs.create_run(make_run())
     claimers = [await connect_store(store_url) for _ in range(3)]
     claimed: dict[str, list[str]] = {}
     try:
@@ -96,7 +114,7 @@ async def test_claimers_on_several_connections_share_runs_without_overlap(
 
             async def claim(name: str, on: Store) -> None:
                 got = claimed.setdefault(name, [])
-                while batch := await on.claim_runs(name, 30, limit=5):
+                while batch := await on.runs.claim_runs(name, 30, limit=5):
                     got += batch
 
             for i, claimer in enumerate(claimers):

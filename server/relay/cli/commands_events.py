@@ -95,12 +95,12 @@ def _stream(events: list[Event], as_json: bool) -> None:
 
 async def _follow(relay: "Relay", args: argparse.Namespace, cursor: int) -> None:
     while True:
-        generation = relay.store.generation()
+        generation = relay.store.feed.generation()
         events = await _page(relay, args, cursor, FOLLOW_PAGE)
         _stream(events, args.json)
         cursor = events[-1].seq if events else cursor
         if len(events) < FOLLOW_PAGE:
-            await relay.store.wait_changed(generation, FOLLOW_SECONDS)
+            await relay.store.feed.wait_changed(generation, FOLLOW_SECONDS)
 
 
 def register(commands: Subcommands) -> None:

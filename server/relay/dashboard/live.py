@@ -18,13 +18,13 @@ KEEPALIVE_SECONDS = 15.0
 def live_stream(board: Board) -> ASGIApp:
     """The stream's ASGI app; at shutdown (the server stops open streams) its response is
     finished properly, as the MCP transports' are."""
-    store = board.relay.store
+    feed = board.relay.store.feed
 
     async def changes() -> AsyncIterator[ServerSentEvent]:
-        generation = store.generation()
+        generation = feed.generation()
         yield ServerSentEvent(data=str(generation), event="ready")
         while True:
-            now = await store.wait_changed(generation, KEEPALIVE_SECONDS)
+            now = await feed.wait_changed(generation, KEEPALIVE_SECONDS)
             if now != generation:
                 generation = now
                 yield ServerSentEvent(data=str(generation), event="change")

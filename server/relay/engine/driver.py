@@ -258,7 +258,7 @@ class RunDriver:
 
     async def _emit(self, event: Any) -> Any:
         if self.rt.emit is None:
-            return (await self.rt.store.append_event(event)).event
+            return (await self.rt.store.events.append_event(event)).event
         return await self.rt.emit(event)
 
     # outcomes ---------------------------------------------------------------------------
@@ -373,7 +373,7 @@ class RunDriver:
         return bool(matched)
 
     async def _refresh_signal(self) -> None:
-        signals = await self.rt.store.run_signals([self.run.id])
+        signals = await self.rt.store.coordination.run_signals([self.run.id])
         signal, cancel_reason = signals.get(self.run.id, (self.rec.signal, None))
         self.ring(signal, cancel_reason)
 

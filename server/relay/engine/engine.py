@@ -100,7 +100,7 @@ class Engine:
 
     async def _forget_worker(self) -> None:
         try:
-            await self.rt.store.forget_worker(self.rt.worker_id)
+            await self.rt.store.presence.forget_worker(self.rt.worker_id)
         except RelayError as exc:
             log.warning("could not remove this worker's heartbeat: %s", exc)
 
@@ -140,7 +140,7 @@ class Engine:
     async def _drive(self, run_id: str, scope: anyio.CancelScope) -> None:
         try:
             with scope:
-                run = self._fresh.pop(run_id, None) or await self.rt.store.get_run(run_id)
+                run = self._fresh.pop(run_id, None) or await self.rt.store.runs.get_run(run_id)
                 driver = RunDriver(self.rt, run, await self.rt.workflow_of(run))
                 self.drivers[run_id] = driver
                 runs_log.info("took run %s (%s, %s)", run_id, run.workflow, run.status.value)
@@ -166,7 +166,7 @@ class Engine:
     async def _release(self, run_ids: list[str]) -> None:
         with anyio.CancelScope(shield=True):
             try:
-                await self.rt.store.release_leases(self.rt.worker_id, run_ids)
+                await self.rt.store.runs.release_leases(self.rt.worker_id, run_ids)
             except RelayError as exc:
                 log.warning("could not hand back leases on %d runs: %s", len(run_ids), exc)
 
@@ -174,7 +174,7 @@ class Engine:
 
     async def _claim_loop(self) -> None:
         while True:
-            generation = self.rt.store.doorbell()
+            generation = self.rt.store.feed.doorbell()
             try:
                 await self._look()
                 timeout_seconds = await self._seconds_to_next_wake()
@@ -190,15 +190,15 @@ class Engine:
         for root in roots:
             room = self._capacity - len(self._held)
             self._full = room <= 0
-            if room > 0 and await self.rt.store.has_claimable(root):
-                claimed = await self.rt.store.claim_runs(
+            if room > 0 and await self.rt.store.runs.has_claimable(root):
+                claimed = await self.rt.store.runs.claim_runs(
                     self.rt.worker_id, self.rt.lease_seconds, min(room, 64), root
                 )
                 self.adopt(claimed)
 
     async def ring_held(self) -> None:
         """Tell drivers whose runs were signalled (approval, event, cancel) to look."""
-        signals = await self.rt.store.run_signals(list(self.drivers))
+        signals = await self.rt.store.coordination.run_signals(list(self.drivers))
         for run_id, (signal_seq, cancel_reason) in signals.items():
             driver = self.drivers.get(run_id)
             if driver is not None and (signal_seq > driver.rec.signal or cancel_reason):
@@ -206,7 +206,7 @@ class Engine:
 
     async def _seconds_to_next_wake(self) -> float:
         roots: list[str | None] = list(self.roots) if self.own_runs_only else [None]
-        wakes = [w for r in roots if (w := await self.rt.store.next_wake_at(r)) is not None]
+        wakes = [w for r in roots if (w := await self.rt.store.runs.next_wake_at(r)) is not None]
         wake = min(wakes) if wakes else None
         if wake is None:
             return IDLE_POLL_SECONDS
@@ -221,7 +221,7 @@ class Engine:
                     tg.cancel_scope.cancel()
 
                 async def on_change() -> None:
-                    await self.rt.store.wait_doorbell(generation, 3600.0)
+                    await self.rt.store.feed.wait_doorbell(generation, 3600.0)
                     tg.cancel_scope.cancel()
 
                 tg.start_soon(on_poke)
@@ -231,7 +231,7 @@ class Engine:
 
     async def _heartbeat(self) -> None:
         try:
-            await self.rt.store.heartbeat(
+            await self.rt.store.presence.heartbeat(
                 self.rt.worker_id, self.rt.participant, os.getpid(), socket.gethostname()
             )
         except StoreUnavailable as exc:
@@ -247,7 +247,7 @@ class Engine:
             if not held:
                 continue
             try:
-                lost = await self.rt.store.renew_leases(
+                lost = await self.rt.store.runs.renew_leases(
                     self.rt.worker_id, held, self.rt.lease_seconds
                 )
             except StoreUnavailable as exc:

@@ -328,7 +328,7 @@ class Recorder:
         # No fence: the store closes an approval or task only while it is undecided, and
         # a decision that lands now is moot for a step that ends anyway.
         if waiting.kind is WaitKind.APPROVAL:
-            approval = await self.rt.store.get_approval(step.state["approval_id"])
+            approval = await self.rt.store.coordination.get_approval(step.state["approval_id"])
             if approval.status is ApprovalStatus.PENDING:
                 closed = approval.model_copy(
                     update={"status": ApprovalStatus.CANCELLED, "decided_at": now}
@@ -336,7 +336,7 @@ class Recorder:
                 self.pending.approvals.append(closed)
                 self._notify(approval_decided_notice(closed, self.source))
         elif waiting.kind is WaitKind.TASK:
-            task = await self.rt.store.get_task(step.state["task_id"])
+            task = await self.rt.store.coordination.get_task(step.state["task_id"])
             if task.status in (TaskStatus.OPEN, TaskStatus.CLAIMED):
                 self.pending.tasks.append(
                     task.model_copy(update={"status": TaskStatus.CANCELLED, "updated_at": now})
@@ -350,7 +350,9 @@ class Recorder:
 
     async def _cancel_child(self, child_id: str) -> None:
         with contextlib.suppress(InvalidTransition):  # the child already finished
-            await self.rt.store.request_cancel(child_id, f"its parent run {self.run.id} ended")
+            await self.rt.store.coordination.request_cancel(
+                child_id, f"its parent run {self.run.id} ended"
+            )
 
     # committing -------------------------------------------------------------------------
 
@@ -359,7 +361,7 @@ class Recorder:
         if not _has_writes(save):
             return {}
         save.expect_signal = self.signal if self._fence else None
-        result = await self.rt.store.save(save)  # on ConflictError the pending writes stay
+        result = await self.rt.store.runs.save(save)  # on ConflictError the pending writes stay
         self.pending = self._new_save()
         self._fence = False
         return result.matched

@@ -45,7 +45,7 @@ class Runtime:
         """The definition snapshot a run started with (cached by its hash)."""
         cached = self.definitions.get(run.definition_hash)
         if cached is None:
-            body = await self.store.get_definition(run.definition_hash)
+            body = await self.store.runs.get_definition(run.definition_hash)
             cached = Workflow.from_snapshot(body)
             self.definitions[run.definition_hash] = cached
         return cached

@@ -265,9 +265,9 @@ async def resolve(store: Store, run_id: str, step: StepRun, now: datetime) -> Re
 
 
 async def _resolve_event(store: Store, run_id: str, step: StepRun, due: bool) -> Resolution | None:
-    wait = await store.get_wait(run_id, step.id)
+    wait = await store.events.get_wait(run_id, step.id)
     if wait is not None and wait.matched_seq is not None:
-        event = await store.get_event(wait.matched_seq)
+        event = await store.events.get_event(wait.matched_seq)
         if event is not None:
             return Resolution(StepStatus.COMPLETED, event.as_dict(), drop_wait=True)
     if due:
@@ -284,7 +284,7 @@ async def _resolve_event(store: Store, run_id: str, step: StepRun, due: bool) ->
 async def _resolve_approval(
     store: Store, step: StepRun, due: bool, now: datetime
 ) -> Resolution | None:
-    approval = await store.get_approval(step.state["approval_id"])
+    approval = await store.coordination.get_approval(step.state["approval_id"])
     if approval.status is ApprovalStatus.PENDING:
         if not due:
             return None
@@ -333,7 +333,7 @@ def _approval_timeout(approval: Approval, step: StepRun, now: datetime) -> Resol
 
 
 async def _resolve_task(store: Store, step: StepRun, due: bool, now: datetime) -> Resolution | None:
-    task = await store.get_task(step.state["task_id"])
+    task = await store.coordination.get_task(step.state["task_id"])
     if task.status is TaskStatus.COMPLETED:
         return Resolution(StepStatus.COMPLETED, task.result)
     if task.status is TaskStatus.FAILED:
@@ -349,7 +349,7 @@ async def _resolve_task(store: Store, step: StepRun, due: bool, now: datetime) -
 
 
 async def _resolve_child(store: Store, step: StepRun) -> Resolution | None:
-    child = await store.get_run(step.state["child_run_id"])
+    child = await store.runs.get_run(step.state["child_run_id"])
     if not child.status.is_final:
         return None
     output = {"run_id": child.id, "status": child.status.value, "outputs": child.outputs}

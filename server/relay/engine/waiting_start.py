@@ -88,7 +88,7 @@ async def _start_child(
         parent=(run.id, step.id, run.root_run_id or run.id),
         idempotency_key=f"{run.id}/{step.id}/{attempt}",
     )
-    created, _ = await rt.store.create_run(
+    created, _ = await rt.store.runs.create_run(
         NewRun(run=child, definition=child_wf.snapshot(), history=[_created(child)])
     )
     if p.wait:

@@ -125,13 +125,13 @@ class RunLogs:
         except RelayError:
             return  # relay could not open: no run advances, and requests say why
         while True:
-            generation = relay.store.generation()
+            generation = relay.store.feed.generation()
             if any(f.runs for f in self.followers.values()):
                 await self._flush_followers(handle)
             with anyio.move_on_after(IDLE_RECHECK_SECONDS):
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(_stop_on, self._changed, tg.cancel_scope)
-                    await relay.store.wait_changed(generation, IDLE_RECHECK_SECONDS)
+                    await relay.store.feed.wait_changed(generation, IDLE_RECHECK_SECONDS)
                     tg.cancel_scope.cancel()
             self._changed = anyio.Event()
 

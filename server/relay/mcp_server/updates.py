@@ -2,7 +2,7 @@
 
 Runs advance and events arrive in any process sharing the store, so changes are found in
 the store, not in this process's calls: a watcher wakes on every commit the store sees
-(`Store.wait_changed`, which also notices other processes' commits), re-reads each
+(the store's change feed, which also notices other processes' commits), re-reads each
 subscribed resource and publishes those whose content changed since it was last sent.
 
 Both protocol eras subscribe here:
@@ -40,7 +40,7 @@ from mcp.types import (
 from relay.errors import RelayError
 from relay.mcp_server.handle import RelayHandle
 from relay.mcp_server.sessions import connection_of, in_background
-from relay.store.base import Store
+from relay.store.feed import ChangeFeed
 
 logger = logging.getLogger(__name__)
 
@@ -173,13 +173,13 @@ class ResourceUpdates:
 
     # watching ---------------------------------------------------------------------------
 
-    async def watch(self, store: Store) -> None:
-        """Check subscribed resources after every commit to `store`, forever."""
+    async def watch(self, feed: ChangeFeed) -> None:
+        """Check subscribed resources after every commit the store's `feed` sees, forever."""
         while True:
-            generation = store.generation()
+            generation = feed.generation()
             if self.sent:
                 await self.check()
-            await store.wait_changed(generation, IDLE_RECHECK_SECONDS)
+            await feed.wait_changed(generation, IDLE_RECHECK_SECONDS)
             await anyio.sleep(COALESCE_SECONDS)
 
     async def _watch_alone(self, handle: RelayHandle) -> None:
@@ -190,7 +190,7 @@ class ResourceUpdates:
                 relay = await handle.when_open()
             except RelayError:
                 return  # relay could not open: nothing changes, and requests say why
-            await self.watch(relay.store)
+            await self.watch(relay.store.feed)
 
     def watching(self, handle: RelayHandle) -> contextlib.AbstractAsyncContextManager[None]:
         """Run the watcher while inside (one per server, whatever the lifespans), once

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 
@@ -52,6 +52,8 @@ from relay.notify.errors import (
 )
 from relay.notify.messages import MAX_FALLBACK_TEXT, cut
 from relay.notify.slack_client import SlackClient, SlackMessageRef, WebhookClient
+from relay.store.base import Outbox
+from relay.store.feed import ChangeFeed
 
 log = logging.getLogger("relay.notify.outbox")
 
@@ -64,37 +66,13 @@ ANSWER_SECONDS = 1.0
 LONG_PAUSE_SECONDS = 5.0
 
 
-class OutboxStore(Protocol):
-    """The part of `relay.store.base.Store` the sender uses."""
-
-    def generation(self) -> int: ...
-    async def wait_changed(self, generation: int, timeout_seconds: float) -> int: ...
-    async def claim_notifications(
-        self, owner: str, lease_seconds: float, limit: int
-    ) -> list[Notification]: ...
-    async def next_notification_due(self) -> datetime | None: ...
-    async def notification_sent(
-        self, notification_id: int, ts: str | None, channel_id: str | None
-    ) -> None: ...
-    async def reschedule_notification(
-        self,
-        notification_id: int,
-        delay_seconds: float,
-        error: str,
-        *,
-        count_attempt: bool = True,
-        payload: dict[str, Any] | None = None,
-    ) -> None: ...
-    async def dead_letter_notification(self, notification_id: int, error: str) -> None: ...
-    async def dead_letter_destination(self, destination: str, channel: str, error: str) -> int: ...
-
-
 class OutboxSender:
     """Drains the outbox; `run()` until cancelled."""
 
     def __init__(
         self,
-        store: OutboxStore,
+        outbox: Outbox,
+        feed: ChangeFeed,
         *,
         owner: str,
         slack: SlackClient | None = None,
@@ -111,7 +89,7 @@ class OutboxSender:
     ) -> None:
         """`quiet`: failures and dead letters are logged at INFO, not WARNING and ERROR
         (for a command that reports undelivered notifications itself)."""
-        self.store = store
+        self.outbox, self.feed = outbox, feed
         self.owner = owner
         self.slack = slack
         self.webhook = webhook
@@ -167,17 +145,17 @@ class OutboxSender:
         if pause > 0:
             await anyio.sleep(min(pause, IDLE_SECONDS))
             return
-        generation = self.store.generation()
-        due = await self.store.next_notification_due()
+        generation = self.feed.generation()
+        due = await self.outbox.next_notification_due()
         wait = IDLE_SECONDS if due is None else (due - datetime.now(UTC)).total_seconds()
         if wait <= 0:
             await self.drain_once()
             return
-        await self.store.wait_changed(generation, min(wait, IDLE_SECONDS))
+        await self.feed.wait_changed(generation, min(wait, IDLE_SECONDS))
 
     async def drain_once(self) -> int:
         """Claim the due notifications and try each once; returns how many were claimed."""
-        claimed = await self.store.claim_notifications(self.owner, self.lease_seconds, BATCH)
+        claimed = await self.outbox.claim_notifications(self.owner, self.lease_seconds, BATCH)
         i = 0
         try:
             for i, notification in enumerate(claimed):
@@ -197,7 +175,7 @@ class OutboxSender:
         """Give back claims while the queue is paused; they are due when it resumes."""
         delay = max(self.paused_until - time.monotonic(), 0.0)
         for n in rest:
-            await self.store.reschedule_notification(
+            await self.outbox.reschedule_notification(
                 n.id, delay, n.last_error or why, count_attempt=False
             )
 
@@ -216,9 +194,9 @@ class OutboxSender:
             return
         self.paused_reason = self.failing = None  # whatever stopped delivery is over
         if ref is None:
-            await self.store.notification_sent(n.id, None, None)
+            await self.outbox.notification_sent(n.id, None, None)
         else:
-            await self.store.notification_sent(n.id, ref.ts, ref.channel)
+            await self.outbox.notification_sent(n.id, ref.ts, ref.channel)
 
     @contextmanager
     def _asking(self, n: Notification) -> Iterator[None]:
@@ -232,12 +210,12 @@ class OutboxSender:
     async def _no_target(self, n: Notification) -> None:
         """An edit whose message is not posted (yet): wait for it, or give up if it never was."""
         if n.target_pending:
-            await self.store.reschedule_notification(
+            await self.outbox.reschedule_notification(
                 n.id, self.backoff_base_seconds, "waiting for the message it edits to be posted",
                 count_attempt=False,
             )  # fmt: skip
         else:
-            await self.store.dead_letter_notification(n.id, "the message to edit was never posted")
+            await self.outbox.dead_letter_notification(n.id, "the message to edit was never posted")
 
     async def _pace(self, n: Notification) -> None:
         key = (n.destination, n.channel)
@@ -306,10 +284,10 @@ class OutboxSender:
     async def _failed(self, n: Notification, exc: SlackError) -> None:
         error = str(exc)
         log.log(self._failure_level, "notification %s: %s", n.id, error)
-        store = self.store
+        outbox = self.outbox
         if isinstance(exc, DestinationNotConfigured):
             # Another process may have the settings: keep it pending (and visible).
-            await store.reschedule_notification(
+            await outbox.reschedule_notification(
                 n.id, self.backoff_cap_seconds, error, count_attempt=False
             )
             return
@@ -317,27 +295,27 @@ class OutboxSender:
             self.failing = error
         if isinstance(exc, SlackRateLimited):
             self._pause(exc.retry_after_seconds, None)
-            await store.reschedule_notification(n.id, exc.retry_after_seconds, error)
+            await outbox.reschedule_notification(n.id, exc.retry_after_seconds, error)
         elif isinstance(exc, SlackTransientError | SlackAuthError) and self._last_try(n):
             await self._give_up(n, exc)
         elif isinstance(exc, SlackTransientError):
-            await store.reschedule_notification(n.id, self.backoff(n.attempts), error)
+            await outbox.reschedule_notification(n.id, self.backoff(n.attempts), error)
         elif isinstance(exc, SlackAuthError):
             self._pause(self.auth_pause_seconds, error)
-            await store.reschedule_notification(n.id, self.auth_pause_seconds, error)
+            await outbox.reschedule_notification(n.id, self.auth_pause_seconds, error)
         elif isinstance(exc, SlackDestinationError):
-            count = await store.dead_letter_destination(n.destination, n.channel, error)
+            count = await outbox.dead_letter_destination(n.destination, n.channel, error)
             log.log(self._dead_level, "dead-lettered %d notification(s) to %s: %s", count,
                     n.channel, error)  # fmt: skip
         elif isinstance(exc, SlackContentRejected) and not n.payload.get("plain"):
-            await store.reschedule_notification(n.id, 0.0, error, payload=_plain(n.payload))
+            await outbox.reschedule_notification(n.id, 0.0, error, payload=_plain(n.payload))
         elif isinstance(exc, SlackTargetGone) and n.kind is NotificationKind.REPLY:
             # The thread's root is gone: post at the top level rather than not at all.
             payload = {**n.payload, "top_level": True}
-            await store.reschedule_notification(n.id, 0.0, error, payload=payload)
+            await outbox.reschedule_notification(n.id, 0.0, error, payload=payload)
         else:
             assert isinstance(exc, SlackBadRequest)
-            await store.dead_letter_notification(n.id, error)
+            await outbox.dead_letter_notification(n.id, error)
 
     def _last_try(self, n: Notification) -> bool:
         return n.attempts + 1 >= self.max_attempts
@@ -348,9 +326,9 @@ class OutboxSender:
         reason = f"gave up after {n.attempts + 1} attempts: {exc}"
         if isinstance(exc, SlackAuthError):
             self._pause(self.auth_pause_seconds, str(exc))
-            count = await self.store.dead_letter_destination(n.destination, n.channel, reason)
+            count = await self.outbox.dead_letter_destination(n.destination, n.channel, reason)
         else:
-            await self.store.dead_letter_notification(n.id, reason)
+            await self.outbox.dead_letter_notification(n.id, reason)
             count = 1
         where = n.channel or n.destination
         log.log(self._dead_level, "dead-lettered %d notification(s) to %s: %s", count, where,

@@ -18,7 +18,7 @@ from typing import Any
 
 from relay.errors import UsageError
 from relay.model.run import RunStatus, StepStatus
-from relay.store.base import RunTiming, Store
+from relay.store.base import RunStore, RunTiming
 
 MAX_DAYS = 366
 SLOWEST_STEPS = 5
@@ -88,7 +88,7 @@ def _one_workflow(workflow: str, runs: Sequence[RunTiming], days: list[str]) -> 
 
 
 async def workflow_analytics(
-    store: Store, days: int = 14, now: datetime | None = None
+    runs: RunStore, days: int = 14, now: datetime | None = None
 ) -> dict[str, Any]:
     """Figures per workflow for the runs created in the last `days` UTC days."""
     if not 1 <= days <= MAX_DAYS:
@@ -98,7 +98,7 @@ async def workflow_analytics(
     since = datetime(first.year, first.month, first.day, tzinfo=UTC)
     day_names = [(first + timedelta(days=n)).isoformat() for n in range(days)]
     by_workflow: dict[str, list[RunTiming]] = {}
-    for run in await store.run_timings(since):
+    for run in await runs.run_timings(since):
         by_workflow.setdefault(run.workflow, []).append(run)
     return {
         "days": days,

@@ -88,7 +88,7 @@ def lifecycle(run: Run, kind: str, data: dict[str, Any]) -> NewEvent:
 
 async def drive_here(relay: "Relay", run_id: str) -> None:
     """Drive a run this process just leased, to the end or until it parks."""
-    run = await relay.store.get_run(run_id)
+    run = await relay.store.runs.get_run(run_id)
     driver = RunDriver(relay.rt, run, await relay.rt.workflow_of(run))
     await driver.drive()
 
@@ -97,8 +97,8 @@ async def drive_here(relay: "Relay", run_id: str) -> None:
 
 
 async def _pending_gate(relay: "Relay", run_id: str, step: str | None) -> Approval:
-    run = await relay.store.get_run(run_id)
-    approvals = await relay.store.list_approvals(None, run_id)
+    run = await relay.store.runs.get_run(run_id)
+    approvals = await relay.store.coordination.list_approvals(None, run_id)
     pending = [a for a in approvals if a.status is ApprovalStatus.PENDING]
     if step is not None:
         for approval in pending:
@@ -155,7 +155,7 @@ def _check_decider(approval: Approval, approver: str, channel: str) -> None:
 
 async def decidable_gate(relay: "Relay", run_id: str, channel: str) -> Approval | None:
     """The first pending approval of `run_id` that the caller may decide via `channel`."""
-    for approval in await relay.store.list_approvals(ApprovalStatus.PENDING, run_id):
+    for approval in await relay.store.coordination.list_approvals(ApprovalStatus.PENDING, run_id):
         if decider_problem(approval, relay.participant, channel) is None:
             return approval
     return None
@@ -192,10 +192,10 @@ async def decide(
         update={"status": status, "decided_by": approver, "decided_channel": channel,
                 "comment": comment}
     )  # fmt: skip
-    run = await relay.store.get_run(approval.run_id)
+    run = await relay.store.runs.get_run(approval.run_id)
     source = (await relay.rt.workflow_of(run)).source
     edit = approval_decided_notice(decided, source)
-    await relay.store.decide_approval(
+    await relay.store.coordination.decide_approval(
         approval.id,
         status,
         by=approver,
@@ -222,7 +222,7 @@ async def list_approvals(relay: "Relay", status: str | None) -> list[dict[str, A
             f"unknown approval status {status!r}; use one of "
             f"{', '.join(s.value for s in ApprovalStatus)} or all"
         ) from None
-    return [approval_view(a) for a in await relay.store.list_approvals(wanted)]
+    return [approval_view(a) for a in await relay.store.coordination.list_approvals(wanted)]
 
 
 # tasks ---------------------------------------------------------------------------------
@@ -237,18 +237,18 @@ async def list_tasks(relay: "Relay", participant: str, status: str | None) -> li
             f"{', '.join(s.value for s in TaskStatus)} or all"
         ) from None
     to = None if participant == "*" else participant
-    return await relay.store.list_tasks(to, wanted)
+    return await relay.store.coordination.list_tasks(to, wanted)
 
 
 async def list_participants(relay: "Relay", addressed: bool) -> list[Participant]:
     """Those seen, then (with `addressed`) those that open tasks are addressed to and
     relay has never seen, with how many tasks wait for each."""
-    seen = await relay.store.list_participants()
+    seen = await relay.store.presence.list_participants()
     if not addressed:
         return seen
     waiting: Counter[str] = Counter()
     for status in (TaskStatus.OPEN, TaskStatus.CLAIMED):
-        waiting.update(t.to for t in await relay.store.list_tasks(None, status))
+        waiting.update(t.to for t in await relay.store.coordination.list_tasks(None, status))
     known = {p.name for p in seen}
     unseen = [
         Participant(name=name, last_seen=None, open_tasks=count)
@@ -261,7 +261,7 @@ async def list_participants(relay: "Relay", addressed: bool) -> list[Participant
 async def complete_task(
     relay: "Relay", task_id: str, result: Any, failed: bool, error: str
 ) -> tuple[Task, Run]:
-    task = await relay.store.get_task(task_id)
+    task = await relay.store.coordination.get_task(task_id)
     if (
         task.claimed_by
         and task.claimed_by != relay.participant
@@ -269,7 +269,7 @@ async def complete_task(
     ):
         raise InvalidTransition(f"task {task_id!r} is claimed by {task.claimed_by!r}")
     owner = relay.rt.worker_id if relay.engine is not None else None
-    done = await relay.store.update_task(
+    done = await relay.store.coordination.update_task(
         task_id,
         expect=[TaskStatus.OPEN, TaskStatus.CLAIMED],
         status=TaskStatus.FAILED if failed else TaskStatus.COMPLETED,
@@ -284,7 +284,7 @@ async def complete_task(
 
 async def _adopt_if_leased(relay: "Relay", run_id: str) -> Run:
     """Drive a run that a decision just leased to this process (it was parked)."""
-    run = await relay.store.get_run(run_id)
+    run = await relay.store.runs.get_run(run_id)
     if relay.engine is not None and run.lease_owner == relay.rt.worker_id:
         relay.engine.adopt([run_id])
     return run

@@ -36,7 +36,7 @@ async def flush(
     `trouble()` says that it cannot deliver them now."""
     deadline = time.monotonic() + wait_seconds
     while True:
-        generation = store.generation()
+        generation = store.feed.generation()
         pending = await _listed(store, NotificationStatus.PENDING, run_id, thread_key)
         remaining = deadline - time.monotonic()
         trouble = None if sender is None else sender.trouble()
@@ -45,13 +45,13 @@ async def flush(
             last_error = dead[-1].last_error if dead else None
             return Undelivered(len(pending), trouble, len(dead), last_error)
         # A hung request changes nothing in the store: look again when it counts as one.
-        await store.wait_changed(generation, min(remaining, sender.seconds_to_trouble()))
+        await store.feed.wait_changed(generation, min(remaining, sender.seconds_to_trouble()))
 
 
 async def _listed(
     store: Store, status: NotificationStatus, run_id: str | None, thread_key: str | None
 ) -> list[Notification]:
-    found = await store.list_notifications(status, run_id)
+    found = await store.outbox.list_notifications(status, run_id)
     if thread_key is None:
         return found
     return [n for n in found if n.thread_key == thread_key]

@@ -62,17 +62,19 @@ async def run_detail(relay: "Relay", run_id: str) -> dict[str, Any]:
     run = await relay.get_run(run_id)  # RunNotFound
     store = relay.store
     workflow = await relay.rt.workflow_of(run)
-    events = await store.list_events(
+    events = await store.events.list_events(
         EventQuery(correlation_id=run.id, limit=EVENTS_SHOWN, newest=True)
     )
-    tasks = [t for t in await store.list_tasks(None, None) if t.run_id == run.id]
+    tasks = [t for t in await store.coordination.list_tasks(None, None) if t.run_id == run.id]
     return {
         "run": run_view(run),
         "graph": graph_view(workflow, run),
-        "attempts": [attempt_view(a) for a in await store.attempts(run.id)],
-        "history": [history_view(h) for h in await store.history(run.id)],
+        "attempts": [attempt_view(a) for a in await store.runs.attempts(run.id)],
+        "history": [history_view(h) for h in await store.runs.history(run.id)],
         "events": [event_view(e) for e in events],
-        "approvals": [approval_view(a) for a in await store.list_approvals(None, run.id)],
+        "approvals": [
+            approval_view(a) for a in await store.coordination.list_approvals(None, run.id)
+        ],
         "tasks": [task_view(t) for t in tasks],
     }
 

@@ -124,7 +124,7 @@ class Relay:
         now = time.monotonic()
         if now - self._touched.get(name, -1e9) >= TOUCH_EVERY_SECONDS:
             self._touched[name] = now
-            await self.store.touch_participant(name)
+            await self.store.presence.touch_participant(name)
 
     # workflows --------------------------------------------------------------------------
 
@@ -212,7 +212,7 @@ class Relay:
             trigger_event=trigger_event,
         )
         owner = self.rt.worker_id if (drive and self.engine is not None) else None
-        created, is_new = await self.store.create_run(
+        created, is_new = await self.store.runs.create_run(
             NewRun(
                 run=run,
                 definition=workflow.snapshot(),
@@ -236,12 +236,12 @@ class Relay:
 
     async def get_run(self, run_id: str) -> Run:
         await self.touch()
-        return await self.store.get_run(run_id)
+        return await self.store.runs.get_run(run_id)
 
     async def history(self, run_id: str) -> list[HistoryEntry]:
         """A run's append-only history, oldest first."""
-        await self.store.get_run(run_id)  # RunNotFound
-        return await self.store.history(run_id)
+        await self.store.runs.get_run(run_id)  # RunNotFound
+        return await self.store.runs.history(run_id)
 
     async def wait_run(
         self,
@@ -260,10 +260,10 @@ class Relay:
         deadline = time.monotonic() + max(0.0, wait_seconds)
         shown = RunProgress(progress)
         while not await self._stops(run, until, leaving) and time.monotonic() < deadline:
-            generation = self.store.generation()
+            generation = self.store.feed.generation()
             await shown.show(run)
-            await self.store.wait_changed(generation, min(1.0, deadline - time.monotonic()))
-            run = await self.store.get_run(run_id)
+            await self.store.feed.wait_changed(generation, min(1.0, deadline - time.monotonic()))
+            run = await self.store.runs.get_run(run_id)
         return run
 
     async def _stops(
@@ -283,7 +283,7 @@ class Relay:
         child = child_waited_on(run)
         if child is None or depth >= CHILD_DEPTH:
             return False
-        return await self.is_settled(await self.store.get_run(child), depth + 1)
+        return await self.is_settled(await self.store.runs.get_run(child), depth + 1)
 
     async def list_runs(
         self,
@@ -307,7 +307,7 @@ class Relay:
         query = RunQuery(
             status=wanted, workflow=workflow, started_by=started_by, limit=limit, offset=offset
         )
-        return await self.store.list_runs(query)
+        return await self.store.runs.list_runs(query)
 
     async def run_detail(self, run_id: str) -> dict[str, Any]:
         """A run with its graph, attempts, history, events, approvals and tasks."""
@@ -319,14 +319,14 @@ class Relay:
 
     async def analytics(self, days: int = 14) -> dict[str, Any]:
         """Per workflow: runs per day, success rate, p50/p95 duration, slowest steps."""
-        return await workflow_analytics(self.store, days)
+        return await workflow_analytics(self.store.runs, days)
 
     async def cancel(self, run_id: str, reason: str = "", wait_seconds: float = 3.0) -> Run:
         """Ask the run's holder to cancel it; finish it here when nobody holds it."""
         await self.touch()
         reason = reason or f"cancelled by {self.participant}"
-        run = await self.store.request_cancel(run_id, reason)
-        if await self.store.claim_run(run_id, self.rt.worker_id, self.rt.lease_seconds):
+        run = await self.store.coordination.request_cancel(run_id, reason)
+        if await self.store.runs.claim_run(run_id, self.rt.worker_id, self.rt.lease_seconds):
             await coordination.drive_here(self, run_id)
         if not wait_seconds:
             return run
@@ -335,7 +335,7 @@ class Relay:
     async def resume(self, run_id: str) -> Run:
         """Run a failed or cancelled run again from its failed steps, keeping completed ones."""
         await self.touch()
-        run = await self.store.get_run(run_id)
+        run = await self.store.runs.get_run(run_id)
         if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
             raise InvalidTransition(
                 f"run {run_id!r} is {run.status.value}; "
@@ -352,12 +352,12 @@ class Relay:
         # The workflow's deadline counts from the resume, as from a start.
         limit = (await self.rt.workflow_of(run)).deadline_seconds
         deadline = None if limit is None else utcnow() + timedelta(seconds=limit)
-        reopened = await self.store.reopen_run(run_id, steps, self.participant, deadline)
+        reopened = await self.store.runs.reopen_run(run_id, steps, self.participant, deadline)
         if self.engine is not None:
             # A root of this engine, so an own-runs-only engine (`relay resume`) also
             # claims its child runs, and the run itself if its lease lapses elsewhere.
             self.engine.roots.add(run.root_run_id or run_id)
-            if await self.store.claim_run(run_id, self.rt.worker_id, self.rt.lease_seconds):
+            if await self.store.runs.claim_run(run_id, self.rt.worker_id, self.rt.lease_seconds):
                 self.engine.adopt([run_id])
             else:
                 self.engine.poke()
@@ -396,7 +396,7 @@ class Relay:
         deadline = time.monotonic() + seconds
         states = []
         for run_id in run_ids[:FOLLOW_RESUMED_RUNS]:
-            waiting = waiting_for(await self.store.get_run(run_id))
+            waiting = waiting_for(await self.store.runs.get_run(run_id))
             step = waiting["step"] if waiting and waiting["kind"] == "event" else None
             run = await self.wait_run(run_id, deadline - time.monotonic(), leaving=step)
             states.append(await self.decided_state(run, step))
@@ -434,7 +434,7 @@ class Relay:
         self, event: NewEvent, outbox: list[NewNotification] | None = None
     ) -> EmitResult:
         owner = self.rt.worker_id if self.engine is not None else None
-        result = await self.store.append_event(
+        result = await self.store.events.append_event(
             event, claim_owner=owner, lease_seconds=self.rt.lease_seconds, outbox=outbox or ()
         )
         if self.engine is not None:
@@ -460,7 +460,7 @@ class Relay:
         events = await self.list_events(type, source, correlation_id, after_seq, limit)
         if events:
             return events, events[-1].seq
-        return events, after_seq if after_seq is not None else await self.store.last_seq()
+        return events, after_seq if after_seq is not None else await self.store.events.last_seq()
 
     async def wait_for_event(
         self,
@@ -475,11 +475,13 @@ class Relay:
         await self.touch()
         if timeout_seconds < 0 or timeout_seconds > 3600:
             raise UsageError("timeout_seconds must be between 0 and 3600")
-        cursor = await self.store.last_seq() if after_seq is None else after_seq
+        cursor = await self.store.events.last_seq() if after_seq is None else after_seq
         deadline = time.monotonic() + timeout_seconds
         while True:
-            generation = self.store.generation()
-            found = await self.store.list_events(EventQuery(type=type, after_seq=cursor, limit=500))
+            generation = self.store.feed.generation()
+            found = await self.store.events.list_events(
+                EventQuery(type=type, after_seq=cursor, limit=500)
+            )
             for event in found:
                 if matches(match or {}, event.as_dict()):
                     return event
@@ -491,7 +493,7 @@ class Relay:
                 await progress(
                     timeout_seconds - remaining, timeout_seconds, f"waiting for {type!r}"
                 )
-            await self.store.wait_changed(generation, min(remaining, 1.0))
+            await self.store.feed.wait_changed(generation, min(remaining, 1.0))
 
     async def list_events(
         self,
@@ -504,7 +506,7 @@ class Relay:
         """Events in seq order: the newest `limit`, or the first `limit` after `after_seq`."""
         if not 1 <= limit <= 1000:
             raise UsageError("limit must be between 1 and 1000")
-        return await self.store.list_events(
+        return await self.store.events.list_events(
             EventQuery(
                 type=type,
                 source=source,
@@ -558,7 +560,7 @@ class Relay:
 
     async def claim_task(self, task_id: str) -> Task:
         await self.touch()
-        return await self.store.update_task(
+        return await self.store.coordination.update_task(
             task_id, expect=[TaskStatus.OPEN], status=TaskStatus.CLAIMED, by=self.participant
         )
 
@@ -594,7 +596,7 @@ class Relay:
         if route is None:
             raise ConfigError(SLACK_NOT_CONFIGURED)
         if run_id is not None:
-            await self.store.get_run(run_id)  # RunNotFound
+            await self.store.runs.get_run(run_id)  # RunNotFound
         note = notification_message(
             title or "Notification",
             message,
@@ -604,7 +606,7 @@ class Relay:
             source=self.participant,
         )
         target = channel if channel and route.destination == "slack" else route.channel
-        ids = await self.store.enqueue_notification(
+        ids = await self.store.outbox.enqueue_notification(
             NewNotification(
                 channel=target,
                 payload=note.as_payload(),
@@ -630,7 +632,7 @@ class Relay:
         except ValueError:
             choices = ", ".join(NotificationStatus)
             raise UsageError(f"unknown notification status {status!r}: {choices} or all") from None
-        return await self.store.list_notifications(wanted, limit=1000)
+        return await self.store.outbox.list_notifications(wanted, limit=1000)
 
     async def flush_notifications(
         self, wait_seconds: float, *, run_id: str | None = None, thread_key: str | None = None
@@ -643,4 +645,4 @@ class Relay:
         )
 
     async def live_workers(self) -> list[str]:
-        return await self.store.live_workers(3 * self.rt.lease_seconds)
+        return await self.store.presence.live_workers(3 * self.rt.lease_seconds)

@@ -28,7 +28,7 @@ class ClickOutcome:
 
 async def decide_click(relay: "Relay", click: Click) -> ClickOutcome:
     try:
-        approval = await relay.store.get_approval(click.approval_id)
+        approval = await relay.store.coordination.get_approval(click.approval_id)
     except InvalidTransition:
         return ClickOutcome(False, "relay does not know this approval (any more).")
     if approval.status is not ApprovalStatus.PENDING:

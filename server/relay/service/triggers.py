@@ -87,17 +87,17 @@ async def catch_up_event_triggers(relay: "Relay") -> None:
 
 async def _catch_up(relay: "Relay", workflow: Workflow) -> None:
     name = trigger_cursor(workflow.id)
-    cursor = await relay.store.get_cursor(name)
+    cursor = await relay.store.events.get_cursor(name)
     if cursor is None:
-        await relay.store.advance_cursor(name, await relay.store.last_seq())
+        await relay.store.events.advance_cursor(name, await relay.store.events.last_seq())
         return
     while True:
-        found = await relay.store.list_events(EventQuery(after_seq=cursor, limit=200))
+        found = await relay.store.events.list_events(EventQuery(after_seq=cursor, limit=200))
         if not found:
             return
         for event in found:
             await _fire_workflow(relay, workflow, event)
-        cursor = await relay.store.advance_cursor(name, found[-1].seq)
+        cursor = await relay.store.events.advance_cursor(name, found[-1].seq)
 
 
 def next_tick(trigger: ScheduleTrigger, after: datetime) -> datetime:
@@ -139,7 +139,7 @@ async def trigger_loop(relay: "Relay", poll_seconds: float = 1.0) -> None:
     """Fire schedules each tick and catch up on event triggers; runs in a serving process."""
     since = datetime.now(UTC)
     while True:
-        generation = relay.store.generation()
+        generation = relay.store.feed.generation()
         now = datetime.now(UTC)
         try:
             await fire_schedules(relay, since, now)
@@ -151,7 +151,9 @@ async def trigger_loop(relay: "Relay", poll_seconds: float = 1.0) -> None:
             log.warning("triggers: %s", exc)
         # At most 20 looks a second however busy the store is: triggers need not be instant.
         await anyio.sleep(0.05)
-        await relay.store.wait_changed(generation, max(0.0, min(poll_seconds, _to_next_second())))
+        await relay.store.feed.wait_changed(
+            generation, max(0.0, min(poll_seconds, _to_next_second()))
+        )
 
 
 def _to_next_second() -> float:

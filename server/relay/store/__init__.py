@@ -1,7 +1,18 @@
-"""Durable state: `connect_store(url)` picks the backend from the URL's scheme."""
+"""Durable state: `connect_store(url)` picks the backend from the URL's scheme.
+
+The layout: `base` (the `Store`'s role protocols and their value types), `sql` (the
+seam: the `Connection`, `Dialect` and `Database` protocols), the operations written once
+for both backends (`runs`, `saves`, `events`, `coordination`, `outbox`, `presence`, over
+the row encoding of `rows` and `decisions`), `sql_store` (the one `Store` and its role
+objects), `feed` (the change feed), `group_commit`, `migrate` and `migrations/`; then
+each backend's own:
+`sqlite` and `sqlite_db`; `postgres`, `postgres_db`, `postgres_save` and
+`postgres_listen` (psycopg is imported only there).
+"""
 
 from relay.errors import ConfigError
 from relay.store.base import Store
+from relay.store.sql_store import SqlStore
 
 
 async def connect_store(
@@ -12,14 +23,15 @@ async def connect_store(
     commits synchronously as its server is set up to, and LISTEN/NOTIFY replaces polling)."""
     scheme = url.partition(":")[0]
     if scheme == "sqlite":
-        from relay.store.sqlite import SqliteStore
+        from relay.store.sqlite import SqliteDatabase
 
-        return await SqliteStore.connect(
+        db = await SqliteDatabase.connect(
             url, synchronous=synchronous, poll_interval_seconds=poll_interval_seconds
         )
+        return SqlStore(db)
     if scheme in {"postgres", "postgresql"}:
         try:
-            from relay.store.postgres import PostgresStore
+            from relay.store.postgres import PostgresDatabase
         except ModuleNotFoundError as exc:
             if not (exc.name or "").startswith("psycopg"):
                 raise
@@ -27,7 +39,7 @@ async def connect_store(
                 "RELAY_DATABASE_URL names a PostgreSQL database, but its driver is not "
                 "installed: pip install 'relay-mcp[postgres]'"
             ) from None
-        return await PostgresStore.connect(url)
+        return SqlStore(await PostgresDatabase.connect(url))
     raise ConfigError(f"unsupported database URL scheme {scheme!r}: use sqlite:///path/to/relay.db")
 
 

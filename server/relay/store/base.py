@@ -1,4 +1,10 @@
-"""The `Store` protocol: everything durable, in one narrow seam that each backend fills.
+"""The `Store` protocol, split by role, and its value types: everything durable.
+
+A store is its roles: `runs` (runs and their history, leases, saves), `events` (the
+event log, waits, cursors), `coordination` (approvals, tasks, signals), `outbox` (the
+notification outbox), `presence` (participants and workers), and `feed` (the change
+feed); each consumer takes the roles it uses. The one implementation is
+`relay.store.sql_store.SqlStore`, on either backend (`relay.store.sql`).
 
 Ownership rule that keeps concurrent writers simple: only the process holding a run's
 lease writes the run's own rows (its status, its steps, attempts). Everybody else (an
@@ -29,6 +35,7 @@ from relay.model.run import (
     Task,
     TaskStatus,
 )
+from relay.store.feed import ChangeFeed
 
 
 @dataclass
@@ -124,17 +131,9 @@ class RunTiming:
     steps: tuple[StepTiming, ...] = ()
 
 
-class Store(Protocol):
-    """Durable state. Each method is one transaction; errors are relay.errors."""
+class RunStore(Protocol):
+    """Runs and their history: created, read, leased to engines, saved by their holder."""
 
-    # lifecycle and change feed
-    async def aclose(self) -> None: ...
-    def generation(self) -> int: ...
-    async def wait_changed(self, generation: int, timeout_seconds: float) -> int: ...
-    def doorbell(self) -> int: ...
-    async def wait_doorbell(self, generation: int, timeout_seconds: float) -> int: ...
-
-    # runs
     async def create_run(self, new: NewRun) -> tuple[Run, bool]: ...
     async def get_run(self, run_id: str) -> Run: ...  # RunNotFound
     async def list_runs(self, query: RunQuery) -> list[Run]: ...  # without steps
@@ -153,15 +152,14 @@ class Store(Protocol):
     ) -> set[str]: ...  # the ids whose lease was lost
     async def release_leases(self, owner: str, run_ids: Sequence[str]) -> None: ...
     async def next_wake_at(self, root_run_id: str | None = None) -> datetime | None: ...
-    async def run_signals(
-        self, run_ids: Sequence[str]
-    ) -> dict[str, tuple[int, str | None]]: ...  # (signal_seq, cancel reason or None)
-    async def request_cancel(self, run_id: str, reason: str) -> Run: ...
     async def reopen_run(
         self, run_id: str, steps: Sequence[StepRun], by: str, deadline_at: datetime | None
     ) -> Run: ...  # InvalidTransition unless failed or cancelled
 
-    # events
+
+class EventLog(Protocol):
+    """The shared, append-only event log, the waits runs register on it, and cursors."""
+
     async def append_event(
         self,
         event: NewEvent,
@@ -177,7 +175,10 @@ class Store(Protocol):
     async def advance_cursor(self, name: str, seq: int) -> int: ...  # returns the stored value
     async def get_cursor(self, name: str) -> int | None: ...
 
-    # approvals and tasks (outside actors)
+
+class Coordination(Protocol):
+    """What outside actors send a run: approval decisions, task changes, signals."""
+
     async def get_approval(self, approval_id: str) -> Approval: ...
     async def list_approvals(
         self, status: ApprovalStatus | None, run_id: str | None = None
@@ -208,8 +209,15 @@ class Store(Protocol):
         claim_owner: str | None = None,
         lease_seconds: float = 15.0,
     ) -> Task: ...  # ConflictError when not in an expected status
+    async def run_signals(
+        self, run_ids: Sequence[str]
+    ) -> dict[str, tuple[int, str | None]]: ...  # (signal_seq, cancel reason or None)
+    async def request_cancel(self, run_id: str, reason: str) -> Run: ...
 
-    # the notification outbox (see relay.notify.outbox)
+
+class Outbox(Protocol):
+    """The notification outbox, drained by `relay.notify.outbox`'s sender."""
+
     async def enqueue_notification(self, new: NewNotification) -> list[int]: ...
     async def claim_notifications(
         self, owner: str, lease_seconds: float, limit: int
@@ -236,9 +244,31 @@ class Store(Protocol):
         limit: int = 100,
     ) -> list[Notification]: ...
 
-    # participants and workers
+
+class Presence(Protocol):
+    """Who is there: participants and live engine processes."""
+
     async def heartbeat(self, worker_id: str, participant: str, pid: int, host: str) -> None: ...
     async def forget_worker(self, worker_id: str) -> None: ...
     async def live_workers(self, seen_within_seconds: float) -> list[str]: ...
     async def touch_participant(self, name: str) -> None: ...
     async def list_participants(self) -> list[Participant]: ...
+
+
+class Store(Protocol):
+    """Durable state, by role: each consumer takes the roles it uses. Each method of a
+    role is one transaction; errors are relay.errors."""
+
+    @property
+    def runs(self) -> RunStore: ...
+    @property
+    def events(self) -> EventLog: ...
+    @property
+    def coordination(self) -> Coordination: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def presence(self) -> Presence: ...
+    @property
+    def feed(self) -> ChangeFeed: ...  # commits and doorbell rings, to wait on
+    async def aclose(self) -> None: ...

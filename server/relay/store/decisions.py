@@ -1,6 +1,6 @@
-"""What both backends record when an approval is decided or a task changes hands: the
-change itself, its history entry, its event and its refusal, built once here so that
-SQLite and PostgreSQL can only differ in how they run the SQL."""
+"""What the store records when an approval is decided or a task changes hands: the
+change itself, its history entry, its event and its refusal, as values for the SQL of
+`relay.store.coordination`."""
 
 from dataclasses import dataclass
 from typing import Any

@@ -1,6 +1,6 @@
-"""Conversions between relay's models and database rows, shared by the SQL backends.
+"""Conversions between relay's models and database rows.
 
-Times are stored as UNIX seconds and JSON as text; both backends use the same encoding.
+Times are stored as UNIX seconds and JSON as text, on both backends alike.
 """
 
 import json
@@ -378,7 +378,7 @@ def waits_hit(waits: Sequence[Row], event: Event) -> list[tuple[str, str]]:
 
 
 def run_query_params(query: RunQuery) -> dict[str, Any]:
-    """`list_runs`' named parameters (both backends' queries use the same names)."""
+    """`list_runs`' named parameters."""
     return {
         "status": None if query.status is None else query.status.value,
         "workflow": query.workflow,

@@ -1,4 +1,4 @@
--- relay's PostgreSQL schema, version 1 (SQLite's 001 and 002 in one). Times are UNIX
+-- relay's PostgreSQL schema, version 1 (as SQLite's 001_initial). Times are UNIX
 -- seconds (DOUBLE PRECISION) and JSON is text, as in SQLite, so that both backends share
 -- one row encoding (relay.store.rows) and "lease expired" is a plain number comparison.
 
@@ -99,7 +99,7 @@ CREATE INDEX history_run ON history(run_id, seq);
 -- they commit, and a reader could then pass over an event committed late under a smaller
 -- seq: instead each appending transaction takes the next number from the one row of
 -- event_clock, whose row lock it holds until it commits, so seqs become visible in order.
--- Registering an event wait takes the same lock (see relay.store.postgres_ops).
+-- Registering an event wait takes the same lock (see relay.store.events).
 CREATE TABLE event_clock (
     id   INTEGER PRIMARY KEY CHECK (id = 1),
     seq  BIGINT NOT NULL
@@ -191,43 +191,4 @@ CREATE TABLE workers (
     host         TEXT NOT NULL,
     started_at   DOUBLE PRECISION NOT NULL,
     last_seen    DOUBLE PRECISION NOT NULL
-);
-
--- The durable notification outbox. A notification is written in the same transaction as
--- the state change that causes it, then delivered by a background sender. Within a
--- thread (destination, channel, thread_key) delivery is in id order, one at a time.
-
-CREATE TABLE outbox (
-    id               BIGSERIAL PRIMARY KEY,
-    created_at       DOUBLE PRECISION NOT NULL,
-    destination      TEXT NOT NULL,             -- slack | webhook
-    channel          TEXT NOT NULL,             -- as configured; '' for a webhook
-    run_id           TEXT,
-    thread_key       TEXT,                      -- NULL: a top-level post of no thread
-    kind             TEXT NOT NULL,             -- root | reply | update | post
-    payload          TEXT NOT NULL,             -- JSON: text, blocks, attachments...
-    status           TEXT NOT NULL DEFAULT 'pending',  -- pending | sent | dead
-    attempts         BIGINT NOT NULL DEFAULT 0,
-    next_attempt_at  DOUBLE PRECISION NOT NULL,
-    claimed_by       TEXT,
-    claimed_until    DOUBLE PRECISION,                      -- in flight until then (a sender's lease)
-    last_error       TEXT,                      -- never a secret: the client's messages
-    ts               TEXT,                      -- Slack's ts of the posted message
-    thread_ts        TEXT,                      -- the root's ts it was posted under
-    sent_at          DOUBLE PRECISION
-);
-
-CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
-CREATE INDEX outbox_thread ON outbox (destination, channel, thread_key, status, id);
-CREATE INDEX outbox_run ON outbox (run_id);
-
--- A thread's root message, once posted: its replies go under root_ts, its edits to it.
-CREATE TABLE slack_threads (
-    destination   TEXT NOT NULL,
-    channel       TEXT NOT NULL,
-    thread_key    TEXT NOT NULL,
-    root_channel  TEXT NOT NULL,                -- the channel id Slack answered
-    root_ts       TEXT NOT NULL,
-    created_at    DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (destination, channel, thread_key)
 );

@@ -1,7 +1,14 @@
-"""The SQLite backend's outbox queries: enqueue (also inside a run's save), claim in
-thread order, and record what the sender learned."""
+"""The store's notification outbox: enqueued in the transaction of the state change that
+causes it (a run's save, an event, a decision), handed to senders in thread order, and
+updated with what the sender learned. Written once for both backends; the sender is
+`relay.notify.outbox`.
 
-import sqlite3
+Within a thread (destination, channel, thread_key) delivery is in id order, one at a
+time: only the oldest pending notification of each thread is due. Claims are leases
+taken `{skip_locked}` (on PostgreSQL two senders skip each other's rows instead of
+waiting), so a sender that dies mid-send loses nothing.
+"""
+
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -13,12 +20,17 @@ from relay.model.notification import (
     NotificationStatus,
 )
 from relay.store import rows
+from relay.store.sql import Connection
 
 INSERT = (
     "INSERT INTO outbox (created_at, destination, channel, run_id, thread_key, kind, payload, "
     "status, attempts, next_attempt_at, message_key) "
     "VALUES (:now, :destination, :channel, :run_id, :thread_key, :kind, :payload, 'pending', "
     "0, :now, :message_key) RETURNING id"
+)
+HAS_ROOT = (
+    "SELECT 1 FROM outbox WHERE destination = ? AND channel = ? AND thread_key = ? "
+    "AND kind IN ('root', 'reply') LIMIT 1"
 )
 # No earlier notification of the same thread is still pending: that keeps the order within
 # a thread, puts a root before its replies and keeps at most one of a thread in flight.
@@ -28,44 +40,54 @@ HEAD_OF_THREAD = (
     "AND p.thread_key = o.thread_key AND p.status = 'pending' AND p.id < o.id))"
 )
 # The message an edit edits: the first non-edit notification with the edit's message_key.
-TARGET = "SELECT MIN(x.id) FROM outbox x WHERE x.message_key = :key AND x.kind != 'edit'"
+TARGET = "SELECT MIN(x.id) FROM outbox x WHERE x.message_key = {key} AND x.kind != 'edit'"
+EDIT_TARGET = "SELECT * FROM outbox WHERE id = (" + TARGET.replace("{key}", ":key") + ")"
 SELECT_WITH_THREAD = (
     "SELECT o.*, t.root_channel, t.root_ts, COALESCE(e.channel_id, t.root_channel) "
     "AS target_channel, e.ts AS target_ts, e.status AS target_status "
     "FROM outbox o LEFT JOIN slack_threads t "
     "ON t.destination = o.destination AND t.channel = o.channel AND t.thread_key = o.thread_key "
     "LEFT JOIN outbox e ON o.kind = 'edit' AND e.id = "
-    f"({TARGET.replace(':key', 'o.message_key')})"
+    "(" + TARGET.replace("{key}", "o.message_key") + ")"
 )
-DUE = (
-    f"{SELECT_WITH_THREAD} WHERE o.status = 'pending' AND o.next_attempt_at <= :now "
-    f"AND (o.claimed_until IS NULL OR o.claimed_until < :now) AND {HEAD_OF_THREAD} "
-    "ORDER BY o.next_attempt_at, o.id LIMIT :limit"
+CLAIM = (
+    "UPDATE outbox SET claimed_by = :owner, claimed_until = :until WHERE id IN "
+    "(SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= :now "
+    "AND (o.claimed_until IS NULL OR o.claimed_until < :now) "
+    "AND " + HEAD_OF_THREAD + " ORDER BY o.next_attempt_at, o.id LIMIT :limit "
+    "{skip_locked}) RETURNING id"
 )
 NEXT_DUE = (
-    "SELECT MIN(MAX(o.next_attempt_at, COALESCE(o.claimed_until, 0))) FROM outbox o "
-    f"WHERE o.status = 'pending' AND {HEAD_OF_THREAD}"
+    "SELECT MIN(CASE WHEN COALESCE(o.claimed_until, 0) > o.next_attempt_at "
+    "THEN o.claimed_until ELSE o.next_attempt_at END) AS t FROM outbox o "
+    "WHERE o.status = 'pending' AND " + HEAD_OF_THREAD
+)
+MARK_SENT = (
+    "UPDATE outbox SET status = 'sent', ts = ?, thread_ts = ?, sent_at = ?, channel_id = ?, "
+    "claimed_by = NULL, claimed_until = NULL, attempts = attempts + 1 WHERE id = ?"
+)
+INSERT_THREAD = "INSERT INTO slack_threads VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+RESCHEDULE = (
+    "UPDATE outbox SET next_attempt_at = ?, last_error = ?, attempts = attempts + ?, "
+    "claimed_by = NULL, claimed_until = NULL, payload = COALESCE(?, payload) "
+    "WHERE id = ? AND status = 'pending'"
+)
+DEAD_LETTER = (
+    "UPDATE outbox SET status = 'dead', last_error = ?, attempts = attempts + 1, "
+    "claimed_by = NULL, claimed_until = NULL WHERE id = ? AND status = 'pending'"
+)
+DEAD_LETTER_DESTINATION = (
+    "UPDATE outbox SET status = 'dead', last_error = ?, claimed_by = NULL, "
+    "claimed_until = NULL WHERE destination = ? AND channel = ? AND status = 'pending'"
+)
+LIST = (
+    SELECT_WITH_THREAD + " WHERE (CAST(:status AS TEXT) IS NULL OR o.status = CAST(:status AS "
+    "TEXT)) AND (CAST(:run_id AS TEXT) IS NULL OR o.run_id = CAST(:run_id AS TEXT)) "
+    "ORDER BY o.id LIMIT :limit"
 )
 
 
-def _has_root(conn: sqlite3.Connection, new: NewNotification) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM outbox WHERE destination = ? AND channel = ? AND thread_key = ? "
-        "AND kind IN ('root', 'reply') LIMIT 1",
-        (new.destination, new.channel, new.thread_key),
-    ).fetchone()
-    return row is not None
-
-
-def _enqueue_edit(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
-    """Queue an edit of the message named `new.edit_of`, to where that one went."""
-    conn.row_factory = sqlite3.Row
-    target = conn.execute(
-        f"SELECT * FROM outbox WHERE id = ({TARGET})", {"key": new.edit_of}
-    ).fetchone()
-    if target is None:
-        return []  # that message was never queued (e.g. its workflow posts no approvals)
-    return [int(conn.execute(INSERT, edit_values(new, target)).fetchone()[0])]
+# enqueueing --------------------------------------------------------------------------------
 
 
 def kinds_of(
@@ -95,7 +117,7 @@ def key_of(new: NewNotification, kind: NotificationKind, n_kinds: int) -> str | 
 
 
 def row_values(new: NewNotification, *, has_root: bool) -> list[dict[str, Any]]:
-    """The outbox rows (INSERT's parameters, both backends) that `new` becomes."""
+    """The outbox rows (INSERT's parameters) that `new` becomes."""
     now = rows.now_ts()
     kinds = kinds_of(new, has_root=has_root)
     return [
@@ -114,19 +136,30 @@ def edit_values(new: NewNotification, target: Mapping[str, Any]) -> dict[str, An
             "payload": rows.dumps(new.payload), "message_key": new.edit_of}  # fmt: skip
 
 
-def enqueue(conn: sqlite3.Connection, new: NewNotification) -> list[int]:
+async def _insert(c: Connection, values: dict[str, Any]) -> int:
+    row = await c.one(INSERT, values)
+    assert row is not None
+    return int(row["id"])
+
+
+async def enqueue(c: Connection, new: NewNotification) -> list[int]:
     """Queue a notification (and the edit of its thread's root); returns the new ids."""
-    if new.edit_of is not None:
-        return _enqueue_edit(conn, new)
-    has_root = new.thread_key is not None and _has_root(conn, new)
-    return [
-        int(conn.execute(INSERT, values).fetchone()[0])
-        for values in row_values(new, has_root=has_root)
-    ]
+    if new.edit_of is not None:  # an edit of the message named `new.edit_of`
+        target = await c.one(EDIT_TARGET, {"key": new.edit_of})
+        if target is None:
+            return []  # that message was never queued (e.g. its workflow posts no approvals)
+        return [await _insert(c, edit_values(new, target))]
+    has_root = new.thread_key is not None and (
+        await c.one(HAS_ROOT, (new.destination, new.channel, new.thread_key)) is not None
+    )
+    return [await _insert(c, values) for values in row_values(new, has_root=has_root)]
 
 
-def enqueue_all(conn: sqlite3.Connection, news: Sequence[NewNotification]) -> list[int]:
-    return [i for new in news for i in enqueue(conn, new)]
+async def enqueue_all(c: Connection, news: Sequence[NewNotification]) -> list[int]:
+    return [i for new in news for i in await enqueue(c, new)]
+
+
+# delivering --------------------------------------------------------------------------------
 
 
 def from_row(row: rows.Row) -> Notification:
@@ -162,49 +195,42 @@ def _dt(value: float) -> datetime:
     return found
 
 
-def claim(
-    conn: sqlite3.Connection, owner: str, lease_seconds: float, limit: int
-) -> list[Notification]:
+async def claim(c: Connection, owner: str, lease_seconds: float, limit: int) -> list[Notification]:
     """Lease up to `limit` due notifications, each the head of its thread."""
-    conn.row_factory = sqlite3.Row
     now = rows.now_ts()
-    found = conn.execute(DUE, {"now": now, "limit": limit}).fetchall()
-    conn.executemany(
-        "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ?",
-        [(owner, now + lease_seconds, r["id"]) for r in found],
-    )
-    return [from_row(r) for r in found]
+    params = {"owner": owner, "until": now + lease_seconds, "now": now, "limit": limit}
+    ids = [r["id"] for r in await c.all(CLAIM, params)]
+    if not ids:
+        return []
+    found = await c.all(SELECT_WITH_THREAD + " WHERE o.id {in_ids}", {"ids": c.dialect.ids(ids)})
+    return [from_row(r) for r in sorted(found, key=lambda r: (r["next_attempt_at"], r["id"]))]
 
 
-def next_due(conn: sqlite3.Connection) -> datetime | None:
-    row = conn.execute(NEXT_DUE).fetchone()
-    return rows.dt(row[0]) if row and row[0] is not None else None
+async def next_due(c: Connection) -> datetime | None:
+    """When the next notification is due (or its claim lapses)."""
+    row = await c.one(NEXT_DUE)
+    return None if row is None else rows.dt(row["t"])
 
 
-def mark_sent(
-    conn: sqlite3.Connection, notification_id: int, ts: str | None, channel_id: str | None
+async def mark_sent(
+    c: Connection, notification_id: int, ts: str | None, channel_id: str | None
 ) -> None:
     """Record the delivery; a root's (channel id, ts) becomes its thread's."""
-    conn.row_factory = sqlite3.Row
-    row = conn.execute(f"{SELECT_WITH_THREAD} WHERE o.id = ?", (notification_id,)).fetchone()
+    row = await c.one(SELECT_WITH_THREAD + " WHERE o.id = ?", (notification_id,))
     if row is None:
         return
-    conn.execute(
-        "UPDATE outbox SET status = 'sent', ts = ?, thread_ts = ?, sent_at = ?, channel_id = ?, "
-        "claimed_by = NULL, claimed_until = NULL, attempts = attempts + 1 WHERE id = ?",
-        (ts, row["root_ts"], rows.now_ts(), channel_id, notification_id),
-    )
+    await c.execute(MARK_SENT, (ts, row["root_ts"], rows.now_ts(), channel_id, notification_id))
     is_first = row["kind"] in ("root", "reply") and row["root_ts"] is None
     if is_first and row["thread_key"] is not None and ts is not None:
-        conn.execute(
-            "INSERT OR IGNORE INTO slack_threads VALUES (?, ?, ?, ?, ?, ?)",
+        await c.execute(
+            INSERT_THREAD,
             (row["destination"], row["channel"], row["thread_key"], channel_id or row["channel"],
              ts, rows.now_ts()),
         )  # fmt: skip
 
 
-def reschedule(
-    conn: sqlite3.Connection,
+async def reschedule(
+    c: Connection,
     notification_id: int,
     delay_seconds: float,
     error: str,
@@ -212,45 +238,24 @@ def reschedule(
     count_attempt: bool = True,
     payload: dict[str, Any] | None = None,
 ) -> None:
-    conn.execute(
-        "UPDATE outbox SET next_attempt_at = ?, last_error = ?, attempts = attempts + ?, "
-        "claimed_by = NULL, claimed_until = NULL, payload = COALESCE(?, payload) "
-        "WHERE id = ? AND status = 'pending'",
+    await c.execute(
+        RESCHEDULE,
         (rows.now_ts() + delay_seconds, error, int(count_attempt),
          None if payload is None else rows.dumps(payload), notification_id),
     )  # fmt: skip
 
 
-def dead_letter(conn: sqlite3.Connection, notification_id: int, error: str) -> None:
-    conn.execute(
-        "UPDATE outbox SET status = 'dead', last_error = ?, attempts = attempts + 1, "
-        "claimed_by = NULL, claimed_until = NULL WHERE id = ? AND status = 'pending'",
-        (error, notification_id),
-    )
+async def dead_letter(c: Connection, notification_id: int, error: str) -> None:
+    await c.execute(DEAD_LETTER, (error, notification_id))
 
 
-def dead_letter_destination(
-    conn: sqlite3.Connection, destination: str, channel: str, error: str
-) -> int:
+async def dead_letter_destination(c: Connection, destination: str, channel: str, error: str) -> int:
     """Every pending notification to one destination becomes dead; returns how many."""
-    cursor = conn.execute(
-        "UPDATE outbox SET status = 'dead', last_error = ?, claimed_by = NULL, "
-        "claimed_until = NULL WHERE destination = ? AND channel = ? AND status = 'pending'",
-        (error, destination, channel),
-    )
-    return cursor.rowcount
+    return await c.execute(DEAD_LETTER_DESTINATION, (error, destination, channel))
 
 
-def list_notifications(
-    conn: sqlite3.Connection,
-    status: NotificationStatus | None,
-    run_id: str | None,
-    limit: int,
+async def list_notifications(
+    c: Connection, status: NotificationStatus | None, run_id: str | None, limit: int
 ) -> list[Notification]:
-    conn.row_factory = sqlite3.Row
-    found = conn.execute(
-        f"{SELECT_WITH_THREAD} WHERE (:status IS NULL OR o.status = :status) "
-        "AND (:run_id IS NULL OR o.run_id = :run_id) ORDER BY o.id LIMIT :limit",
-        {"status": None if status is None else status.value, "run_id": run_id, "limit": limit},
-    ).fetchall()
-    return [from_row(r) for r in found]
+    params = {"status": None if status is None else status.value, "run_id": run_id, "limit": limit}
+    return [from_row(r) for r in await c.all(LIST, params)]

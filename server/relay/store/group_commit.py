@@ -1,5 +1,5 @@
-"""Group commit for the PostgreSQL backend: the plain saves of concurrent runs share one
-transaction, one round trip and one WAL flush.
+"""Group commit of lease holders' plain saves for a backend whose transactions each cost
+a round trip (PostgreSQL's; SQLite's one writer thread group-commits everything queued).
 
 Every save that appends an event holds the event clock's row lock until it commits, so
 saves that commit on their own commit one after another, a WAL flush each. The batcher
@@ -14,13 +14,13 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from relay.errors import FenceRefused, UnsureCommit
 from relay.store.base import RunSave
-from relay.store.postgres_db import FenceRefused, UnsureCommit
 
 MAX_BATCH = 64
 
-Single = Callable[[RunSave, str, str], Awaitable[int]]
-Batch = Callable[[list[tuple[RunSave, str, str]]], Awaitable[list[int]]]
+Single = Callable[[RunSave, str], Awaitable[int]]  # (save, token) -> the run's signal_seq
+Batch = Callable[[list[tuple[RunSave, str]]], Awaitable[list[int]]]
 
 
 class BatchRefused(Exception):
@@ -40,26 +40,27 @@ def _lead() -> "asyncio.Future[None]":
 class _Entry:
     save: RunSave
     token: str
-    payload: str
     done: "asyncio.Future[int]" = field(default_factory=_future)
     lead: "asyncio.Future[None]" = field(default_factory=_lead)
 
 
 class SaveBatcher:
+    """Runs saves alone, or queued ones together, through the two callables given."""
+
     def __init__(self, single: Single, batch: Batch) -> None:
         self._single, self._batch = single, batch
         self._queue: list[_Entry] = []
         self._leading = False
 
-    async def submit(self, save: RunSave, token: str, payload: str) -> int:
+    async def submit(self, save: RunSave, token: str) -> int:
         """The save's signal_seq; FenceRefused, BatchRefused or the store's errors."""
         if not self._leading:  # nobody in flight: at once, alone
             self._leading = True
             try:
-                return await self._single(save, token, payload)
+                return await self._single(save, token)
             finally:
                 self._hand_over()
-        entry = _Entry(save, token, payload)
+        entry = _Entry(save, token)
         self._queue.append(entry)
         try:
             while not entry.done.done():
@@ -79,9 +80,9 @@ class SaveBatcher:
         try:
             if len(batch) == 1:
                 only = batch[0]
-                results = [await self._single(only.save, only.token, only.payload)]
+                results = [await self._single(only.save, only.token)]
             else:
-                results = await self._batch([(e.save, e.token, e.payload) for e in batch])
+                results = await self._batch([(e.save, e.token) for e in batch])
         except FenceRefused as exc:
             error: BaseException = exc if len(batch) == 1 else BatchRefused()
             _settle(batch, error)
