@@ -25,7 +25,7 @@ from relay.engine.record import Recorder
 from relay.engine.runtime import Runtime, StepsView, utcnow
 from relay.engine.steps import Outcome, ParamsError, render_params, resolve_action, run_attempt
 from relay.engine.waiting import Resolution, resolve
-from relay.engine.waiting_start import start_waiting
+from relay.engine.waiting_start import WaitStarted, start_waiting
 from relay.errors import ConflictError, ExpressionError, RelayError
 from relay.model.expressions import evaluate_condition, render
 from relay.model.run import Run, RunStatus, StepRun, StepStatus
@@ -219,7 +219,9 @@ class RunDriver:
         try:
             spec, _ = resolve_action(self.wf, step, self.rt.actions)
             if spec.kind == "waiting" or (step.requires_approval and not state.gate_passed):
-                await start_waiting(self, step, spec, context, now)
+                started = await start_waiting(self.rt, self.wf, self.run, state, step, spec,
+                                              context, now)  # fmt: skip
+                self._waiting_started(step_id, started, now)
                 return
             params = render_params(self.wf, step, spec, context)
         except ParamsError as exc:
@@ -302,6 +304,13 @@ class RunDriver:
         self.candidates.update(self.dependants[step_id])
 
     # waiting steps ----------------------------------------------------------------------
+
+    def _waiting_started(self, step_id: str, started: WaitStarted, now: datetime) -> None:
+        if started.suspension is None:
+            self._end(step_id, self.rec.completed(step_id, started.output, now))
+            return
+        self.rec.suspended(step_id, started.suspension, now)
+        self.check_waits = self.check_waits or started.look_again
 
     def _wait_due(self, now: datetime) -> bool:
         return any(

@@ -1,11 +1,16 @@
-"""Starting a waiting step: approval gates, event waits, handoffs, delays, child runs."""
+"""Starting a waiting step: approval gates, event waits, handoffs, delays, child runs.
 
-import uuid
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+`start_waiting` says what happened (the step now waits; or, for `run_workflow` without
+`wait`, it completed) and the driver records it: this module reads the run, it does not
+reach into the driver.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from relay.engine.actions import ActionSpec
-from relay.engine.runtime import utcnow
+from relay.engine.runtime import Runtime
 from relay.engine.steps import ParamsError, render_params
 from relay.engine.waiting import (
     ApprovalParams,
@@ -23,30 +28,40 @@ from relay.engine.waiting import (
 )
 from relay.errors import RelayError
 from relay.model.inputs import validate_inputs
-from relay.model.run import HistoryEntry, Run, RunStatus, StepRun
+from relay.model.run import HistoryEntry, Run, StepRun, new_run
 from relay.model.workflow import Step, Workflow
 from relay.store.base import NewRun
 
-if TYPE_CHECKING:
-    from relay.engine.driver import RunDriver
+
+@dataclass(frozen=True)
+class WaitStarted:
+    """How starting a waiting step went: it waits (`suspension`), or it is done at once
+    with `output` (a child run started without waiting for it)."""
+
+    suspension: Suspension | None = None
+    output: Any = None
+    look_again: bool = False  # what it waits for may have happened already (a child found)
 
 
 async def start_waiting(
-    driver: "RunDriver", step: Step, spec: ActionSpec, context: dict[str, Any], now: datetime
-) -> None:
-    """Record that `step` now waits (or, for `run_workflow` without wait, completes)."""
-    run, rec = driver.run, driver.rec
-    state = driver.steps[step.id]
+    rt: Runtime,
+    wf: Workflow,
+    run: Run,
+    state: StepRun,
+    step: Step,
+    spec: ActionSpec,
+    context: dict[str, Any],
+    now: datetime,
+) -> WaitStarted:
+    """What starting `step` (a waiting action, or a gate before an action) comes to."""
     if step.requires_approval and not state.gate_passed and spec.name != "approval":
         suspension = suspend_approval(run, step, gate_params(step, run.workflow_name), now)
         suspension.state["gate"] = True
-        rec.suspended(step.id, suspension, now)
-        return
-    params = render_params(driver.wf, step, spec, context)
+        return WaitStarted(suspension)
+    params = render_params(wf, step, spec, context)
     if isinstance(params, RunWorkflowParams):
-        await _start_child(driver, step, params, now)
-        return
-    rec.suspended(step.id, _suspension(run, step, params, now), now)
+        return await _start_child(rt, run, state, step, params)
+    return WaitStarted(_suspension(run, step, params, now))
 
 
 def _suspension(run: Run, step: Step, params: Any, now: datetime) -> Suspension:
@@ -64,9 +79,8 @@ def _suspension(run: Run, step: Step, params: Any, now: datetime) -> Suspension:
 
 
 async def _start_child(
-    driver: "RunDriver", step: Step, p: RunWorkflowParams, now: datetime
-) -> None:
-    rt, run = driver.rt, driver.run
+    rt: Runtime, run: Run, state: StepRun, step: Step, p: RunWorkflowParams
+) -> WaitStarted:
     if rt.workflows is None:
         raise ParamsError(
             f"step {step.id!r}: this process has no workflow catalog to start {p.workflow!r}"
@@ -78,7 +92,7 @@ async def _start_child(
         raise ParamsError(f"step {step.id!r}: cannot start workflow {p.workflow!r}: {exc}") from exc
     # Each start of the step (a resume starts it again) gets its own child; a process
     # that dies before recording the child finds it again by this key.
-    attempt = driver.steps[step.id].attempts + 1
+    attempt = state.attempts + 1
     child = new_run(
         child_wf,
         inputs,
@@ -92,12 +106,12 @@ async def _start_child(
         NewRun(run=child, definition=child_wf.snapshot(), history=[_created(child)])
     )
     if p.wait:
-        driver.rec.suspended(step.id, suspend_child(step, created.id, p.workflow, attempt), now)
         # The child found by its key may have finished already, and rung nobody since.
-        driver.check_waits = True
-        return
-    output = {"run_id": created.id, "status": created.status.value, "outputs": None}
-    driver._end(step.id, driver.rec.completed(step.id, output, now))
+        suspension = suspend_child(step, created.id, p.workflow, attempt)
+        return WaitStarted(suspension, look_again=True)
+    return WaitStarted(
+        output={"run_id": created.id, "status": created.status.value, "outputs": None}
+    )
 
 
 def _created(run: Run) -> HistoryEntry:
@@ -106,45 +120,4 @@ def _created(run: Run) -> HistoryEntry:
         kind="run.created",
         at=run.created_at,
         data={"by": run.started_by, "parent_run_id": run.parent_run_id},
-    )
-
-
-def new_run(
-    workflow: Workflow,
-    inputs: dict[str, Any],
-    *,
-    started_by: str,
-    cwd: str | None,
-    env: dict[str, str] | None = None,
-    parent: tuple[str, str, str] | None = None,
-    idempotency_key: str | None = None,
-    trigger_event: dict[str, Any] | None = None,
-) -> Run:
-    """A fresh run of `workflow`, every step pending."""
-    now = utcnow()
-    run_id = uuid.uuid4().hex[:12]
-    deadline = (
-        None
-        if workflow.deadline_seconds is None
-        else now + timedelta(seconds=workflow.deadline_seconds)
-    )
-    return Run(
-        id=run_id,
-        workflow=workflow.id,
-        workflow_name=workflow.name,
-        definition_hash=workflow.definition_hash(),
-        status=RunStatus.PENDING,
-        inputs=inputs,
-        created_at=now,
-        updated_at=now,
-        started_by=started_by,
-        cwd=cwd,
-        env=env or {},
-        parent_run_id=parent[0] if parent else None,
-        parent_step=parent[1] if parent else None,
-        root_run_id=parent[2] if parent else run_id,
-        trigger_event=trigger_event,
-        idempotency_key=idempotency_key,
-        deadline_at=deadline,
-        steps=tuple(StepRun(id=s.id, name=s.name) for s in workflow.steps),
     )

@@ -1,10 +1,13 @@
 """Runs and their steps as the engine and every surface see them: plain, validated data."""
 
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from relay.model.workflow import Workflow
 
 
 class RunStatus(StrEnum):
@@ -257,3 +260,44 @@ class Participant(BaseModel):
     name: str
     last_seen: datetime | None  # None: never seen, only addressed by tasks
     open_tasks: int = 0
+
+
+def new_run(
+    workflow: Workflow,
+    inputs: dict[str, Any],
+    *,
+    started_by: str,
+    cwd: str | None,
+    env: dict[str, str] | None = None,
+    parent: tuple[str, str, str] | None = None,
+    idempotency_key: str | None = None,
+    trigger_event: dict[str, Any] | None = None,
+) -> Run:
+    """A fresh run of `workflow`, every step pending."""
+    now = datetime.now(UTC)
+    run_id = uuid.uuid4().hex[:12]
+    deadline = (
+        None
+        if workflow.deadline_seconds is None
+        else now + timedelta(seconds=workflow.deadline_seconds)
+    )
+    return Run(
+        id=run_id,
+        workflow=workflow.id,
+        workflow_name=workflow.name,
+        definition_hash=workflow.definition_hash(),
+        status=RunStatus.PENDING,
+        inputs=inputs,
+        created_at=now,
+        updated_at=now,
+        started_by=started_by,
+        cwd=cwd,
+        env=env or {},
+        parent_run_id=parent[0] if parent else None,
+        parent_step=parent[1] if parent else None,
+        root_run_id=parent[2] if parent else run_id,
+        trigger_event=trigger_event,
+        idempotency_key=idempotency_key,
+        deadline_at=deadline,
+        steps=tuple(StepRun(id=s.id, name=s.name) for s in workflow.steps),
+    )

@@ -16,7 +16,6 @@ from relay.catalog import WorkflowCatalog
 from relay.engine.engine import Engine
 from relay.engine.notify_action import SLACK_NOT_CONFIGURED
 from relay.engine.runtime import Runtime, utcnow
-from relay.engine.waiting_start import new_run
 from relay.errors import (
     ConfigError,
     InvalidTransition,
@@ -37,6 +36,7 @@ from relay.model.run import (
     StepStatus,
     Task,
     TaskStatus,
+    new_run,
 )
 from relay.model.workflow import Workflow
 from relay.notify.interactions import Click
