@@ -21,6 +21,7 @@ from relay.engine.notify_action import notify_spec
 from relay.engine.runtime import Runtime
 from relay.engine.waiting import waiting_specs
 from relay.notify.apprise_channel import AppriseChannels
+from relay.notify.channels import ConfiguredChannels
 from relay.notify.lifecycle import SlackRoute
 from relay.notify.outbox import OutboxSender
 from relay.notify.slack_client import SlackClient, WebhookClient
@@ -34,8 +35,7 @@ def build_registry(settings: Settings) -> ActionRegistry:
     registry = ActionRegistry()
     mcp_servers = servers_from_config(settings.mcp_server_table())
     specs = [*builtin_specs(), *waiting_specs(), mcp_call_spec(mcp_servers)]
-    others = frozenset(settings.notify_destinations())
-    for spec in [*specs, notify_spec(slack_route(settings), others)]:
+    for spec in [*specs, notify_spec(channels_of(settings))]:
         registry.add(spec)
     load_plugins(settings.plugin_modules())
     for spec in registered_actions():
@@ -47,6 +47,11 @@ def prepare_home(settings: Settings) -> None:
     """RELAY_HOME is one user's trust boundary: created 0700."""
     if settings.database_url is None:
         settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def channels_of(settings: Settings) -> ConfiguredChannels:
+    """The notification channels the settings configure: Slack, and Apprise's by name."""
+    return ConfiguredChannels(slack_route(settings), frozenset(settings.notify_destinations()))
 
 
 def slack_route(settings: Settings) -> SlackRoute | None:
@@ -120,9 +125,9 @@ async def open_relay(
             lease_seconds=settings.lease_seconds,
             environ=environ,
             workflows=catalog,
-            slack=slack_route(settings),
+            channels=channels_of(settings),
         )
-        has_channels = runtime.slack is not None or bool(settings.notify_destinations())
+        has_channels = settings.slack_configured() or bool(settings.notify_destinations())
         if not worker:
             relay = Relay(runtime, catalog, allow_inline_code=settings.allow_inline_code)
             if not (deliver and has_channels):

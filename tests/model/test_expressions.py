@@ -4,9 +4,8 @@ from typing import Any
 
 import pytest
 
-from relay.errors import ExpressionError
+from relay.errors import ExpressionError, MissingEnvironmentVariable
 from relay.model.expressions import (
-    MissingEnvironmentVariable,
     check_expression,
     condition_source,
     evaluate,

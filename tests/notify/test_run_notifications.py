@@ -166,7 +166,7 @@ async def test_a_notify_step_replies_in_the_runs_thread(relay: Relay, slack: Fak
     assert run.step("tell").output == {
         "delivered": False,
         "queued": True,
-        "channels": [relay.rt.slack.channel if relay.rt.slack else ""],
+        "channels": [channel_of(slack)],
     }
     [root] = slack.top_level(channel_of(slack))
     texts = [m.text for m in slack.thread(root.channel, root.ts)]

@@ -6,18 +6,20 @@ import anyio
 import pytest
 
 from fake_slack import FakeSlack, closed_port_url
-from relay.errors import NotifierError
+from relay.errors import (
+    ContentRejected,
+    CredentialsRefused,
+    DeliveryFailed,
+    DeliveryTransient,
+    DestinationRefused,
+    MessageRefused,
+    NotifierError,
+    RateLimited,
+    TargetGone,
+)
 from relay.notify.errors import (
     DEFAULT_RETRY_AFTER_SECONDS,
     MAX_RETRY_AFTER_SECONDS,
-    SlackAuthError,
-    SlackBadRequest,
-    SlackContentRejected,
-    SlackDestinationError,
-    SlackError,
-    SlackRateLimited,
-    SlackTargetGone,
-    SlackTransientError,
     classify_error_code,
     parse_retry_after,
 )
@@ -102,7 +104,7 @@ async def test_an_approval_layout_is_accepted(
 
 async def test_429_is_rate_limited_with_retry_after(slack: FakeSlack, client: SlackClient) -> None:
     slack.ratelimit(retry_after="7", scope="chat.postMessage")
-    with pytest.raises(SlackRateLimited) as caught:
+    with pytest.raises(RateLimited) as caught:
         await client.post_message("#general", "hi")
     assert caught.value.retry_after_seconds == 7
     assert caught.value.http_status == 429
@@ -112,14 +114,14 @@ async def test_429_without_retry_after_uses_the_default(
     slack: FakeSlack, client: SlackClient
 ) -> None:
     slack.ratelimit(retry_after=None)
-    with pytest.raises(SlackRateLimited) as caught:
+    with pytest.raises(RateLimited) as caught:
         await client.post_message("#general", "hi")
     assert caught.value.retry_after_seconds == DEFAULT_RETRY_AFTER_SECONDS
 
 
 async def test_http_200_rate_limited_is_rate_limited(slack: FakeSlack, client: SlackClient) -> None:
     slack.ok_false("rate_limited")
-    with pytest.raises(SlackRateLimited):
+    with pytest.raises(RateLimited):
         await client.post_message("#general", "hi")
 
 
@@ -136,23 +138,23 @@ async def test_5xx_with_html_is_transient(
     slack: FakeSlack, client: SlackClient, status: int
 ) -> None:
     slack.server_error(status)
-    with pytest.raises(SlackTransientError) as caught:
+    with pytest.raises(DeliveryTransient) as caught:
         await client.post_message("#general", "hi")
     assert caught.value.http_status == status
-    assert type(caught.value) is SlackTransientError
+    assert type(caught.value) is DeliveryTransient
 
 
 async def test_a_burst_of_5xx_then_success(slack: FakeSlack, client: SlackClient) -> None:
     slack.server_error(503, count=3)
     for _ in range(3):
-        with pytest.raises(SlackTransientError):
+        with pytest.raises(DeliveryTransient):
             await client.post_message("#general", "hi")
     assert (await client.post_message("#general", "hi")).ts
 
 
 async def test_outage_is_transient_until_it_ends(slack: FakeSlack, client: SlackClient) -> None:
     slack.outage(0.3)
-    with pytest.raises(SlackTransientError):
+    with pytest.raises(DeliveryTransient):
         await client.update_message("C0", "1.0", "x")
     slack.outage_until = 0.0
     assert await client.auth_test()
@@ -163,7 +165,7 @@ async def test_hang_past_the_timeout_is_transient_and_maybe_committed(
 ) -> None:
     slack.hang(TIMEOUT + 0.4, then="commit")
     before = len(slack.top_level(channel))
-    with pytest.raises(SlackTransientError) as caught:
+    with pytest.raises(DeliveryTransient) as caught:
         await client.post_message(channel, "slow")
     assert caught.value.may_have_committed
     assert "timed out" in caught.value.message
@@ -176,7 +178,7 @@ async def test_hang_past_the_timeout_is_transient_and_maybe_committed(
 
 async def test_connection_refused_is_transient_and_not_committed() -> None:
     async with SlackClient(TOKEN, base_url=closed_port_url(), timeout_seconds=TIMEOUT) as client:
-        with pytest.raises(SlackTransientError) as caught:
+        with pytest.raises(DeliveryTransient) as caught:
             await client.auth_test()
     assert not caught.value.may_have_committed
 
@@ -184,23 +186,23 @@ async def test_connection_refused_is_transient_and_not_committed() -> None:
 @pytest.mark.parametrize(
     ("code", "error_class"),
     [
-        ("internal_error", SlackTransientError),
-        ("fatal_error", SlackTransientError),
-        ("invalid_auth", SlackAuthError),
-        ("token_revoked", SlackAuthError),
-        ("missing_scope", SlackAuthError),
-        ("channel_not_found", SlackDestinationError),
-        ("not_in_channel", SlackDestinationError),
-        ("is_archived", SlackDestinationError),
-        ("msg_too_long", SlackContentRejected),
-        ("invalid_blocks", SlackContentRejected),
-        ("msg_blocks_too_long", SlackContentRejected),
-        ("message_not_found", SlackTargetGone),
-        ("something_new", SlackBadRequest),
+        ("internal_error", DeliveryTransient),
+        ("fatal_error", DeliveryTransient),
+        ("invalid_auth", CredentialsRefused),
+        ("token_revoked", CredentialsRefused),
+        ("missing_scope", CredentialsRefused),
+        ("channel_not_found", DestinationRefused),
+        ("not_in_channel", DestinationRefused),
+        ("is_archived", DestinationRefused),
+        ("msg_too_long", ContentRejected),
+        ("invalid_blocks", ContentRejected),
+        ("msg_blocks_too_long", ContentRejected),
+        ("message_not_found", TargetGone),
+        ("something_new", MessageRefused),
     ],
 )
 async def test_ok_false_codes_are_classified(
-    slack: FakeSlack, client: SlackClient, code: str, error_class: type[SlackError]
+    slack: FakeSlack, client: SlackClient, code: str, error_class: type[DeliveryFailed]
 ) -> None:
     slack.ok_false(code)
     with pytest.raises(error_class) as caught:
@@ -217,7 +219,7 @@ async def test_real_channel_problems_are_destination_errors(
     outside = slack.add_channel("private", is_member=False)
     for target, code in [("C404", "channel_not_found"), (archived, "is_archived"),
                          (outside, "not_in_channel")]:  # fmt: skip
-        with pytest.raises(SlackDestinationError) as caught:
+        with pytest.raises(DestinationRefused) as caught:
             await client.post_message(target, "hi")
         assert caught.value.code == code
 
@@ -226,7 +228,7 @@ async def test_a_revoked_token_is_an_auth_error(slack: FakeSlack, channel: str) 
     token = slack.add_token()
     slack.revoke_token(token)
     async with SlackClient(token, base_url=slack.api_base) as client:
-        with pytest.raises(SlackAuthError):
+        with pytest.raises(CredentialsRefused):
             await client.auth_test()
 
 
@@ -236,22 +238,22 @@ async def test_replying_to_a_reply_or_unknown_ts_is_target_gone(
     root = await client.post_message(channel, "root")
     reply = await client.post_message(channel, "reply", thread_ts=root.ts)
     for parent in (reply.ts, "1.000001"):
-        with pytest.raises(SlackTargetGone):
+        with pytest.raises(TargetGone):
             await client.post_message(channel, "again", thread_ts=parent)
 
 
 async def test_updating_an_unknown_message_is_target_gone(
     client: SlackClient, channel: str
 ) -> None:
-    with pytest.raises(SlackTargetGone):
+    with pytest.raises(TargetGone):
         await client.update_message(channel, "1.000001", "x")
 
 
 def test_classification_table_covers_slack_md() -> None:
-    assert classify_error_code("ratelimited") is SlackRateLimited
-    assert classify_error_code("service_unavailable") is SlackTransientError
-    assert classify_error_code("channel_is_archived") is SlackDestinationError
-    assert classify_error_code("thread_not_found") is SlackTargetGone
+    assert classify_error_code("ratelimited") is RateLimited
+    assert classify_error_code("service_unavailable") is DeliveryTransient
+    assert classify_error_code("channel_is_archived") is DestinationRefused
+    assert classify_error_code("thread_not_found") is TargetGone
 
 
 async def test_webhook_posts_flat_messages(slack: FakeSlack) -> None:
@@ -264,16 +266,16 @@ async def test_webhook_posts_flat_messages(slack: FakeSlack) -> None:
 @pytest.mark.parametrize(
     ("status", "body", "error_class"),
     [
-        (404, "no_service", SlackDestinationError),
-        (404, "channel_not_found", SlackDestinationError),
-        (410, "channel_is_archived", SlackDestinationError),
-        (403, "action_prohibited", SlackDestinationError),
-        (400, "invalid_payload", SlackContentRejected),
-        (500, "rollup_error", SlackTransientError),
+        (404, "no_service", DestinationRefused),
+        (404, "channel_not_found", DestinationRefused),
+        (410, "channel_is_archived", DestinationRefused),
+        (403, "action_prohibited", DestinationRefused),
+        (400, "invalid_payload", ContentRejected),
+        (500, "rollup_error", DeliveryTransient),
     ],
 )
 async def test_webhook_errors_are_classified_by_status(
-    slack: FakeSlack, status: int, body: str, error_class: type[SlackError]
+    slack: FakeSlack, status: int, body: str, error_class: type[DeliveryFailed]
 ) -> None:
     url = slack.webhook_url("ops", status=status, body=body)
     async with WebhookClient(url) as webhook:
@@ -285,7 +287,7 @@ async def test_webhook_errors_are_classified_by_status(
 async def test_webhook_429_has_retry_after(slack: FakeSlack) -> None:
     slack.ratelimit(retry_after="2", scope="webhook")
     async with WebhookClient(slack.webhook_url("ops")) as webhook:
-        with pytest.raises(SlackRateLimited) as caught:
+        with pytest.raises(RateLimited) as caught:
             await webhook.post("hi")
     assert caught.value.retry_after_seconds == 2
 
@@ -298,14 +300,14 @@ async def test_secrets_appear_in_no_error_or_repr(slack: FakeSlack, channel: str
         texts += [repr(webhook), repr(api)]
         for fault in ("invalid_auth", "channel_not_found"):
             slack.ok_false(fault)
-            with pytest.raises(SlackError) as caught:
+            with pytest.raises(DeliveryFailed) as caught:
                 await api.post_message(channel, "hi")
             texts += [str(caught.value), repr(caught.value), repr(caught.value.__cause__)]
-        with pytest.raises(SlackError) as webhook_error:
+        with pytest.raises(DeliveryFailed) as webhook_error:
             await webhook.post("hi")
         texts += [str(webhook_error.value), repr(webhook_error.value)]
     async with WebhookClient(closed_port_url() + "/services/T/B/" + "s3cret") as refused:
-        with pytest.raises(SlackTransientError) as transport_error:
+        with pytest.raises(DeliveryTransient) as transport_error:
             await refused.post("hi")
         texts += [repr(refused), str(transport_error.value)]
     assert transport_error.value.__cause__ is None
@@ -317,6 +319,6 @@ async def test_secrets_appear_in_no_error_or_repr(slack: FakeSlack, channel: str
 
 async def test_oversized_blocks_are_rejected_as_content(client: SlackClient, channel: str) -> None:
     too_many = [{"type": "divider"}] * 51
-    with pytest.raises(SlackContentRejected) as caught:
+    with pytest.raises(ContentRejected) as caught:
         await client.post_message(channel, "hi", too_many)
     assert caught.value.code == "invalid_blocks"

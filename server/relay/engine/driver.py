@@ -23,10 +23,10 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from relay.engine.actions import ActionContext, LogLine
 from relay.engine.record import Recorder
 from relay.engine.runtime import Runtime, StepsView, utcnow
-from relay.engine.steps import Outcome, ParamsError, render_params, resolve_action, run_attempt
+from relay.engine.steps import Outcome, render_params, resolve_action, run_attempt
 from relay.engine.waiting import Resolution, resolve
 from relay.engine.waiting_start import WaitStarted, start_waiting
-from relay.errors import ConflictError, ExpressionError, RelayError
+from relay.errors import ConflictError, ExpressionError, ParamsError, RelayError
 from relay.model.expressions import evaluate_condition, render
 from relay.model.run import Run, RunStatus, StepRun, StepStatus
 from relay.model.workflow import Workflow

@@ -29,7 +29,6 @@ from relay.model.run import (
     WaitKind,
 )
 from relay.model.workflow import Workflow
-from relay.notify.lifecycle import approval_decided_notice
 from relay.store.base import RunSave
 
 
@@ -38,7 +37,7 @@ class Recorder:
         self.rt = rt
         self.run = run
         # Slack notices go into the same RunSave as the transition that causes them.
-        self.notices = rt.slack.for_workflow(workflow) if rt.slack and workflow else None
+        self.notices = rt.channels.run_notices(workflow) if workflow else None
         self.source = workflow.source if workflow else None
         self.steps = {s.id: s for s in run.steps}
         self._positions = {s.id: i for i, s in enumerate(run.steps)}
@@ -296,7 +295,7 @@ class Recorder:
     def close_wait(self, step_id: str, r: Resolution) -> None:
         if r.approval is not None:  # closed here: timed out
             self.pending.approvals.append(r.approval)
-            self._notify(approval_decided_notice(r.approval, self.source))
+            self._notify(self.rt.channels.decided(r.approval, self.source))
             self._fence = True
         if r.task is not None:
             self.pending.tasks.append(r.task)
@@ -334,7 +333,7 @@ class Recorder:
                     update={"status": ApprovalStatus.CANCELLED, "decided_at": now}
                 )
                 self.pending.approvals.append(closed)
-                self._notify(approval_decided_notice(closed, self.source))
+                self._notify(self.rt.channels.decided(closed, self.source))
         elif waiting.kind is WaitKind.TASK:
             task = await self.rt.store.coordination.get_task(step.state["task_id"])
             if task.status in (TaskStatus.OPEN, TaskStatus.CLAIMED):

@@ -10,7 +10,7 @@ from relay.engine.actions import ActionRegistry
 from relay.model.events import Event, NewEvent
 from relay.model.run import Run
 from relay.model.workflow import Workflow
-from relay.notify.lifecycle import SlackRoute
+from relay.notify.channels import Channels, ConfiguredChannels
 from relay.store.base import Store
 
 # Source of the lifecycle events the engine itself appends to the shared log.
@@ -39,7 +39,8 @@ class Runtime:
     workflows: WorkflowSource | None = None
     emit: Callable[[NewEvent], Awaitable[Event]] | None = None
     definitions: dict[str, Workflow] = field(default_factory=dict)
-    slack: SlackRoute | None = None  # where run lifecycle notifications go, when configured
+    # Where notifications go (a run's lifecycle, decided approvals): none configured, none.
+    channels: Channels = field(default_factory=ConfiguredChannels)
 
     async def workflow_of(self, run: Run) -> Workflow:
         """The definition snapshot a run started with (cached by its hash)."""

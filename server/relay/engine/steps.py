@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from relay.engine.actions import ActionContext, ActionSpec, LogLine
 from relay.engine.runtime import json_safe
-from relay.errors import ExpressionError, RelayError, StepFailed
+from relay.errors import ExpressionError, ParamsError, StepFailed
 from relay.model.expressions import render
 from relay.model.notification import NewNotification
 from relay.model.workflow import Step, Workflow
@@ -28,10 +28,6 @@ class Outcome:
     cancelled: bool = False
     notices: tuple[NewNotification, ...] = ()  # committed with the step's completion
     lines: tuple[LogLine, ...] = ()  # the action's log lines, recorded with the attempt's end
-
-
-class ParamsError(RelayError):
-    """A step's params are invalid once rendered; retrying would not help."""
 
 
 def resolve_action(workflow: Workflow, step: Step, registry: Any) -> tuple[ActionSpec, bool]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from relay.engine.actions import ActionSpec
 from relay.engine.runtime import Runtime
-from relay.engine.steps import ParamsError, render_params
+from relay.engine.steps import render_params
 from relay.engine.waiting import (
     ApprovalParams,
     DelayParams,
@@ -26,7 +26,7 @@ from relay.engine.waiting import (
     suspend_event,
     suspend_handoff,
 )
-from relay.errors import RelayError
+from relay.errors import ParamsError, RelayError
 from relay.model.inputs import validate_inputs
 from relay.model.run import HistoryEntry, Run, StepRun, new_run
 from relay.model.workflow import Step, Workflow

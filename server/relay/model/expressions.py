@@ -18,7 +18,7 @@ from typing import Any
 
 import simpleeval
 
-from relay.errors import ExpressionError, WorkflowError
+from relay.errors import ExpressionError, MissingEnvironmentVariable
 
 ROOT_NAMES = frozenset({"inputs", "steps", "event", "run", "env", "params", "outputs"})
 # Lower-case JSON/YAML spellings, so that `x == true` reads as the YAML around it.
@@ -43,16 +43,6 @@ _FORBIDDEN_WORDS: Mapping[type[ast.AST], str] = {
     ast.JoinedStr: "f-strings are not supported; use + or join()",
     ast.Starred: "* unpacking is not allowed",
 }
-
-
-class MissingEnvironmentVariable(WorkflowError):
-    """A `${VAR}` in a workflow file names a variable that is not set."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(
-            f"environment variable {name} is not set (write ${{{name}:-default}} to give a default)"
-        )
-        self.name = name
 
 
 def as_text(value: Any) -> str:

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from relay.errors import InvalidWorkflow, Problem
-from relay.model.expressions import MissingEnvironmentVariable, substitute_env
+from relay.errors import InvalidWorkflow, MissingEnvironmentVariable, Problem
+from relay.model.expressions import substitute_env
 
 DataPath = tuple[str | int, ...]
 Position = tuple[int, int]

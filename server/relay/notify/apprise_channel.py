@@ -17,8 +17,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
 
-from relay.errors import ConfigError
-from relay.notify.errors import DestinationNotConfigured, SlackTransientError
+from relay.errors import (
+    ConfigError,
+    DeliveryTransient,
+    DestinationNotConfigured,
+)
 from relay.notify.messages import Status
 from relay.notify.redact import register_secret
 
@@ -35,10 +38,6 @@ TYPES: Mapping[str, str] = {
 MIN_SECRET_PART = 6
 SERVICES_LIST = "https://github.com/caronc/apprise/wiki"
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
-
-
-class AppriseError(SlackTransientError):
-    """An Apprise destination did not take the message (Apprise says no more than that)."""
 
 
 def secret_parts(url: str) -> set[str]:
@@ -114,7 +113,8 @@ class AppriseChannels:
         """Deliver one message to the destination `name`.
 
         Raises:
-            AppriseError: Apprise reported a failure: the outbox retries it later.
+            DeliveryTransient: Apprise reported a failure (it says no more): the outbox
+                retries it later.
             DestinationNotConfigured: `name` is not configured here (another process
                 may know it).
         """
@@ -129,7 +129,7 @@ class AppriseChannels:
         kind = str(payload.get("type") or "info")
         sent = await anyio.to_thread.run_sync(self._send, url, title, body, kind)
         if not sent:
-            raise AppriseError(f"Apprise destination {name!r} did not accept the message",
+            raise DeliveryTransient(f"Apprise destination {name!r} did not accept the message",
                                method=DESTINATION)  # fmt: skip
 
     def _send(self, url: str, title: str, body: str, kind: str) -> bool:

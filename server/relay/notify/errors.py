@@ -1,99 +1,34 @@
-"""Slack's answers, classified for the outbox: one error class per thing to do next.
+"""Slack's answers, classified for the outbox: one delivery error class (from
+`relay.errors`) per thing to do next. The Slack clients raise only these; messages name
+the method and Slack's code, never a token or a webhook URL.
 
-The Slack clients raise only these (subclasses of `relay.errors.NotifierError`). Messages
-name the method and Slack's code, never a token or a webhook URL.
-
-```
-NotifierError (relay.errors)
-└── SlackError                   carries method, code, http_status; never a secret
-    ├── SlackTransientError      5xx, timeouts, connection errors, internal_error...: retry
-    │   └── SlackRateLimited     429 / ratelimited: wait retry_after_seconds, then retry
-    ├── SlackAuthError           invalid_auth, token_revoked...: pause the queue, keep it
-    ├── SlackDestinationError    channel_not_found, is_archived...: dead-letter the destination
-    ├── DestinationNotConfigured this process has no settings for it: leave it to another
-    └── SlackBadRequest          anything else: this message cannot be sent as is
-        ├── SlackContentRejected msg_too_long, invalid_blocks...: retry once as plain text
-        └── SlackTargetGone      message_not_found, thread_not_found...: post anew instead
-```
+- 5xx, timeouts, connection errors, `internal_error`...: `DeliveryTransient` (retry);
+- 429 and `ratelimited`: `RateLimited` (wait `retry_after_seconds`, then retry);
+- `invalid_auth`, `token_revoked`...: `CredentialsRefused` (pause the queue, keep it);
+- `channel_not_found`, `is_archived`...: `DestinationRefused` (dead-letter the destination);
+- `msg_too_long`, `invalid_blocks`...: `ContentRejected` (retry once as plain text);
+- `message_not_found`, `thread_not_found`...: `TargetGone` (post anew instead);
+- anything else: `MessageRefused` (this message cannot be sent as it is).
 """
 
 import email.utils
 import time
-from typing import Any
 
-from relay.errors import NotifierError
+from relay.errors import (
+    ContentRejected,
+    CredentialsRefused,
+    DeliveryFailed,
+    DeliveryTransient,
+    DestinationRefused,
+    MessageRefused,
+    RateLimited,
+    TargetGone,
+)
 
 # Used when Slack rate-limits without a usable Retry-After (e.g. HTTP 200 `rate_limited`).
 DEFAULT_RETRY_AFTER_SECONDS = 30.0
 # A bogus Retry-After must not park the queue for days.
 MAX_RETRY_AFTER_SECONDS = 900.0
-
-
-class SlackError(NotifierError):
-    """Slack did not accept the request."""
-
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        method: str = "",
-        code: str | None = None,
-        http_status: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.method = method
-        self.code = code
-        self.http_status = http_status
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r})"
-
-
-class SlackTransientError(SlackError):
-    """Slack is unavailable or slow; the same request may succeed later."""
-
-    def __init__(
-        self, message: str | None = None, *, may_have_committed: bool = False, **kw: Any
-    ) -> None:
-        super().__init__(message, **kw)
-        # True when Slack may have acted before the failure (a read timeout, a dropped
-        # connection): a retry can then duplicate the message, never lose it.
-        self.may_have_committed = may_have_committed
-
-
-class SlackRateLimited(SlackTransientError):
-    """Slack is rate-limiting this app; wait `retry_after_seconds` before the next call."""
-
-    def __init__(
-        self, message: str | None = None, *, retry_after_seconds: float, **kw: Any
-    ) -> None:
-        super().__init__(message, **kw)
-        self.retry_after_seconds = retry_after_seconds
-
-
-class SlackAuthError(SlackError):
-    """Slack refused the credentials; pause delivery until they are fixed."""
-
-
-class SlackDestinationError(SlackError):
-    """The destination cannot receive messages (missing, archived, not joined)."""
-
-
-class DestinationNotConfigured(SlackError):
-    """This process has no settings for the destination; a process that has them
-    delivers it."""
-
-
-class SlackBadRequest(SlackError):
-    """Slack rejected this request as malformed."""
-
-
-class SlackContentRejected(SlackBadRequest):
-    """Slack rejected the message's content (too long, invalid blocks)."""
-
-
-class SlackTargetGone(SlackBadRequest):
-    """The message to update or reply to cannot be used."""
 
 
 TRANSIENT_CODES = frozenset(
@@ -121,19 +56,19 @@ TARGET_CODES = frozenset(
 )  # fmt: skip
 
 
-def classify_error_code(code: str) -> type[SlackError]:
-    """The error class for one of Slack's `error` codes (unknown codes: `SlackBadRequest`)."""
+def classify_error_code(code: str) -> type[DeliveryFailed]:
+    """The error class for one of Slack's `error` codes (unknown codes: `MessageRefused`)."""
     for codes, cls in (
-        (RATE_LIMIT_CODES, SlackRateLimited),
-        (TRANSIENT_CODES, SlackTransientError),
-        (AUTH_CODES, SlackAuthError),
-        (DESTINATION_CODES, SlackDestinationError),
-        (CONTENT_CODES, SlackContentRejected),
-        (TARGET_CODES, SlackTargetGone),
+        (RATE_LIMIT_CODES, RateLimited),
+        (TRANSIENT_CODES, DeliveryTransient),
+        (AUTH_CODES, CredentialsRefused),
+        (DESTINATION_CODES, DestinationRefused),
+        (CONTENT_CODES, ContentRejected),
+        (TARGET_CODES, TargetGone),
     ):
         if code in codes:
             return cls
-    return SlackBadRequest
+    return MessageRefused
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float:
@@ -151,12 +86,12 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
-def error_for_code(code: str, *, method: str, http_status: int | None = None) -> SlackError:
+def error_for_code(code: str, *, method: str, http_status: int | None = None) -> DeliveryFailed:
     """The exception to raise for Slack's `error` code in answer to `method`."""
     cls = classify_error_code(code)
     message = f"Slack {method} failed: {code}"
-    if cls is SlackRateLimited:
-        return SlackRateLimited(
+    if cls is RateLimited:
+        return RateLimited(
             message, retry_after_seconds=DEFAULT_RETRY_AFTER_SECONDS, method=method, code=code,
             http_status=http_status,
         )  # fmt: skip

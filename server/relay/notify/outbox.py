@@ -36,20 +36,20 @@ from typing import Any
 
 import anyio
 
+from relay.errors import (
+    ContentRejected,
+    CredentialsRefused,
+    DeliveryFailed,
+    DeliveryTransient,
+    DestinationNotConfigured,
+    DestinationRefused,
+    MessageRefused,
+    RateLimited,
+    TargetGone,
+)
 from relay.model.notification import Notification, NotificationKind
 from relay.notify.apprise_channel import DESTINATION as APPRISE
 from relay.notify.apprise_channel import AppriseChannels
-from relay.notify.errors import (
-    DestinationNotConfigured,
-    SlackAuthError,
-    SlackBadRequest,
-    SlackContentRejected,
-    SlackDestinationError,
-    SlackError,
-    SlackRateLimited,
-    SlackTargetGone,
-    SlackTransientError,
-)
 from relay.notify.messages import MAX_FALLBACK_TEXT, cut
 from relay.notify.slack_client import SlackClient, SlackMessageRef, WebhookClient
 from relay.store.base import Outbox
@@ -189,7 +189,7 @@ class OutboxSender:
         try:
             with self._asking(n):
                 ref = await self._send(n)
-        except SlackError as exc:
+        except DeliveryFailed as exc:
             await self._failed(n, exc)
             return
         self.paused_reason = self.failing = None  # whatever stopped delivery is over
@@ -245,7 +245,7 @@ class OutboxSender:
             )
         if n.kind is NotificationKind.UPDATE:
             if n.thread_ts is None:
-                raise SlackTargetGone("the thread has no root message to update")
+                raise TargetGone("the thread has no root message to update")
             return await slack.update_message(
                 n.root_channel or n.channel, n.thread_ts, text, blocks, attachments=attachments
             )
@@ -281,7 +281,7 @@ class OutboxSender:
             )
         return self.webhook
 
-    async def _failed(self, n: Notification, exc: SlackError) -> None:
+    async def _failed(self, n: Notification, exc: DeliveryFailed) -> None:
         error = str(exc)
         log.log(self._failure_level, "notification %s: %s", n.id, error)
         outbox = self.outbox
@@ -293,38 +293,38 @@ class OutboxSender:
             return
         if _unreachable(exc):
             self.failing = error
-        if isinstance(exc, SlackRateLimited):
+        if isinstance(exc, RateLimited):
             self._pause(exc.retry_after_seconds, None)
             await outbox.reschedule_notification(n.id, exc.retry_after_seconds, error)
-        elif isinstance(exc, SlackTransientError | SlackAuthError) and self._last_try(n):
+        elif isinstance(exc, DeliveryTransient | CredentialsRefused) and self._last_try(n):
             await self._give_up(n, exc)
-        elif isinstance(exc, SlackTransientError):
+        elif isinstance(exc, DeliveryTransient):
             await outbox.reschedule_notification(n.id, self.backoff(n.attempts), error)
-        elif isinstance(exc, SlackAuthError):
+        elif isinstance(exc, CredentialsRefused):
             self._pause(self.auth_pause_seconds, error)
             await outbox.reschedule_notification(n.id, self.auth_pause_seconds, error)
-        elif isinstance(exc, SlackDestinationError):
+        elif isinstance(exc, DestinationRefused):
             count = await outbox.dead_letter_destination(n.destination, n.channel, error)
             log.log(self._dead_level, "dead-lettered %d notification(s) to %s: %s", count,
                     n.channel, error)  # fmt: skip
-        elif isinstance(exc, SlackContentRejected) and not n.payload.get("plain"):
+        elif isinstance(exc, ContentRejected) and not n.payload.get("plain"):
             await outbox.reschedule_notification(n.id, 0.0, error, payload=_plain(n.payload))
-        elif isinstance(exc, SlackTargetGone) and n.kind is NotificationKind.REPLY:
+        elif isinstance(exc, TargetGone) and n.kind is NotificationKind.REPLY:
             # The thread's root is gone: post at the top level rather than not at all.
             payload = {**n.payload, "top_level": True}
             await outbox.reschedule_notification(n.id, 0.0, error, payload=payload)
         else:
-            assert isinstance(exc, SlackBadRequest)
+            assert isinstance(exc, MessageRefused)
             await outbox.dead_letter_notification(n.id, error)
 
     def _last_try(self, n: Notification) -> bool:
         return n.attempts + 1 >= self.max_attempts
 
-    async def _give_up(self, n: Notification, exc: SlackError) -> None:
+    async def _give_up(self, n: Notification, exc: DeliveryFailed) -> None:
         """Dead-letter after the last attempt: for an auth error (the token can never
         work), every pending notification of the destination; else this one."""
         reason = f"gave up after {n.attempts + 1} attempts: {exc}"
-        if isinstance(exc, SlackAuthError):
+        if isinstance(exc, CredentialsRefused):
             self._pause(self.auth_pause_seconds, str(exc))
             count = await self.outbox.dead_letter_destination(n.destination, n.channel, reason)
         else:
@@ -344,11 +344,11 @@ class OutboxSender:
         return delay * (0.5 + 0.5 * self._jitter())
 
 
-def _unreachable(exc: SlackError) -> bool:
+def _unreachable(exc: DeliveryFailed) -> bool:
     """Whether the destination cannot take messages now (down, silent, refusing the
     credentials), as opposed to refusing one message or asking to slow down."""
-    return isinstance(exc, SlackTransientError | SlackAuthError) and not isinstance(
-        exc, SlackRateLimited
+    return isinstance(exc, DeliveryTransient | CredentialsRefused) and not isinstance(
+        exc, RateLimited
     )
 
 

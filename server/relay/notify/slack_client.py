@@ -15,13 +15,15 @@ from urllib.parse import urlsplit
 
 import httpx2
 
+from relay.errors import (
+    DeliveryFailed,
+    DeliveryTransient,
+    DestinationRefused,
+    MessageRefused,
+    RateLimited,
+)
 from relay.notify.errors import (
     AUTH_CODES,
-    SlackBadRequest,
-    SlackDestinationError,
-    SlackError,
-    SlackRateLimited,
-    SlackTransientError,
     error_for_code,
     parse_retry_after,
 )
@@ -38,35 +40,35 @@ _CODE_SHAPE = re.compile(r"^[a-z_]{1,64}$")
 Block = Mapping[str, Any]
 
 
-def _error_for_status(response: httpx2.Response, method: str, code: str | None) -> SlackError:
+def _error_for_status(response: httpx2.Response, method: str, code: str | None) -> DeliveryFailed:
     status = response.status_code
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
-        return SlackRateLimited(
+        return RateLimited(
             f"Slack {method} rate limited (HTTP 429); retry after {retry_after:g} s",
             retry_after_seconds=retry_after, method=method, code=code or "ratelimited",
             http_status=status,
         )  # fmt: skip
     if status >= 500 or status == 408:
-        return SlackTransientError(
+        return DeliveryTransient(
             f"Slack {method} failed: HTTP {status}" + (f" {code}" if code else ""),
             may_have_committed=True, method=method, code=code, http_status=status,
         )  # fmt: skip
     if code:
         return error_for_code(code, method=method, http_status=status)
-    return SlackBadRequest(
+    return MessageRefused(
         f"Slack {method} failed: HTTP {status}", method=method, http_status=status
     )
 
 
-def _transport_error(exc: httpx2.TransportError, method: str) -> SlackTransientError:
+def _transport_error(exc: httpx2.TransportError, method: str) -> DeliveryTransient:
     committed = not isinstance(
         exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout
     )
     kind = "timed out" if isinstance(exc, httpx2.TimeoutException) else "connection failed"
     # Only the exception's class name: httpx messages may quote the URL, which is secret
     # for webhooks.
-    return SlackTransientError(
+    return DeliveryTransient(
         f"Slack {method} {kind} ({type(exc).__name__})", may_have_committed=committed, method=method
     )
 
@@ -185,7 +187,7 @@ class SlackClient(_HttpOwner):
                                _warnings(data))  # fmt: skip
 
     async def auth_test(self) -> SlackIdentity:
-        """Check the token; raises `SlackAuthError` when Slack refuses it."""
+        """Check the token; raises `CredentialsRefused` when Slack refuses it."""
         data = await self._call("auth.test", {})
         bot_id = data.get("bot_id")
         return SlackIdentity(
@@ -207,7 +209,7 @@ class SlackClient(_HttpOwner):
         if response.status_code != 200:
             raise _error_for_status(response, method, code)
         if data is None:
-            raise SlackTransientError(
+            raise DeliveryTransient(
                 f"Slack {method} answered HTTP 200 without JSON", may_have_committed=True,
                 method=method, http_status=200,
             )  # fmt: skip
@@ -270,18 +272,18 @@ class WebhookClient(_HttpOwner):
         raise _webhook_error(response, code)
 
 
-def _webhook_error(response: httpx2.Response, code: str | None) -> SlackError:
+def _webhook_error(response: httpx2.Response, code: str | None) -> DeliveryFailed:
     # Slack: "interpret a HTTP 200 response as success and any other response code as a
     # failure", so the status decides; the body code only refines it.
     status = response.status_code
     if status == 429 or status >= 500 or status == 408:
         return _error_for_status(response, "webhook", code)
     if status in (403, 404, 410) and code not in AUTH_CODES:
-        return SlackDestinationError(
+        return DestinationRefused(
             f"Slack webhook failed: HTTP {status} {code or ''}".rstrip(),
             method="webhook", code=code, http_status=status,
         )  # fmt: skip
     if code:
         return error_for_code(code, method="webhook", http_status=status)
-    return SlackBadRequest(f"Slack webhook failed: HTTP {status}", method="webhook",
+    return MessageRefused(f"Slack webhook failed: HTTP {status}", method="webhook",
                            http_status=status)  # fmt: skip

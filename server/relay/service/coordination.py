@@ -11,7 +11,6 @@ from relay.errors import InvalidTransition, InvalidWorkflow, Problem, UsageError
 from relay.model.events import NewEvent
 from relay.model.run import Approval, ApprovalStatus, Participant, Run, Task, TaskStatus
 from relay.model.workflow import EventTrigger, Workflow
-from relay.notify.lifecycle import approval_decided_notice
 from relay.service.views import approval_view
 
 if TYPE_CHECKING:
@@ -194,7 +193,7 @@ async def decide(
     )  # fmt: skip
     run = await relay.store.runs.get_run(approval.run_id)
     source = (await relay.rt.workflow_of(run)).source
-    edit = approval_decided_notice(decided, source)
+    edit = relay.rt.channels.decided(decided, source)
     await relay.store.coordination.decide_approval(
         approval.id,
         status,

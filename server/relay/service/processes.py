@@ -13,7 +13,7 @@ from typing import Any
 
 from relay.model.events import NewEvent
 from relay.model.notification import NewNotification
-from relay.notify.lifecycle import SlackRoute, process_notice
+from relay.notify.channels import Channels
 
 EVENT_TYPES = {
     "started": "process_started",
@@ -36,15 +36,16 @@ def _details(moment: str, data: Mapping[str, Any]) -> tuple[dict[str, object], s
 
 
 def process_records(
-    route: SlackRoute | None, moment: str, data: Mapping[str, Any], source: str
+    channels: Channels | None, moment: str, data: Mapping[str, Any], source: str
 ) -> tuple[NewEvent, list[NewNotification]]:
-    """The moment's event and, with Slack configured (`route`), its notice."""
+    """The moment's event and, unless `channels` is None (the hook said not to notify),
+    the notices the channels make of it."""
     process_id = str(data["process_id"])
     event = NewEvent(type=EVENT_TYPES[moment], source=source, data=dict(data),
                      correlation_id=process_id)  # fmt: skip
-    if route is None:
+    if channels is None:
         return event, []
     fields, note = _details(moment, data)
-    notice = process_notice(route, moment, process_id, str(data["process_name"]), source,
-                            details=fields, note=note)  # fmt: skip
-    return event, [notice]
+    notices = channels.process(moment, process_id, str(data["process_name"]), source,
+                               details=fields, note=note)  # fmt: skip
+    return event, notices

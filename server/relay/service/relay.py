@@ -14,7 +14,6 @@ from typing import Any
 
 from relay.catalog import WorkflowCatalog
 from relay.engine.engine import Engine
-from relay.engine.notify_action import SLACK_NOT_CONFIGURED
 from relay.engine.runtime import Runtime, utcnow
 from relay.errors import (
     ConfigError,
@@ -39,8 +38,9 @@ from relay.model.run import (
     new_run,
 )
 from relay.model.workflow import Workflow
+from relay.notify.channels import SLACK_NOT_CONFIGURED, Message
 from relay.notify.interactions import Click
-from relay.notify.messages import notification_message, status_from_word
+from relay.notify.messages import status_from_word
 from relay.notify.outbox import OutboxSender
 from relay.service import coordination, delivery, details
 from relay.service.analytics import workflow_analytics
@@ -423,8 +423,8 @@ class Relay:
         and its Slack notice in the process's thread when Slack is configured, delivered
         by this process's sender within `deliver_seconds` if it can (else by any other)."""
         await self.touch()
-        route = self.rt.slack if notify_slack else None
-        event, notices = process_records(route, moment, data, self.participant)
+        channels = self.rt.channels if notify_slack else None
+        event, notices = process_records(channels, moment, data, self.participant)
         result = await self._append(event, notices)
         if notices and not result.duplicate and deliver_seconds > 0:
             await self.flush_notifications(deliver_seconds, thread_key=notices[0].thread_key)
@@ -592,34 +592,22 @@ class Relay:
     ) -> dict[str, Any]:
         """Queue a message for Slack in the durable outbox (in `run_id`'s thread when
         given); the background sender delivers it."""
-        route = self.rt.slack
-        if route is None:
-            raise ConfigError(SLACK_NOT_CONFIGURED)
         if run_id is not None:
             await self.store.runs.get_run(run_id)  # RunNotFound
-        note = notification_message(
-            title or "Notification",
-            message,
-            status=status_from_word(status),
-            fields=fields,
-            run_id=run_id,
-            source=self.participant,
-        )
-        target = channel if channel and route.destination == "slack" else route.channel
-        ids = await self.store.outbox.enqueue_notification(
-            NewNotification(
-                channel=target,
-                payload=note.as_payload(),
-                destination=route.destination,
-                thread_key=run_id,
-                run_id=run_id,
-            )
-        )
+        said = Message(
+            title or "Notification", message, status_from_word(status), dict(fields or {}),
+            run_id, self.participant,
+        )  # fmt: skip
+        queued = self.rt.channels.message(said, [channel] if channel else [], slack_only=True)
+        if not queued.notifications:
+            raise ConfigError(queued.not_sent or SLACK_NOT_CONFIGURED)
+        [note] = queued.notifications
+        [notification_id] = await self.store.outbox.enqueue_notification(note)
         return {
-            "notification_id": str(ids[0]),
+            "notification_id": str(notification_id),
             "delivered": False,
             "queued": True,
-            "channel": target or None,
+            "channel": note.channel or None,
             "ts": None,
             "thread_ts": None,
         }

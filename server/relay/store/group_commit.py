@@ -14,18 +14,13 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from relay.errors import FenceRefused, UnsureCommit
+from relay.errors import BatchRefused, FenceRefused, UnsureCommit
 from relay.store.base import RunSave
 
 MAX_BATCH = 64
 
 Single = Callable[[RunSave, str], Awaitable[int]]  # (save, token) -> the run's signal_seq
 Batch = Callable[[list[tuple[RunSave, str]]], Awaitable[list[int]]]
-
-
-class BatchRefused(Exception):
-    """One save of the batch was refused by its fence: the batch rolled back, and each
-    of its saves goes again on its own (and learns its own outcome)."""
 
 
 def _future() -> "asyncio.Future[int]":

@@ -24,7 +24,14 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 
-from relay.errors import ConflictError, FenceRefused, StoreError, StoreUnavailable, UnsureCommit
+from relay.errors import (
+    ConflictError,
+    ConnectionBroke,
+    FenceRefused,
+    StoreError,
+    StoreUnavailable,
+    UnsureCommit,
+)
 from relay.store.feed import ChangeFeed
 from relay.store.rows import Row
 from relay.store.sql import Dialect, Params
@@ -124,13 +131,6 @@ class PgConnection:
 PgOp = Callable[[PgConnection], Coroutine[Any, Any, T]]
 
 
-class _Broken(Exception):
-    """The connection broke before COMMIT: safe to run the transaction again."""
-
-    def __init__(self, error: psycopg.Error) -> None:
-        self.error = error
-
-
 class Pool:
     """Connections for one store; `run` wraps one operation in one transaction and moves
     the store's feed after each write."""
@@ -182,9 +182,9 @@ class Pool:
                     except RACES:
                         if attempt == RACE_RETRIES:
                             raise
-                    except _Broken as broken:
+                    except ConnectionBroke as broken:
                         if attempt > 0:  # a fresh connection broke too: the server is gone
-                            raise broken.error from None
+                            raise (broken.__cause__ or broken) from None  # the driver's
                     finally:
                         if write:  # this process's own commits move its feed at once
                             self._feed.changed()
@@ -215,7 +215,7 @@ class Pool:
                         f"the relay database (PostgreSQL at {self.where}) is unavailable "
                         f"during a commit: {reason(exc)}; relay reconnects by itself"
                     ) from exc
-                raise _Broken(exc) from exc
+                raise ConnectionBroke() from exc  # run again on a new connection
             await self._settle(conn)
             raise
         except Exception:  # relay's own errors (LeaseLost, ConflictError...) and lookups

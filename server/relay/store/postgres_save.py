@@ -22,11 +22,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from relay.errors import StoreUnavailable, UnsureCommit
+from relay.errors import BatchRefused, StoreUnavailable, UnsureCommit
 from relay.model.events import Event
 from relay.store import rows, saves
 from relay.store.base import RunSave, SaveResult
-from relay.store.group_commit import BatchRefused, SaveBatcher
+from relay.store.group_commit import SaveBatcher
 from relay.store.postgres_db import CHANGED, RANG, PgConnection, Pool
 from relay.store.sql import Connection
 
