@@ -11,13 +11,13 @@ from urllib.parse import quote
 
 import anyio
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.model.events import Event
 from relay.model.loading import load_workflow
 from relay.model.run import Run
 from relay.model.workflow import Workflow
-from relay.service.relay import Relay
+from relay.service.services import Services
 from relay.store.base import EventQuery
 
 POLL_SECONDS = 0.02  # how often the event log is read for finished runs
@@ -61,10 +61,10 @@ def fresh_home(database_url: str | None, synchronous: str) -> Iterator[Settings]
 
 
 @asynccontextmanager
-async def bench_relay(database_url: str | None, synchronous: str) -> AsyncIterator[Relay]:
-    """A serving Relay (engine and triggers, as `relay serve`) on a fresh RELAY_HOME."""
+async def bench_relay(database_url: str | None, synchronous: str) -> AsyncIterator[Services]:
+    """A serving Services (engine and triggers, as `relay serve`) on a fresh RELAY_HOME."""
     with fresh_home(database_url, synchronous) as settings:
-        async with open_relay(settings, participant="bench", worker=True) as relay:
+        async with open_relay(settings, Role.SERVER, participant="bench") as relay:
             yield relay
 
 
@@ -75,11 +75,11 @@ def log_steps(workflow_id: str, steps: int) -> str:
     return "\n".join(lines)
 
 
-def load(relay: Relay, text: str) -> Workflow:
-    return load_workflow(text, catalog=relay.rt.actions)
+def load(relay: Services, text: str) -> Workflow:
+    return load_workflow(text, catalog=relay.runtime.actions)
 
 
-async def start_runs(relay: Relay, workflow: Workflow, count: int, batch: int) -> None:
+async def start_runs(relay: Services, workflow: Workflow, count: int, batch: int) -> None:
     """Start `count` runs, `batch` of them together (so that they share commits)."""
     for first in range(0, count, batch):
         async with anyio.create_task_group() as tg:
@@ -87,19 +87,19 @@ async def start_runs(relay: Relay, workflow: Workflow, count: int, batch: int) -
                 tg.start_soon(relay.start_run, workflow)
 
 
-async def until(relay: Relay, run_id: str, done: Callable[[Run], bool]) -> Run:
+async def until(relay: Services, run_id: str, done: Callable[[Run], bool]) -> Run:
     """The run once `done` holds. (`Relay.wait_run` cannot serve here: it returns only on
     a change from the status *it* first reads, so a waiter can miss `running -> waiting`.)"""
     with anyio.fail_after(TIMEOUT_SECONDS):
         while True:
             generation = relay.store.feed.generation()
-            run = await relay.get_run(run_id)
+            run = await relay.runs.get_run(run_id)
             if done(run):
                 return run
             await relay.store.feed.wait_changed(generation, 1.0)
 
 
-async def collect_events(relay: Relay, kind: str, after_seq: int, runs: int) -> list[Event]:
+async def collect_events(relay: Services, kind: str, after_seq: int, runs: int) -> list[Event]:
     """The first `kind` event of each of `runs` runs after `after_seq`, read from the log
     incrementally (by cheap polling: the engine keeps the CPU)."""
     seen: dict[str | None, Event] = {}

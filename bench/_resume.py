@@ -5,7 +5,7 @@ it waits for, stamped with `time.perf_counter()` just before the `emit` call; th
 step (a `python` action calling `resumed_at`) stamps the moment its code starts. Both
 stamps read CLOCK_MONOTONIC, which on Linux is one clock for every process.
 
-Run as a script, this module is the second process: it opens its own Relay (no engine)
+Run as a script, this module is the second process: it opens its own Services (no engine)
 on the same database, reads run ids on stdin and answers `ok` once each event is emitted.
 """
 
@@ -20,9 +20,9 @@ from typing import Any
 import anyio
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 RESUME_WORKFLOW = """
 id: bench-resume
@@ -44,9 +44,9 @@ async def resumed_at() -> float:
     return time.perf_counter()
 
 
-async def emit_resume(relay: Relay, run_id: str) -> None:
+async def emit_resume(relay: Services, run_id: str) -> None:
     """Emit the event the run `run_id` waits for."""
-    await relay.emit("bench.resume", {"run": run_id, "emitted_at": time.perf_counter()})
+    await relay.events.emit("bench.resume", {"run": run_id, "emitted_at": time.perf_counter()})
 
 
 def resume_seconds(wait_output: Any, mark_output: Any) -> float:
@@ -83,7 +83,7 @@ async def emitter_process(settings: Settings) -> AsyncIterator[Callable[[str], A
 
 
 async def serve(settings: Settings) -> None:
-    async with open_relay(settings, participant="bench-emitter") as relay:
+    async with open_relay(settings, Role.CLIENT, participant="bench-emitter") as relay:
         sys.stdout.write("ready\n")
         sys.stdout.flush()
         async for line in anyio.wrap_file(sys.stdin):

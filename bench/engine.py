@@ -44,9 +44,9 @@ from _harness import (
 from _resume import RESUME_WORKFLOW, emit_resume, emitter_process, resume_seconds
 
 import relay
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.model.run import RunStatus
-from relay.service.relay import Relay
+from relay.service.services import Services
 from relay.store.sqlite import sqlite_path
 from relay.store.sqlite_db import open_connection
 
@@ -265,7 +265,7 @@ async def one_step_latency(opts: Options, report: Report) -> Report:
         workflow = load(relay, log_steps("bench-one-step", 1))
         for i in range(WARMUP_RUNS + opts.sizes.latency_runs):
             start = time.perf_counter()
-            run, _ = await relay.start_run(workflow)
+            run, _ = await relay.runs.start_run(workflow)
             run = await until(relay, run.id, lambda r: r.status.is_final)
             if i >= WARMUP_RUNS:
                 observed.append(time.perf_counter() - start)
@@ -287,12 +287,12 @@ async def one_step_latency(opts: Options, report: Report) -> Report:
 
 
 async def resume_latencies(
-    relay: Relay, emit: Callable[[str], Awaitable[None]], samples: int
+    relay: Services, emit: Callable[[str], Awaitable[None]], samples: int
 ) -> Report:
     workflow = load(relay, RESUME_WORKFLOW)
     latencies: list[float] = []
     for i in range(WARMUP_RUNS + samples):
-        run, _ = await relay.start_run(workflow)
+        run, _ = await relay.runs.start_run(workflow)
         await until(relay, run.id, lambda r: r.status is RunStatus.WAITING)
         await emit(run.id)
         run = await until(relay, run.id, lambda r: r.status.is_final)
@@ -315,7 +315,7 @@ async def event_to_resume(opts: Options, report: Report) -> Report:
     }
     with fresh_home(opts.database_url, opts.synchronous) as settings:
         result["poll_interval_seconds"] = settings.poll_interval_seconds
-        async with open_relay(settings, participant="bench", worker=True) as relay:
+        async with open_relay(settings, Role.SERVER, participant="bench") as relay:
             say("event-to-resume in one process")
             result["in_process"] = await resume_latencies(
                 relay, lambda run_id: emit_resume(relay, run_id), samples
@@ -363,7 +363,7 @@ async def waiting_runs(opts: Options, report: Report) -> Report:
             time.time(),
             time.perf_counter(),
         )
-        emit_result = await relay.emit("bench.all")
+        emit_result = await relay.events.emit("bench.all")
         emit_seconds = time.perf_counter() - start
         finished = await collect_events(relay, "workflow.completed", cursor, count)
         resume_all = last_stamp(finished) - emitted

@@ -42,7 +42,7 @@ import anyio  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
 from mcp.client.stdio import stdio_client  # noqa: E402
 
-from relay.bootstrap import open_relay  # noqa: E402
+from relay.bootstrap import Role, open_relay  # noqa: E402
 from relay.config import Settings  # noqa: E402
 from relay.model.loading import load_workflow  # noqa: E402
 
@@ -81,9 +81,9 @@ def bare_server() -> StdioServerParameters:
 async def completed_run(home: Path) -> str:
     """A run of three `log` steps, driven to completion in this process."""
     settings = Settings(home=home, workflows_path=str(home / "workflows"))
-    async with open_relay(settings, participant="bench", worker=True) as relay:
-        workflow = load_workflow(log_steps("bench", 3), catalog=relay.rt.actions)
-        run, _ = await relay.start_run(workflow)
+    async with open_relay(settings, Role.SERVER, participant="bench") as relay:
+        workflow = load_workflow(log_steps("bench", 3), catalog=relay.runtime.actions)
+        run, _ = await relay.runs.start_run(workflow)
         done = await until(relay, run.id, lambda r: r.status.is_final)
     assert done.status.value == "completed", done
     return done.id

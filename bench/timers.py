@@ -24,11 +24,12 @@ import anyio
 from _harness import fresh_home, load, until
 
 from engine import latency_ms, say
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, build_services, open_relay
 from relay.config import Settings
 from relay.engine.engine import Engine
 from relay.model.run import Run
-from relay.service.relay import Relay
+from relay.service.host import Host
+from relay.service.services import Services
 
 TIMER_SECONDS = 0.2
 WARMUP_RUNS = 2  # per scenario, left out of the figures (imports, connections, caches)
@@ -56,7 +57,7 @@ def _seconds(later: datetime | None, earlier: datetime | None) -> float:
     return (later - earlier) / timedelta(seconds=1)
 
 
-async def lateness(relay: Relay, scenario: str, run: Run) -> float:
+async def lateness(relay: Services, scenario: str, run: Run) -> float:
     """Seconds between the timer's due time and the moment it ended or restarted the step."""
     step = run.step("t")
     if scenario == "retry_backoff":
@@ -68,29 +69,29 @@ async def lateness(relay: Relay, scenario: str, run: Run) -> float:
     return _seconds(step.finished_at, step.started_at) - TIMER_SECONDS
 
 
-async def sample(relay: Relay, scenario: str, count: int) -> dict[str, Any]:
+async def sample(relay: Services, scenario: str, count: int) -> dict[str, Any]:
     workflow = load(relay, f"id: {scenario}\n{SCENARIOS[scenario]}")
     late = []
     for _ in range(WARMUP_RUNS + count):
-        run, _ = await relay.start_run(workflow)
+        run, _ = await relay.runs.start_run(workflow)
         done = await until(relay, run.id, lambda r: r.status.is_final)
         late.append(await lateness(relay, scenario, done))
     return latency_ms(late[WARMUP_RUNS:])
 
 
 @asynccontextmanager
-async def parker(settings: Settings) -> AsyncIterator[Relay]:
-    """A Relay whose engine drives the runs it starts until they park, and never claims."""
+async def parker(settings: Settings) -> AsyncIterator[Services]:
+    """A Services whose engine drives the runs it starts until they park, and never claims."""
     async with (
-        open_relay(settings, participant="parker") as relay,
-        Engine(relay.rt, claim=False) as engine,
+        open_relay(settings, Role.CLIENT, participant="parker") as client,
+        Engine(client.runtime, claim=False) as engine,
     ):
-        relay.engine = engine
-        yield relay
+        host = Host(client.runtime, engine)
+        yield build_services(settings, host, client.workflows.catalog)
 
 
 @asynccontextmanager
-async def other_worker(settings: Settings, relay: Relay) -> AsyncIterator[None]:
+async def other_worker(settings: Settings, relay: Services) -> AsyncIterator[None]:
     """A `relay worker` process on the same store, once its heartbeat is recorded."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
     env.update(RELAY_HOME=str(settings.home), RELAY_PARTICIPANT="other")
@@ -102,7 +103,7 @@ async def other_worker(settings: Settings, relay: Relay) -> AsyncIterator[None]:
             with anyio.fail_after(30):
                 while True:
                     generation = relay.store.feed.generation()
-                    if await relay.live_workers():
+                    if await relay.presence.live_workers():
                         break
                     await relay.store.feed.wait_changed(generation, 1.0)
             yield
@@ -115,7 +116,7 @@ async def other_worker(settings: Settings, relay: Relay) -> AsyncIterator[None]:
 async def measure(settings_for: Callable[[], Any], count: int) -> dict[str, Any]:
     report: dict[str, Any] = {"in_process": {}, "across_processes": {}}
     with settings_for() as settings:
-        async with open_relay(settings, participant="bench", worker=True) as relay:
+        async with open_relay(settings, Role.SERVER, participant="bench") as relay:
             for scenario in SCENARIOS:
                 say(f"in process: {scenario}")
                 report["in_process"][scenario] = await sample(relay, scenario, count)

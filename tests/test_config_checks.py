@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.config_checks import check_settings
 from relay.errors import ConfigError
@@ -99,6 +99,6 @@ async def test_open_relay_refuses_them_before_opening_the_store(
     monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
     settings = _settings(tmp_path)
     with pytest.raises(ConfigError, match="SLACK_CHANNEL"):
-        async with open_relay(settings, participant="pytest", worker=True):
+        async with open_relay(settings, Role.SERVER, participant="pytest"):
             pass
     assert not settings.home.exists()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.bootstrap import build_registry, open_relay
+from relay.bootstrap import Role, build_registry, open_relay
 from relay.config import Settings
 from relay.model.loading import load_workflow_file
 from relay.model.run import RunStatus
@@ -38,10 +38,10 @@ def test_example_workflow_loads(path: Path) -> None:
 )
 async def test_example_workflow_runs_to_completion(path: Path, tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home", workflows_path=str(path.parent))
-    async with open_relay(settings, participant="test", worker=True, triggers=False) as relay:
-        run, _ = await relay.start_run(relay.resolve(str(path)), {})
+    async with open_relay(settings, Role.RUNNER, participant="test") as relay:
+        run, _ = await relay.runs.start_run(relay.workflows.resolve(str(path)), {})
         for _ in range(60):
-            run = await relay.wait_run(run.id, 1.0)
+            run = await relay.runs.wait_run(run.id, 1.0)
             if run.status.is_final:
                 break
     assert run.status is RunStatus.COMPLETED, run.error
@@ -52,15 +52,19 @@ async def test_ci_pipeline_deploys_after_approval(tmp_path: Path) -> None:
     path = Path(__file__).parents[1] / "workflows" / "ci_pipeline.yaml"
     settings = Settings(home=tmp_path / "home", workflows_path=str(path.parent))
     target = tmp_path / "deployed"
-    async with open_relay(settings, participant="test", worker=True, triggers=False) as relay:
-        run, _ = await relay.start_run(relay.resolve("ci-pipeline"), {"target": str(target)})
+    async with open_relay(settings, Role.RUNNER, participant="test") as relay:
+        run, _ = await relay.runs.start_run(
+            relay.workflows.resolve("ci-pipeline"), {"target": str(target)}
+        )
         for _ in range(60):
-            run = await relay.wait_run(run.id, 1.0)
+            run = await relay.runs.wait_run(run.id, 1.0)
             if any(s.id == "gate" and s.status.value == "waiting" for s in run.steps):
                 break
-        await relay.approve(run.id, approver="reviewer", comment="ship it", channel="cli")
+        await relay.coordination.approve(
+            run.id, approver="reviewer", comment="ship it", channel="cli"
+        )
         for _ in range(60):
-            run = await relay.wait_run(run.id, 1.0)
+            run = await relay.runs.wait_run(run.id, 1.0)
             if run.status.is_final:
                 break
     assert run.status is RunStatus.COMPLETED, run.error

@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 import relay
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 
 
@@ -21,8 +21,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 async def _events(home: Path) -> list[dict[str, object]]:
-    async with open_relay(Settings(home=home), participant="reader") as r:
-        return [e.as_dict() for e in await r.list_events(limit=100)]
+    async with open_relay(Settings(home=home), Role.CLIENT, participant="reader") as r:
+        return [e.as_dict() for e in await r.events.list_events(limit=100)]
 
 
 def test_emit_event_appends_to_the_store(home: Path) -> None:

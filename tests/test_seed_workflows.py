@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.engine.actions import ActionRegistry
 from relay.engine.builtin_actions import builtin_specs
@@ -81,18 +81,18 @@ async def test_seed_pipeline_runs_once_a_plugin_provides_its_actions(
     log = tmp_path / "calls.jsonl"
     monkeypatch.setenv("SEED_PLUGIN_LOG", str(log))
     settings = Settings(home=tmp_path / "home", workflows_path=str(seed), plugins="seed_plugin")
-    async with open_relay(settings, participant="test", worker=True, triggers=False) as relay:
-        workflow = relay.resolve(str(seed / "automated_testing_pipeline.yaml"))
-        run, _ = await relay.start_run(workflow)
+    async with open_relay(settings, Role.RUNNER, participant="test") as relay:
+        workflow = relay.workflows.resolve(str(seed / "automated_testing_pipeline.yaml"))
+        run, _ = await relay.runs.start_run(workflow)
         for _ in range(30):
-            run = await relay.wait_run(run.id, 1.0)
+            run = await relay.runs.wait_run(run.id, 1.0)
             if any(s.status.value == "waiting" for s in run.steps):
                 break
         gate = next(s for s in run.steps if s.status.value == "waiting")
         assert gate.id == "deployment_approval"
-        await relay.approve(run.id, approver="release-manager", channel="cli")
+        await relay.coordination.approve(run.id, approver="release-manager", channel="cli")
         for _ in range(30):
-            run = await relay.wait_run(run.id, 1.0)
+            run = await relay.runs.wait_run(run.id, 1.0)
             if run.status.is_final:
                 break
     assert run.status is RunStatus.COMPLETED, run.error

@@ -1,12 +1,17 @@
-"""The composition root: settings in, a ready `Relay` (store, actions, catalog, engine) out.
+"""The composition root: settings and a role in, the process's services out.
 
-Only this module names concrete backends; everything below it receives plain values.
+A role (`Role`) says what the process composes: an engine, the trigger loop, an outbox
+sender. Only this module names concrete backends and channels; everything below it
+receives plain values in its constructor, and nothing is assigned after construction.
 """
 
+import math
 import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from enum import StrEnum
 
 import anyio
 
@@ -20,13 +25,21 @@ from relay.engine.mcp_call import mcp_call_spec, servers_from_config
 from relay.engine.notify_action import notify_spec
 from relay.engine.runtime import Runtime
 from relay.engine.waiting import waiting_specs
+from relay.model.events import Event
 from relay.notify.apprise_channel import AppriseChannels
 from relay.notify.channels import ConfiguredChannels
 from relay.notify.lifecycle import SlackRoute
 from relay.notify.outbox import OutboxSender
 from relay.notify.slack_client import SlackClient, WebhookClient
-from relay.service.relay import Relay
-from relay.service.triggers import trigger_loop
+from relay.service.coordination import Coordination
+from relay.service.events import Events
+from relay.service.host import Host
+from relay.service.notifications import Notifications
+from relay.service.presence import Presence
+from relay.service.runs import Runs
+from relay.service.services import Services
+from relay.service.triggers import Clock, Triggers
+from relay.service.workflows import Workflows
 from relay.store import connect_store
 
 
@@ -91,21 +104,39 @@ async def start_outbox_sender(
     )  # fmt: skip
 
 
+class Role(StrEnum):
+    """What a process is for, which says what it composes."""
+
+    SERVER = "server"  # relay serve, worker, ui: drives every run, fires triggers, delivers
+    RUNNER = "runner"  # relay run, resume: drives the runs it starts (and their children)
+    CLIENT = "client"  # one-shot commands: reads and records, drives nothing
+    HOOK = "hook"  # the Python hooks: records, and delivers its own notices while open
+
+
+@dataclass(frozen=True)
+class Composition:
+    engine: bool = False
+    own_runs_only: bool = False  # the engine claims only this process's runs and children
+    triggers: bool = False  # the trigger loop: schedules, and events no process matched
+    sender: bool = False  # an outbox sender, when any notification channel is configured
+    quiet: bool = False  # its failures at INFO: the command reports them itself
+
+
+COMPOSITIONS = {
+    Role.SERVER: Composition(engine=True, triggers=True, sender=True),
+    Role.RUNNER: Composition(engine=True, own_runs_only=True, sender=True, quiet=True),
+    Role.CLIENT: Composition(),
+    Role.HOOK: Composition(sender=True),
+}
+
+
 @asynccontextmanager
 async def open_relay(
-    settings: Settings,
-    *,
-    participant: str,
-    worker: bool = False,
-    own_runs_only: bool = False,
-    triggers: bool = True,
-    deliver: bool = False,
-) -> AsyncIterator[Relay]:
-    """A Relay for this process; with `worker`, its engine claims and drives runs
-    (with `own_runs_only`, only the runs this process starts and their children). A
-    worker delivers queued notifications; with `deliver`, a process without an engine
-    (a hook's) does too, while it is open. Settings that can never work are a ConfigError
-    before anything is opened."""
+    settings: Settings, role: Role, *, participant: str, clock: Clock | None = None
+) -> AsyncIterator[Services]:
+    """This process's services, composed for its `role`, until the block ends (then the
+    engine hands its leases back and the store closes). Settings that can never work are
+    a ConfigError before anything is opened. `clock` is the triggers' (tests move it)."""
     check_settings(settings)
     prepare_home(settings)
     registry = build_registry(settings)
@@ -115,7 +146,8 @@ async def open_relay(
         synchronous=settings.sqlite_synchronous,
         poll_interval_seconds=settings.poll_interval_seconds,
     )
-    try:
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(store.aclose)
         catalog = WorkflowCatalog(settings.workflow_dirs(), registry, environ)
         runtime = Runtime(
             store=store,
@@ -127,34 +159,65 @@ async def open_relay(
             workflows=catalog,
             channels=channels_of(settings),
         )
-        has_channels = settings.slack_configured() or bool(settings.notify_destinations())
-        if not worker:
-            relay = Relay(runtime, catalog, allow_inline_code=settings.allow_inline_code)
-            if not (deliver and has_channels):
-                yield relay
-                return
-            async with AsyncExitStack() as clients, anyio.create_task_group() as tg:
-                relay.sender = await start_outbox_sender(settings, runtime, clients)
-                tg.start_soon(relay.sender.run)
-                yield relay
-                tg.cancel_scope.cancel()
-            return
+        yield await _compose(settings, COMPOSITIONS[role], runtime, catalog, stack, clock)
+
+
+async def _compose(
+    settings: Settings,
+    plan: Composition,
+    runtime: Runtime,
+    catalog: WorkflowCatalog,
+    stack: AsyncExitStack,
+    clock: Clock | None,
+) -> Services:
+    """The services over `runtime`, with the engine, sender and loops `plan` asks for
+    running in `stack` (which stops them, the engine last)."""
+    engine, receive = None, None
+    if plan.engine:
+        send, receive = anyio.create_memory_object_stream[Event](math.inf)
+        stack.enter_context(send)  # closed once the engine has stopped
+        stack.enter_context(receive)
         engine = Engine(
-            runtime, max_concurrent_runs=settings.max_concurrent_runs, own_runs_only=own_runs_only
+            runtime,
+            max_concurrent_runs=settings.max_concurrent_runs,
+            own_runs_only=plan.own_runs_only,
+            step_events=send,
         )
-        async with engine, AsyncExitStack() as clients:
-            relay = Relay(
-                runtime, catalog, engine=engine, allow_inline_code=settings.allow_inline_code
-            )
-            async with anyio.create_task_group() as tg:
-                if triggers:
-                    tg.start_soon(trigger_loop, relay)
-                if has_channels:
-                    relay.sender = await start_outbox_sender(
-                        settings, runtime, clients, quiet=own_runs_only
-                    )
-                    tg.start_soon(relay.sender.run)
-                yield relay
-                tg.cancel_scope.cancel()
-    finally:
-        await store.aclose()
+        await stack.enter_async_context(engine)
+    has_channels = settings.slack_configured() or bool(settings.notify_destinations())
+    sender = None
+    if plan.sender and has_channels:
+        sender = await start_outbox_sender(settings, runtime, stack, quiet=plan.quiet)
+    services = build_services(settings, Host(runtime, engine), catalog, sender, clock)
+    tg = await stack.enter_async_context(anyio.create_task_group())
+    stack.callback(tg.cancel_scope.cancel)  # the loops stop first, at the block's end
+    if sender is not None:
+        tg.start_soon(sender.run)
+    if plan.triggers:
+        tg.start_soon(services.triggers.run_loop)
+    if receive is not None:
+        tg.start_soon(services.triggers.fire_each, receive)
+    return services
+
+
+def build_services(
+    settings: Settings,
+    host: Host,
+    catalog: WorkflowCatalog,
+    sender: OutboxSender | None = None,
+    clock: Clock | None = None,
+) -> Services:
+    """The services of one process, each given what it needs."""
+    presence = Presence(host)
+    runs = Runs(host, presence)
+    triggers = Triggers(catalog, runs, clock)
+    notifications = Notifications(host, sender)
+    return Services(
+        workflows=Workflows(catalog, host.rt.actions, allow_inline_code=settings.allow_inline_code),
+        runs=runs,
+        events=Events(host, runs, triggers, notifications),
+        coordination=Coordination(host, runs, presence),
+        notifications=notifications,
+        presence=presence,
+        triggers=triggers,
+    )

@@ -18,7 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.model.events import Event
 
@@ -55,8 +55,8 @@ async def aemit_event(
     """`emit_event` for async code."""
     settings = Settings()
     participant = str(source) if source else (settings.participant or "python")
-    async with open_relay(settings, participant=participant) as relay:
-        result = await relay.emit(
+    async with open_relay(settings, Role.CLIENT, participant=participant) as relay:
+        result = await relay.events.emit(
             type,
             data,
             source=participant,
@@ -117,8 +117,8 @@ async def _arecord(
     """A process's moment: its event, and (Slack configured) its notice, in one write."""
     settings = Settings()
     participant = str(source) if source else (settings.participant or "python")
-    async with open_relay(settings, participant=participant, deliver=True) as relay:
-        result = await relay.record_process(
+    async with open_relay(settings, Role.HOOK, participant=participant) as relay:
+        result = await relay.events.record_process(
             moment, data, notify_slack=notify_slack, deliver_seconds=DELIVER_SECONDS
         )
     return result.event

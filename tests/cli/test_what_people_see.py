@@ -208,6 +208,7 @@ def test_tasks_and_participants_show_what_waits_for_others(people: Cli, backgrou
     participants = people("participants")
     listed = {p["name"]: p for p in people.json("participants")["participants"]}
 
+    assert tasks.returncode == 0, tasks.stderr
     assert tasks.stdout.splitlines() == [
         "no open tasks for cli",
         "1 open task(s) for other participants (pycharm: 1); "

@@ -1,4 +1,4 @@
-"""Fixtures of the in-process dashboard tests: the full HTTP app over a Relay with its
+"""Fixtures of the in-process dashboard tests: the full HTTP app over a Services with its
 engine on a real SQLite file or PostgreSQL schema, served through httpx2's ASGI transport."""
 
 from collections.abc import AsyncIterator, Callable
@@ -10,10 +10,10 @@ from dashboard_harness import TOKEN, Home
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.http_app.app import create_app
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 
 @pytest.fixture
@@ -23,8 +23,8 @@ def home(tmp_path: Path, database_url: str | None) -> Home:
 
 
 @pytest.fixture
-async def relay(home: Home) -> AsyncIterator[Relay]:
-    async with open_relay(home.settings(), participant="mcp_server", worker=True) as relay:
+async def relay(home: Home) -> AsyncIterator[Services]:
+    async with open_relay(home.settings(), Role.SERVER, participant="mcp_server") as relay:
         yield relay
 
 
@@ -34,7 +34,7 @@ async def _serving(app: Starlette) -> AsyncIterator[Starlette]:
 
 
 @pytest.fixture
-async def open_app(relay: Relay, home: Home) -> AsyncIterator[Starlette]:
+async def open_app(relay: Services, home: Home) -> AsyncIterator[Starlette]:
     """Loopback, no token: the dashboard is open."""
     async for app in _serving(create_app(relay, home.settings())):
         yield app
@@ -46,7 +46,7 @@ def guarded_settings(home: Home) -> Settings:
 
 
 @pytest.fixture
-async def guarded_app(relay: Relay, guarded_settings: Settings) -> AsyncIterator[Starlette]:
+async def guarded_app(relay: Services, guarded_settings: Settings) -> AsyncIterator[Starlette]:
     async for app in _serving(create_app(relay, guarded_settings)):
         yield app
 

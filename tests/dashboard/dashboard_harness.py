@@ -1,6 +1,6 @@
 """Shared parts of the dashboard tests: a RELAY_HOME with small workflows (one of them
 with untrusted-looking text), `relay` subprocesses on it (`serve --transport http`,
-`ui`, CLI commands), and a Relay of the test's own on the same store."""
+`ui`, CLI commands), and a Services of the test's own on the same store."""
 
 import os
 import subprocess
@@ -14,9 +14,9 @@ import httpx2
 from starlette.applications import Starlette
 from tests.served import ServedProcess
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 BASE = "http://127.0.0.1:8765"  # the in-process app's made-up address
 TOKEN = "t0ken-for-the-dashboard"
@@ -101,9 +101,9 @@ class Home:
         )
 
     @asynccontextmanager
-    async def relay(self) -> AsyncIterator[Relay]:
-        """The test's own Relay on the store (it drives nothing)."""
-        async with open_relay(self.settings(), participant="pytest") as relay:
+    async def relay(self) -> AsyncIterator[Services]:
+        """The test's own Services on the store (it drives nothing)."""
+        async with open_relay(self.settings(), Role.CLIENT, participant="pytest") as relay:
             yield relay
 
     def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from dashboard_harness import BASE, client_of
 from starlette.applications import Starlette
 
 from relay.model.run import Run
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 OWN = {"Origin": BASE}
 
@@ -24,8 +24,8 @@ def waiting(run: Run) -> bool:
     return run.status.value == "waiting"
 
 
-async def settle(relay: Relay, run_id: str, until: Any = finished) -> Run:
-    return await relay.wait_run(run_id, 20, until=until)
+async def settle(relay: Services, run_id: str, until: Any = finished) -> Run:
+    return await relay.runs.wait_run(run_id, 20, until=until)
 
 
 async def post_form(app: Starlette, path: str, data: dict[str, str]) -> httpx2.Response:
@@ -34,7 +34,7 @@ async def post_form(app: Starlette, path: str, data: dict[str, str]) -> httpx2.R
 
 
 async def test_a_start_form_parses_each_input_by_its_declared_type(
-    open_app: Starlette, relay: Relay
+    open_app: Starlette, relay: Services
 ) -> None:
     response = await post_form(
         open_app,
@@ -42,16 +42,16 @@ async def test_a_start_form_parses_each_input_by_its_declared_type(
         {"input.pause": "0.05", "input.label": "from the form", "input.loud": "true"},
     )
     assert response.status_code == 303
-    (run,) = await relay.list_runs()
+    (run,) = await relay.runs.list_runs()
     assert response.headers["location"] == f"/ui/runs/{run.id}"
     assert run.inputs == {"pause": 0.05, "label": "from the form", "loud": True}
     assert run.started_by == "dashboard"
     assert (await settle(relay, run.id)).status.value == "completed"
 
 
-async def test_an_empty_field_means_the_default(open_app: Starlette, relay: Relay) -> None:
+async def test_an_empty_field_means_the_default(open_app: Starlette, relay: Services) -> None:
     await post_form(open_app, "/ui/workflows/steps/start", {"input.pause": "", "input.label": ""})
-    (run,) = await relay.list_runs()
+    (run,) = await relay.runs.list_runs()
     assert run.inputs == {"pause": 0.2, "label": "plain", "loud": False}
 
 
@@ -63,19 +63,19 @@ async def test_an_empty_field_means_the_default(open_app: Starlette, relay: Rela
     ],
 )
 async def test_a_bad_input_is_a_400_page_naming_it(
-    open_app: Starlette, relay: Relay, data: dict[str, str], message: str
+    open_app: Starlette, relay: Services, data: dict[str, str], message: str
 ) -> None:
     response = await post_form(open_app, "/ui/workflows/steps/start", data)
     assert response.status_code == 400
     assert message in unescape(response.text)
     assert "Traceback" not in response.text
-    assert await relay.list_runs() == []
+    assert await relay.runs.list_runs() == []
 
 
 async def test_approving_with_a_comment_is_recorded_as_the_dashboard(
-    open_app: Starlette, relay: Relay
+    open_app: Starlette, relay: Services
 ) -> None:
-    run, _ = await relay.start_run(relay.workflow_for(workflow="gated"))
+    run, _ = await relay.runs.start_run(relay.workflows.workflow_for(workflow="gated"))
     await settle(relay, run.id, waiting)
     response = await post_form(
         open_app,
@@ -84,7 +84,7 @@ async def test_approving_with_a_comment_is_recorded_as_the_dashboard(
     )
     assert (response.status_code, response.headers["location"]) == (303, f"/ui/runs/{run.id}")
     assert (await settle(relay, run.id)).status.value == "completed"
-    (approval,) = await relay.list_approvals("all")
+    (approval,) = await relay.coordination.list_approvals("all")
     assert (approval["decided_by"], approval["channel"], approval["comment"]) == (
         "dashboard",
         "dashboard",
@@ -94,9 +94,9 @@ async def test_approving_with_a_comment_is_recorded_as_the_dashboard(
 
 
 async def test_rejecting_fails_the_run_and_a_second_decision_is_a_409(
-    open_app: Starlette, relay: Relay
+    open_app: Starlette, relay: Services
 ) -> None:
-    run, _ = await relay.start_run(relay.workflow_for(workflow="gated"))
+    run, _ = await relay.runs.start_run(relay.workflows.workflow_for(workflow="gated"))
     await settle(relay, run.id, waiting)
     rejected = await post_form(
         open_app, f"/ui/runs/{run.id}/approve", {"decision": "reject", "comment": "not today"}
@@ -109,11 +109,11 @@ async def test_rejecting_fails_the_run_and_a_second_decision_is_a_409(
 
 
 async def test_completing_a_task_with_a_json_result_finishes_the_handoff(
-    open_app: Starlette, relay: Relay
+    open_app: Starlette, relay: Services
 ) -> None:
-    run, _ = await relay.start_run(relay.workflow_for(workflow="handoff"))
+    run, _ = await relay.runs.start_run(relay.workflows.workflow_for(workflow="handoff"))
     await settle(relay, run.id, waiting)
-    (task,) = await relay.list_tasks("*")
+    (task,) = await relay.coordination.list_tasks("*")
     bad = await post_form(open_app, f"/ui/tasks/{task.id}/complete", {"result": "{oops"})
     done = await post_form(
         open_app,
@@ -126,12 +126,12 @@ async def test_completing_a_task_with_a_json_result_finishes_the_handoff(
     finished_run = await settle(relay, run.id)
     assert finished_run.status.value == "completed"
     assert finished_run.step("review").output == {"ok": True}
-    (closed,) = await relay.list_tasks("*", "all")
+    (closed,) = await relay.coordination.list_tasks("*", "all")
     assert closed.claimed_by in (None, "dashboard")
 
 
-async def test_the_api_cancels_and_resumes_a_run(open_app: Starlette, relay: Relay) -> None:
-    run, _ = await relay.start_run(relay.workflow_for(workflow="gated"))
+async def test_the_api_cancels_and_resumes_a_run(open_app: Starlette, relay: Services) -> None:
+    run, _ = await relay.runs.start_run(relay.workflows.workflow_for(workflow="gated"))
     await settle(relay, run.id, waiting)
     async with client_of(open_app, **OWN) as http:
         cancelled = await http.post(f"/api/runs/{run.id}/cancel", json={"reason": "enough"})
@@ -142,12 +142,12 @@ async def test_the_api_cancels_and_resumes_a_run(open_app: Starlette, relay: Rel
     assert resumed.status_code == 200, resumed.text
     assert again.status_code == 409
     assert "only a failed or cancelled run can be resumed" in again.json()["error"]
-    history = [h.kind for h in await relay.history(run.id)]
+    history = [h.kind for h in await relay.runs.history(run.id)]
     assert "run.reopened" in history or history.count("run.started") >= 1
 
 
 async def test_the_api_approves_and_reads_a_run_in_the_mcp_shape(
-    open_app: Starlette, relay: Relay
+    open_app: Starlette, relay: Services
 ) -> None:
     async with client_of(open_app, **OWN) as http:
         started = (await http.post("/api/runs", json={"workflow": "gated"})).json()

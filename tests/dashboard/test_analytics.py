@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from relay.model.run import Run, RunStatus, StepStatus
 from relay.service.analytics import nearest_rank
-from relay.service.relay import Relay
+from relay.service.services import Services
 from relay.service.views import waiting_for
 
 
@@ -66,24 +66,24 @@ def shown(html: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-async def start(relay: Relay, workflow: str, **inputs: object) -> str:
-    run, _ = await relay.start_run(relay.workflow_for(workflow=workflow), inputs)
+async def start(relay: Services, workflow: str, **inputs: object) -> str:
+    run, _ = await relay.runs.start_run(relay.workflows.workflow_for(workflow=workflow), inputs)
     return run.id
 
 
 async def test_the_analytics_page_matches_the_runs_in_the_store(
-    open_app: Starlette, relay: Relay
+    open_app: Starlette, relay: Services
 ) -> None:
     ids = [await start(relay, "steps", pause=p) for p in (0.02, 0.05, 0.1, 0.2, 0.3)]
     ids += [await start(relay, "fails") for _ in range(2)]
     gated = [await start(relay, "gated") for _ in range(3)]
     for run_id in gated:
-        await relay.wait_run(run_id, 20, until=lambda r: waiting_for(r) is not None)
-    await relay.approve(gated[0])
-    await relay.cancel(gated[1], "enough")
+        await relay.runs.wait_run(run_id, 20, until=lambda r: waiting_for(r) is not None)
+    await relay.coordination.approve(gated[0])
+    await relay.runs.cancel(gated[1], "enough")
     for run_id in [*ids, *gated[:2]]:
-        await relay.wait_run(run_id, 20, until=lambda r: r.status.is_final)
-    runs = [await relay.get_run(r.id) for r in await relay.list_runs(limit=1000)]
+        await relay.runs.wait_run(run_id, 20, until=lambda r: r.status.is_final)
+    runs = [await relay.runs.get_run(r.id) for r in await relay.runs.list_runs(limit=1000)]
 
     async with client_of(open_app) as http:
         html = (await http.get("/ui/analytics?days=7")).text

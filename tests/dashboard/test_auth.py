@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 
 from relay.dashboard.routes import create_dashboard_app
 from relay.http_app.security import SESSION_COOKIE, session_value
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 
 @pytest.fixture
@@ -124,21 +124,21 @@ async def test_after_too_many_wrong_tokens_the_login_page_and_the_api_refuse_tha
 
 
 async def test_a_bearer_token_works_for_the_api_without_an_origin(
-    guarded_app: Starlette, relay: Relay
+    guarded_app: Starlette, relay: Services
 ) -> None:
     async with client_of(guarded_app, Authorization=f"Bearer {TOKEN}") as http:
         listed = await http.get("/api/workflows")
         started = await http.post("/api/runs", json={"workflow": "steps", "inputs": {}})
     assert listed.status_code == 200
     assert started.status_code == 200, started.text
-    assert (await relay.get_run(started.json()["run_id"])).started_by == "dashboard"
+    assert (await relay.runs.get_run(started.json()["run_id"])).started_by == "dashboard"
 
 
 @pytest.mark.parametrize(
     "origin", [{"Origin": "http://evil.example"}, {"Referer": "http://evil.example/x"}, {}]
 )
 async def test_a_state_changing_request_from_elsewhere_gets_403(
-    guarded_app: Starlette, relay: Relay, origin: dict[str, str]
+    guarded_app: Starlette, relay: Services, origin: dict[str, str]
 ) -> None:
     async with client_of(guarded_app) as http:
         await sign_in(http)
@@ -148,11 +148,11 @@ async def test_a_state_changing_request_from_elsewhere_gets_403(
     assert (api.status_code, form.status_code) == (403, 403)
     # A foreign Origin is refused even for reading; no Origin at all is fine for a GET.
     assert listed.status_code == (403 if "Origin" in origin else 200)
-    assert await relay.list_runs() == []
+    assert await relay.runs.list_runs() == []
 
 
 async def test_a_same_origin_form_post_with_the_cookie_acts(
-    guarded_app: Starlette, relay: Relay
+    guarded_app: Starlette, relay: Services
 ) -> None:
     async with client_of(guarded_app) as http:
         await sign_in(http)
@@ -160,7 +160,7 @@ async def test_a_same_origin_form_post_with_the_cookie_acts(
             "/ui/workflows/steps/start", data={"input.label": "x"}, headers=OWN
         )
     assert started.status_code == 303
-    (run,) = await relay.list_runs()
+    (run,) = await relay.runs.list_runs()
     assert started.headers["location"] == f"/ui/runs/{run.id}"
 
 
@@ -199,12 +199,12 @@ async def test_without_a_token_on_loopback_the_dashboard_is_open(open_app: Starl
     assert (foreign.status_code, no_origin.status_code) == (403, 403)
 
 
-async def test_the_token_never_reaches_a_page(guarded_app: Starlette, relay: Relay) -> None:
-    await relay.start_run(relay.workflow_for(workflow="gated"))
+async def test_the_token_never_reaches_a_page(guarded_app: Starlette, relay: Services) -> None:
+    await relay.runs.start_run(relay.workflows.workflow_for(workflow="gated"))
     async with client_of(guarded_app) as http:
         bodies = [(await http.get("/ui/login")).text, (await sign_in(http, "wrong")).text]
         await sign_in(http)
-        (run,) = await relay.list_runs()
+        (run,) = await relay.runs.list_runs()
         for path in [*PAGES, f"/ui/runs/{run.id}", "/api/runs", f"/api/runs/{run.id}"]:
             bodies.append((await http.get(path)).text)
     assert all(TOKEN not in body for body in bodies)
@@ -219,7 +219,7 @@ async def test_pages_forbid_scripts_from_elsewhere(open_app: Starlette) -> None:
     assert "frame-ancestors 'none'" in policy
 
 
-async def test_relay_ui_serves_the_dashboard_alone(relay: Relay, home: Home) -> None:
+async def test_relay_ui_serves_the_dashboard_alone(relay: Services, home: Home) -> None:
     app = create_dashboard_app(relay, home.settings(), bind_host="127.0.0.1")
     async with client_of(app) as http:
         root = await http.get("/")

@@ -164,7 +164,9 @@ async def test_approving_on_the_approvals_page_completes_the_run_and_unblocks_an
     assert seen["data"]["run_id"] == run_id, seen  # the approval ended the wait
     assert seen["data"]["status"] == "completed", seen
     async with home.relay() as relay:
-        approvals = [a for a in await relay.list_approvals("all") if a["run_id"] == run_id]
+        approvals = [
+            a for a in await relay.coordination.list_approvals("all") if a["run_id"] == run_id
+        ]
     assert [(a["decided_by"], a["channel"], a["comment"]) for a in approvals] == [
         ("dashboard", "dashboard", "looks <b>good</b>")
     ]

@@ -12,12 +12,12 @@ import pytest
 from dashboard_harness import Home, client_of
 from starlette.applications import Starlette
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.dashboard.svg import CHAR_PX, dag_svg, timeline_svg
 from relay.http_app.app import create_app
 from relay.model.run import Run, RunStatus
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 LISTENS = """\
 id: listens
@@ -36,9 +36,9 @@ async def page(app: Starlette, path: str) -> str:
     return unescape(response.text)
 
 
-async def started(relay: Relay, workflow: str, until: RunStatus) -> Run:
-    run, _ = await relay.start_run(relay.workflow_for(workflow=workflow))
-    return await relay.wait_run(run.id, 20, until=lambda r: r.status is until)
+async def started(relay: Services, workflow: str, until: RunStatus) -> Run:
+    run, _ = await relay.runs.start_run(relay.workflows.workflow_for(workflow=workflow))
+    return await relay.runs.wait_run(run.id, 20, until=lambda r: r.status is until)
 
 
 def first_number(pattern: str, text: str) -> int:
@@ -51,7 +51,7 @@ def waiting_line(html: str) -> str:
     return html.split('id="waiting-for">', 1)[1].split("</p>", 1)[0]
 
 
-async def test_a_run_at_a_gate_points_to_its_buttons(open_app: Starlette, relay: Relay) -> None:
+async def test_a_run_at_a_gate_points_to_its_buttons(open_app: Starlette, relay: Services) -> None:
     run = await started(relay, "gated", RunStatus.WAITING)
 
     html = await page(open_app, f"/ui/runs/{run.id}")
@@ -61,7 +61,7 @@ async def test_a_run_at_a_gate_points_to_its_buttons(open_app: Starlette, relay:
 
 
 async def test_a_run_waiting_for_an_event_shows_the_relay_emit_command(
-    open_app: Starlette, relay: Relay, home: Home
+    open_app: Starlette, relay: Services, home: Home
 ) -> None:
     (home.root / "workflows" / "listens.yaml").write_text(LISTENS)
     run = await started(relay, "listens", RunStatus.WAITING)
@@ -74,7 +74,7 @@ async def test_a_run_waiting_for_an_event_shows_the_relay_emit_command(
 
 
 async def test_a_task_points_to_its_form_and_a_failed_run_to_its_resume_button(
-    open_app: Starlette, relay: Relay
+    open_app: Starlette, relay: Services
 ) -> None:
     task = await started(relay, "handoff", RunStatus.WAITING)
     failed = await started(relay, "fails", RunStatus.FAILED)
@@ -88,10 +88,12 @@ async def test_a_task_points_to_its_form_and_a_failed_run_to_its_resume_button(
 
 
 async def test_a_run_at_a_delay_says_when_it_goes_on_by_itself(
-    open_app: Starlette, relay: Relay
+    open_app: Starlette, relay: Services
 ) -> None:
-    run, _ = await relay.start_run(relay.workflow_for(workflow="steps"), {"pause": 600})
-    await relay.wait_run(run.id, 20, until=lambda r: r.steps[1].status.value == "waiting")
+    run, _ = await relay.runs.start_run(
+        relay.workflows.workflow_for(workflow="steps"), {"pause": 600}
+    )
+    await relay.runs.wait_run(run.id, 20, until=lambda r: r.steps[1].status.value == "waiting")
 
     html = await page(open_app, f"/ui/runs/{run.id}")
 
@@ -100,7 +102,7 @@ async def test_a_run_at_a_delay_says_when_it_goes_on_by_itself(
 
 
 async def test_times_name_their_zone_and_the_error_column_is_a_cell(
-    open_app: Starlette, relay: Relay
+    open_app: Starlette, relay: Services
 ) -> None:
     failed = await started(relay, "fails", RunStatus.FAILED)
 
@@ -115,7 +117,7 @@ async def test_times_name_their_zone_and_the_error_column_is_a_cell(
 
 
 async def test_a_participant_only_addressed_by_a_task_was_never_seen(
-    open_app: Starlette, relay: Relay
+    open_app: Starlette, relay: Services
 ) -> None:
     await started(relay, "handoff", RunStatus.WAITING)
 
@@ -153,7 +155,7 @@ def test_graph_nodes_and_timeline_labels_are_not_clipped() -> None:
 @pytest.fixture
 async def empty_app(tmp_path: Path) -> AsyncIterator[Starlette]:
     settings = Settings(home=tmp_path / "home", workflows_path=str(tmp_path / "none"))
-    async with open_relay(settings, participant="pytest") as relay:
+    async with open_relay(settings, Role.CLIENT, participant="pytest") as relay:
         app = create_app(relay, settings)
         async with app.router.lifespan_context(app):
             yield app

@@ -10,12 +10,12 @@ from starlette.applications import Starlette
 
 from relay.dashboard import pages
 from relay.model.run import Run
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 
-async def finish(relay: Relay, workflow: str, **inputs: object) -> Run:
-    run, _ = await relay.start_run(relay.workflow_for(workflow=workflow), inputs)
-    return await relay.wait_run(run.id, 20, until=lambda r: r.status.is_final)
+async def finish(relay: Services, workflow: str, **inputs: object) -> Run:
+    run, _ = await relay.runs.start_run(relay.workflows.workflow_for(workflow=workflow), inputs)
+    return await relay.runs.wait_run(run.id, 20, until=lambda r: r.status.is_final)
 
 
 async def get(app: Starlette, path: str) -> str:
@@ -26,7 +26,7 @@ async def get(app: Starlette, path: str) -> str:
 
 
 async def test_a_script_in_a_step_output_and_markup_in_names_stay_text(
-    open_app: Starlette, relay: Relay
+    open_app: Starlette, relay: Services
 ) -> None:
     run = await finish(relay, "hostile")
     html = await get(open_app, f"/ui/runs/{run.id}")
@@ -93,13 +93,14 @@ async def test_an_unknown_run_or_workflow_is_a_404_page(open_app: Starlette) -> 
 
 
 async def test_the_runs_page_filters_and_pages_newest_first(
-    open_app: Starlette, relay: Relay, monkeypatch: pytest.MonkeyPatch
+    open_app: Starlette, relay: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pages, "PAGE_SIZE", 2)
     first = await finish(relay, "steps", pause=0)
     failed = await finish(relay, "fails")
     third = await finish(relay, "steps", pause=0)
-    by_cli = await relay.acting_as("cli").start_run(relay.workflow_for(workflow="gated"))
+    gated = relay.workflows.workflow_for(workflow="gated")
+    by_cli, _ = await relay.runs.start_run(gated, by="cli")
 
     def rows(html: str) -> list[str]:
         return [part.split('"')[0] for part in html.split('<tr data-run="')[1:]]
@@ -109,20 +110,20 @@ async def test_the_runs_page_filters_and_pages_newest_first(
     only_failed = await get(open_app, "/ui/?status=failed")
     only_steps = await get(open_app, "/ui/?workflow=steps")
     only_cli = await get(open_app, "/ui/?by=cli")
-    assert rows(newest) == [by_cli[0].id, third.id]
+    assert rows(newest) == [by_cli.id, third.id]
     assert "older →" in newest
     assert rows(older) == [failed.id, first.id]
     assert rows(only_failed) == [failed.id]
     assert rows(only_steps) == [third.id, first.id]
-    assert rows(only_cli) == [by_cli[0].id]
+    assert rows(only_cli) == [by_cli.id]
 
 
 async def test_the_events_page_filters_by_type_and_source(
-    open_app: Starlette, relay: Relay
+    open_app: Starlette, relay: Services
 ) -> None:
-    await relay.emit("deploy.done", {"n": 1}, source="ci")
-    await relay.emit("deploy.done", {"n": 2}, source="laptop")
-    await relay.emit("other", {"n": 3}, source="ci")
+    await relay.events.emit("deploy.done", {"n": 1}, source="ci")
+    await relay.events.emit("deploy.done", {"n": 2}, source="laptop")
+    await relay.events.emit("other", {"n": 3}, source="ci")
     both = await get(open_app, "/ui/events?type=deploy.done")
     ci = await get(open_app, "/ui/events?type=deploy.done&source=ci")
     assert both.count("<tr data-seq=") == 2
@@ -131,18 +132,18 @@ async def test_the_events_page_filters_by_type_and_source(
 
 
 async def test_the_participants_page_shows_who_acted_and_the_running_engines(
-    open_app: Starlette, relay: Relay
+    open_app: Starlette, relay: Services
 ) -> None:
     async with client_of(open_app, Origin="http://127.0.0.1:8765") as http:
         await http.post("/api/runs", json={"workflow": "steps", "inputs": {"pause": 0}})
     html = await get(open_app, "/ui/participants")
     assert 'data-participant="dashboard"' in html
-    assert relay.rt.worker_id in html
+    assert relay.runtime.worker_id in html
 
 
-async def test_the_approvals_page_shows_who_may_act(open_app: Starlette, relay: Relay) -> None:
-    run, _ = await relay.start_run(relay.workflow_for(workflow="handoff"))
-    await relay.wait_run(run.id, 20, until=lambda r: r.status.value == "waiting")
+async def test_the_approvals_page_shows_who_may_act(open_app: Starlette, relay: Services) -> None:
+    run, _ = await relay.runs.start_run(relay.workflows.workflow_for(workflow="handoff"))
+    await relay.runs.wait_run(run.id, 20, until=lambda r: r.status.value == "waiting")
     html = await get(open_app, "/ui/approvals")
     assert "for <b>pycharm</b>" in html
     assert "Review &lt;i&gt;this&lt;/i&gt;" in html

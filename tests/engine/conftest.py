@@ -1,5 +1,5 @@
 """Fixtures shared by the engine tests: settings on a real SQLite file in `tmp_path`, an
-in-process Relay with its engine, inline workflow definitions, and bounded waits."""
+in-process Services with its engine, inline workflow definitions, and bounded waits."""
 
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from fixture_types import MakeSettings, OpenRelay, Spawn, StartWorker, WorkerProcess
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 
 @pytest.fixture
@@ -54,17 +54,17 @@ def settings(make_settings: MakeSettings) -> Settings:
 
 @pytest.fixture
 def open_other(settings: Settings) -> OpenRelay:
-    """Another Relay on the same database (e.g. a second process's view of it)."""
+    """Another Services on the same database (e.g. a second process's view of it)."""
 
-    def make(*, participant: str = "other", worker: bool = False, **kw: Any) -> Any:
-        return open_relay(settings, participant=participant, worker=worker, **kw)
+    def make(*, participant: str = "other", role: Role = Role.CLIENT) -> Any:
+        return open_relay(settings, role, participant=participant)
 
     return make
 
 
 @pytest.fixture
-async def relay(settings: Settings) -> AsyncIterator[Relay]:
-    async with open_relay(settings, participant="pytest", worker=True) as relay:
+async def relay(settings: Settings) -> AsyncIterator[Services]:
+    async with open_relay(settings, Role.SERVER, participant="pytest") as relay:
         yield relay
 
 

@@ -8,29 +8,31 @@ import anyio
 from relay.model.loading import load_workflow
 from relay.model.run import Run
 from relay.model.workflow import Workflow
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 # A run in these tests finishes in well under a second; this bounds every wait so that a
 # hung engine fails the test instead of the whole suite.
 RUN_TIMEOUT_SECONDS = 15.0
 
 
-def define(relay: Relay, text: str) -> Workflow:
+def define(relay: Services, text: str) -> Workflow:
     """An inline workflow definition, loaded with the actions this process has."""
-    return load_workflow(text, catalog=relay.rt.actions)
+    return load_workflow(text, catalog=relay.runtime.actions)
 
 
-async def start(relay: Relay, text: str, inputs: dict[str, Any] | None = None, **kw: Any) -> Run:
-    run, _ = await relay.start_run(define(relay, text), inputs or {}, **kw)
+async def start(relay: Services, text: str, inputs: dict[str, Any] | None = None, **kw: Any) -> Run:
+    run, _ = await relay.runs.start_run(define(relay, text), inputs or {}, **kw)
     return run
 
 
-async def finished(relay: Relay, run_id: str, within_seconds: float = RUN_TIMEOUT_SECONDS) -> Run:
+async def finished(
+    relay: Services, run_id: str, within_seconds: float = RUN_TIMEOUT_SECONDS
+) -> Run:
     """The run once it is completed, failed or cancelled; fails the test if that takes
     longer than `within_seconds`."""
     with anyio.fail_after(within_seconds):
         while True:
-            run = await relay.wait_run(run_id, 1.0)
+            run = await relay.runs.wait_run(run_id, 1.0)
             if run.status.is_final:
                 return run
 
@@ -48,7 +50,7 @@ async def eventually(
         return result
 
 
-async def waiting_step(relay: Relay, run_id: str, step_id: str) -> Run:
+async def waiting_step(relay: Services, run_id: str, step_id: str) -> Run:
     """The run once step `step_id` waits (for an approval, event, task, timer or run)."""
 
     async def check() -> Run | None:

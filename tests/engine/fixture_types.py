@@ -14,10 +14,10 @@ from typing import Protocol
 import pytest
 
 from relay.config import Settings
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 MakeSettings = Callable[..., Settings]
-OpenRelay = Callable[..., AbstractAsyncContextManager[Relay]]
+OpenRelay = Callable[..., AbstractAsyncContextManager[Services]]
 
 WORKERS_SCRIPT = Path(__file__).with_name("workers.py")
 READY_TIMEOUT_SECONDS = 20.0

@@ -8,7 +8,7 @@ from engine_harness import finished, start, waiting_step
 
 from relay.errors import ConflictError, InvalidTransition
 from relay.model.run import ApprovalStatus
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 GATED = """
 id: gated
@@ -29,7 +29,7 @@ steps:
 
 
 async def test_a_gated_step_runs_its_action_only_after_approval(
-    relay: Relay, tmp_path: Path
+    relay: Services, tmp_path: Path
 ) -> None:
     marker = tmp_path / "deployed"
     run = await start(relay, GATED.format(marker=marker))
@@ -37,7 +37,7 @@ async def test_a_gated_step_runs_its_action_only_after_approval(
     assert gate is not None
     assert gate.kind.value == "approval"
     assert not marker.exists()
-    await relay.approve(run.id, "deploy", approver="alice")
+    await relay.coordination.approve(run.id, "deploy", approver="alice")
     done = await finished(relay, run.id)
     assert done.status.value == "completed"
     assert done.step("deploy").output["exit_code"] == 0
@@ -45,12 +45,14 @@ async def test_a_gated_step_runs_its_action_only_after_approval(
 
 
 async def test_rejecting_a_gate_fails_the_step_with_who_and_comment(
-    relay: Relay, tmp_path: Path
+    relay: Services, tmp_path: Path
 ) -> None:
     marker = tmp_path / "deployed"
     run = await start(relay, GATED.format(marker=marker))
     await waiting_step(relay, run.id, "deploy")
-    await relay.approve(run.id, "deploy", approved=False, approver="bob", comment="not today")
+    await relay.coordination.approve(
+        run.id, "deploy", approved=False, approver="bob", comment="not today"
+    )
     done = await finished(relay, run.id)
     error = done.step("deploy").error or ""
     assert done.status.value == "failed"
@@ -61,24 +63,24 @@ async def test_rejecting_a_gate_fails_the_step_with_who_and_comment(
 
 
 async def test_the_first_decision_wins_and_a_second_is_refused_with_the_reason(
-    relay: Relay,
+    relay: Services,
 ) -> None:
     run = await start(relay, APPROVAL)
     await waiting_step(relay, run.id, "gate")
-    await relay.approve(run.id, "gate", approver="alice", comment="yes")
+    await relay.coordination.approve(run.id, "gate", approver="alice", comment="yes")
     with pytest.raises(InvalidTransition) as refused:
-        await relay.approve(run.id, "gate", approved=False, approver="bob")
+        await relay.coordination.approve(run.id, "gate", approved=False, approver="bob")
     done = await finished(relay, run.id)
     assert done.status.value == "completed"
     assert done.step("gate").output["approver"] == "alice"
     assert "already approved by alice via mcp" in str(refused.value)
 
 
-async def test_a_decision_racing_another_is_refused_naming_the_first(relay: Relay) -> None:
+async def test_a_decision_racing_another_is_refused_naming_the_first(relay: Services) -> None:
     run = await start(relay, APPROVAL)
     await waiting_step(relay, run.id, "gate")
     (pending,) = await relay.store.coordination.list_approvals(None, run.id)
-    await relay.approve(run.id, "gate", approver="alice")
+    await relay.coordination.approve(run.id, "gate", approver="alice")
     # A second decider who read the approval before the first decision landed:
     with pytest.raises(ConflictError, match="already approved by alice"):
         await relay.store.coordination.decide_approval(
@@ -87,7 +89,7 @@ async def test_a_decision_racing_another_is_refused_naming_the_first(relay: Rela
     assert (await finished(relay, run.id)).status.value == "completed"
 
 
-async def test_only_named_approvers_may_decide(relay: Relay) -> None:
+async def test_only_named_approvers_may_decide(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -98,14 +100,14 @@ steps:
     )
     await waiting_step(relay, run.id, "gate")
     with pytest.raises(InvalidTransition, match="carol"):
-        await relay.approve(run.id, "gate", approver="mallory")
-    await relay.approve(run.id, "gate", approver="carol")
+        await relay.coordination.approve(run.id, "gate", approver="mallory")
+    await relay.coordination.approve(run.id, "gate", approver="carol")
     done = await finished(relay, run.id)
     assert done.step("gate").output["approver"] == "carol"
 
 
 async def test_allow_self_false_refuses_the_participant_that_started_the_run(
-    relay: Relay,
+    relay: Services,
 ) -> None:
     run = await start(
         relay,
@@ -117,15 +119,17 @@ steps:
     )
     await waiting_step(relay, run.id, "gate")
     with pytest.raises(InvalidTransition, match="self-approval"):
-        await relay.approve(run.id, "gate")  # the caller is `pytest`, who started it
-    await relay.approve(run.id, "gate", approver="reviewer")
+        await relay.coordination.approve(run.id, "gate")  # the caller is `pytest`, who started it
+    await relay.coordination.approve(run.id, "gate", approver="reviewer")
     assert (await finished(relay, run.id)).status.value == "completed"
 
 
-async def test_the_approval_action_outputs_the_decision(relay: Relay) -> None:
+async def test_the_approval_action_outputs_the_decision(relay: Services) -> None:
     run = await start(relay, APPROVAL)
     await waiting_step(relay, run.id, "gate")
-    await relay.approve(run.id, "gate", approver="alice", comment="lgtm", channel="cli")
+    await relay.coordination.approve(
+        run.id, "gate", approver="alice", comment="lgtm", channel="cli"
+    )
     done = await finished(relay, run.id)
     output = done.step("gate").output
     assert set(output) == {"approved", "approver", "channel", "comment", "decided_at"}
@@ -134,7 +138,7 @@ async def test_the_approval_action_outputs_the_decision(relay: Relay) -> None:
     assert output["decided_at"]
 
 
-async def test_an_approval_nobody_decides_in_time_is_rejected(relay: Relay) -> None:
+async def test_an_approval_nobody_decides_in_time_is_rejected(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -150,12 +154,12 @@ steps:
     assert approval.status.value == "expired"
 
 
-async def test_approval_requested_and_decided_events_are_appended(relay: Relay) -> None:
+async def test_approval_requested_and_decided_events_are_appended(relay: Services) -> None:
     run = await start(relay, APPROVAL)
     await waiting_step(relay, run.id, "gate")
-    await relay.approve(run.id, "gate", approver="alice")
+    await relay.coordination.approve(run.id, "gate", approver="alice")
     await finished(relay, run.id)
-    events = await relay.list_events(correlation_id=run.id, limit=100)
+    events = await relay.events.list_events(correlation_id=run.id, limit=100)
     requested = [e for e in events if e.type == "approval.requested"]
     decided = [e for e in events if e.type == "approval.decided"]
     assert len(requested) == 1

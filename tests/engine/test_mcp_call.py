@@ -14,13 +14,13 @@ import pytest
 from engine_harness import define, finished, start
 from fixture_types import MakeSettings
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.engine.actions import ActionContext
 from relay.engine.mcp_call import mcp_call_spec, servers_from_config
 from relay.errors import ConfigError, InvalidWorkflow, StepFailed
 from relay.model.events import Event, NewEvent
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 ECHO = Path(__file__).with_name("echo_mcp_server.py")
 PY = sys.executable
@@ -59,7 +59,7 @@ def http_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 async def test_stdio_steps_record_structured_results_text_and_json_text(
-    relay: Relay, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    relay: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ECHO_FROM_RELAY", "relay's own environment stays home")
     run = await start(
@@ -102,7 +102,7 @@ async def test_a_named_server_from_the_home_config_behind_a_seed_style_alias(
         }
     }
     (settings.home / "mcp_servers.json").write_text(json.dumps(config))
-    async with open_relay(settings, participant="pytest", worker=True) as relay:
+    async with open_relay(settings, Role.SERVER, participant="pytest") as relay:
         run = await start(
             relay,
             """
@@ -133,7 +133,7 @@ steps:
 
 
 async def test_a_step_calls_a_streamable_http_server_with_its_headers(
-    relay: Relay, http_url: str
+    relay: Services, http_url: str
 ) -> None:
     run = await start(
         relay,
@@ -155,7 +155,7 @@ steps:
 
 
 async def test_a_tool_error_fails_the_step_with_its_text_after_the_steps_retries(
-    relay: Relay, http_url: str
+    relay: Services, http_url: str
 ) -> None:
     run = await start(
         relay,
@@ -176,7 +176,7 @@ steps:
     assert "the table is gone" in step.error
 
 
-async def test_timeouts_of_the_call_and_of_the_step(relay: Relay, http_url: str) -> None:
+async def test_timeouts_of_the_call_and_of_the_step(relay: Services, http_url: str) -> None:
     slow = f'url: "{http_url}", tool: slow, arguments: {{seconds: 10}}'
     run = await start(
         relay,
@@ -257,7 +257,7 @@ async def test_an_unreachable_url_and_a_header_value_that_never_shows(tmp_path: 
     ],
 )
 async def test_bad_params_fail_when_the_workflow_loads(
-    relay: Relay, params: str, expected: str
+    relay: Services, params: str, expected: str
 ) -> None:
     with pytest.raises(InvalidWorkflow, match=expected):
         define(relay, f"id: bad\nsteps:\n  - {{id: s, action: mcp_call, params: {params}}}\n")
@@ -280,15 +280,15 @@ async def test_inline_definitions_may_not_spawn_a_command_unless_allowed(
     make_settings: MakeSettings, allow: bool
 ) -> None:
     settings = make_settings(mcp_servers={"db": {"command": PY}}, allow_inline_code=allow)
-    async with open_relay(settings, participant="pytest") as relay:
+    async with open_relay(settings, Role.CLIENT, participant="pytest") as relay:
         for text in (NAMED, BY_URL):
-            relay.load_inline(text)
+            relay.workflows.load_inline(text)
         for text in (SPAWNS, SPAWNS_VIA_ALIAS):
             if allow:
-                relay.load_inline(text)
+                relay.workflows.load_inline(text)
                 continue
             with pytest.raises(InvalidWorkflow) as caught:
-                relay.load_inline(text)
+                relay.workflows.load_inline(text)
             message = caught.value.problems[0].message
             assert "uses 'mcp_call' with `command`" in message
             assert "RELAY_ALLOW_INLINE_CODE=1" in message

@@ -11,9 +11,9 @@ import pytest
 from engine_harness import eventually, finished, start, step_statuses
 from fixture_types import MakeSettings, Spawn, StartWorker
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
-from relay.service.relay import Relay
+from relay.service.services import Services
 from relay.service.triggers import trigger_cursor
 
 pytestmark = pytest.mark.slow
@@ -34,9 +34,9 @@ def settings(make_settings: MakeSettings) -> Settings:
 
 
 @pytest.fixture
-async def relay(settings: Settings) -> AsyncIterator[Relay]:
+async def relay(settings: Settings) -> AsyncIterator[Services]:
     """This test process's view of the store: it drives nothing itself."""
-    async with open_relay(settings, participant="pytest", worker=False) as relay:
+    async with open_relay(settings, Role.CLIENT, participant="pytest") as relay:
         yield relay
 
 
@@ -49,7 +49,7 @@ async def _has_line(path: Path, word: str, count: int = 1) -> bool:
 
 
 async def test_a_killed_workers_run_is_taken_over_and_completed_steps_never_rerun(
-    relay: Relay, start_worker: StartWorker, tmp_path: Path
+    relay: Services, start_worker: StartWorker, tmp_path: Path
 ) -> None:
     effects = tmp_path / "effects"
     run = await start(
@@ -74,7 +74,7 @@ steps:
     second.kill()  # mid-wait: the run is parked on its event
 
     start_worker("third")
-    await relay.emit("go")
+    await relay.events.emit("go")
     done = await finished(relay, run.id)
     attempts = [
         (a.step_id, a.attempt, a.status.value) for a in await relay.store.runs.attempts(run.id)
@@ -90,13 +90,13 @@ steps:
     ]
 
 
-async def _waiting_at(relay: Relay, run_id: str, step_id: str) -> bool:
+async def _waiting_at(relay: Services, run_id: str, step_id: str) -> bool:
     run = await relay.store.runs.get_run(run_id)
     return run.step(step_id).status.value == "waiting"
 
 
 async def test_an_event_emitted_by_another_process_completes_a_waiting_run(
-    relay: Relay, start_worker: StartWorker, spawn: Spawn, settings: Settings
+    relay: Services, start_worker: StartWorker, spawn: Spawn, settings: Settings
 ) -> None:
     start_worker("runner")
     run = await start(
@@ -116,7 +116,7 @@ steps:
 
 
 async def test_an_event_trigger_fires_exactly_once_with_two_workers_running(
-    relay: Relay, start_worker: StartWorker, workflows_dir: Path
+    relay: Services, start_worker: StartWorker, workflows_dir: Path
 ) -> None:
     (workflows_dir / "triggered.yaml").write_text(
         """
@@ -130,7 +130,7 @@ steps:
     )
     start_worker("one")
     start_worker("two")
-    emitted = await relay.emit("deploy_requested", {"env": "prod"})
+    emitted = await relay.events.emit("deploy_requested", {"env": "prod"})
 
     async def both_caught_up() -> bool:
         cursor = await relay.store.events.get_cursor(trigger_cursor("triggered"))
@@ -138,13 +138,13 @@ steps:
 
     await eventually(both_caught_up)
     await anyio.sleep(0.3)  # a late duplicate would start by now
-    runs = await relay.list_runs(workflow="triggered")
+    runs = await relay.runs.list_runs(workflow="triggered")
     assert len(runs) == 1
     assert (await finished(relay, runs[0].id)).status.value == "completed"
 
 
 async def test_an_approval_from_another_process_unblocks_the_run(
-    relay: Relay, start_worker: StartWorker, spawn: Spawn, settings: Settings, tmp_path: Path
+    relay: Services, start_worker: StartWorker, spawn: Spawn, settings: Settings, tmp_path: Path
 ) -> None:
     marker = tmp_path / "shipped"
     start_worker("runner")
@@ -165,7 +165,7 @@ steps:
 
 
 async def test_shell_steps_run_in_the_directory_the_run_was_started_from(
-    relay: Relay, start_worker: StartWorker, tmp_path: Path
+    relay: Services, start_worker: StartWorker, tmp_path: Path
 ) -> None:
     started_in, worker_in = tmp_path / "A", tmp_path / "B"
     started_in.mkdir()
@@ -185,7 +185,7 @@ steps:
 
 
 async def test_a_run_taken_over_after_a_crash_keeps_its_working_directory(
-    relay: Relay, start_worker: StartWorker, tmp_path: Path
+    relay: Services, start_worker: StartWorker, tmp_path: Path
 ) -> None:
     started_in, worker_in = tmp_path / "A", tmp_path / "B"
     started_in.mkdir()
@@ -207,12 +207,12 @@ steps:
     start_worker("second", cwd=worker_in)
     await eventually(lambda: anyio.to_thread.run_sync((started_in / "napping").exists))
     assert not (worker_in / "napping").exists()
-    await relay.cancel(run.id, wait_seconds=0)
+    await relay.runs.cancel(run.id, wait_seconds=0)
     assert step_statuses(await finished(relay, run.id)) == {"nap": "cancelled"}
 
 
 async def test_processes_emitting_concurrently_never_see_a_lock_error(
-    spawn: Spawn, settings: Settings, relay: Relay
+    spawn: Spawn, settings: Settings, relay: Services
 ) -> None:
     emitters = [spawn("emit", str(settings.home), "load", "200") for _ in range(3)]
     results = [json.loads(e.read_line(timeout=60)) for e in emitters]
@@ -221,11 +221,11 @@ async def test_processes_emitting_concurrently_never_see_a_lock_error(
     assert len(set(seqs)) == 600
     assert all(result == sorted(result) for result in results)
     assert all("locked" not in e.stderr() for e in emitters)
-    assert len(await relay.list_events(type="load", limit=1000)) == 600
+    assert len(await relay.events.list_events(type="load", limit=1000)) == 600
 
 
 async def test_a_cancel_from_another_process_stops_the_step_a_worker_runs(
-    relay: Relay, start_worker: StartWorker, tmp_path: Path
+    relay: Services, start_worker: StartWorker, tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "pid"
     start_worker("runner")
@@ -243,7 +243,7 @@ steps:
         )
     )
     pid = int(pid_file.read_text())
-    await relay.cancel(run.id, "from elsewhere", wait_seconds=0)
+    await relay.runs.cancel(run.id, "from elsewhere", wait_seconds=0)
     done = await finished(relay, run.id, within_seconds=5)
     assert done.status.value == "cancelled"
     assert "from elsewhere" in (done.error or "")

@@ -4,10 +4,10 @@ from pathlib import Path
 
 from engine_harness import finished, start, step_statuses
 
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 
-async def test_steps_without_needs_run_one_after_another_in_file_order(relay: Relay) -> None:
+async def test_steps_without_needs_run_one_after_another_in_file_order(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -33,7 +33,7 @@ steps:
 
 
 async def test_a_step_with_needs_waits_for_every_step_it_names(
-    relay: Relay, tmp_path: Path
+    relay: Services, tmp_path: Path
 ) -> None:
     log = tmp_path / "order.txt"
     run = await start(
@@ -51,7 +51,7 @@ steps:
     assert log.read_text().split() == ["fast", "slow", "last"]
 
 
-async def test_independent_steps_run_concurrently(relay: Relay, tmp_path: Path) -> None:
+async def test_independent_steps_run_concurrently(relay: Services, tmp_path: Path) -> None:
     # Each step waits (up to 5 s) for the marker file the other one writes: only steps
     # that run at the same time can both finish.
     a, b = tmp_path / "a.marker", tmp_path / "b.marker"
@@ -75,7 +75,7 @@ steps:
     assert step_statuses(done) == {"left": "completed", "right": "completed"}
 
 
-async def test_a_step_whose_condition_is_false_is_skipped(relay: Relay) -> None:
+async def test_a_step_whose_condition_is_false_is_skipped(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -90,7 +90,7 @@ steps:
     assert step_statuses(done) == {"maybe": "skipped"}
 
 
-async def test_a_skipped_step_counts_as_done_for_its_dependants(relay: Relay) -> None:
+async def test_a_skipped_step_counts_as_done_for_its_dependants(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -105,7 +105,7 @@ steps:
     assert done.step("after").output == {"message": "after skipped"}
 
 
-async def test_a_failed_step_fails_the_run_and_skips_its_dependants(relay: Relay) -> None:
+async def test_a_failed_step_fails_the_run_and_skips_its_dependants(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -123,7 +123,7 @@ steps:
 
 
 async def test_a_sibling_already_running_finishes_before_the_run_fails(
-    relay: Relay, tmp_path: Path
+    relay: Services, tmp_path: Path
 ) -> None:
     marker = tmp_path / "sibling.done"
     run = await start(
@@ -143,7 +143,7 @@ steps:
 
 
 async def test_continue_on_failure_leaves_the_run_completed_with_the_step_failed(
-    relay: Relay,
+    relay: Services,
 ) -> None:
     run = await start(
         relay,

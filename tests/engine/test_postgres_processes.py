@@ -22,10 +22,10 @@ import pytest
 from engine_harness import eventually
 
 from pg_fixtures import postgres_schema
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.model.run import Run
-from relay.service.relay import Relay
+from relay.service.services import Services
 from relay.service.triggers import trigger_cursor
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -155,26 +155,26 @@ def cluster(database: str, tmp_path: Path, workflows: Path) -> Iterator[Cluster]
 
 
 @pytest.fixture
-async def observer(cluster: Cluster) -> AsyncIterator[Relay]:
+async def observer(cluster: Cluster) -> AsyncIterator[Services]:
     """This test process's view of the database: it starts runs and drives none."""
     settings = settings_for(cluster.url, cluster.tmp, cluster.workflows, 15.0)
-    async with open_relay(settings, participant="pytest", worker=False) as relay:
+    async with open_relay(settings, Role.CLIENT, participant="pytest") as relay:
         yield relay
 
 
-async def start_runs(relay: Relay, cluster: Cluster, count: int, pause: float) -> list[str]:
+async def start_runs(relay: Services, cluster: Cluster, count: int, pause: float) -> list[str]:
     (cluster.workflows / "tensteps.yaml").write_text(ten_steps(cluster.effects, pause))
-    workflow = relay.resolve("tensteps")
-    return [(await relay.start_run(workflow, {}))[0].id for _ in range(count)]
+    workflow = relay.workflows.resolve("tensteps")
+    return [(await relay.runs.start_run(workflow, {}))[0].id for _ in range(count)]
 
 
-async def all_finished(relay: Relay, run_ids: list[str], within: float) -> list[Run]:
+async def all_finished(relay: Services, run_ids: list[str], within: float) -> list[Run]:
     """Every run once final; fails the test after `within` seconds."""
     wanted = set(run_ids)
     with anyio.fail_after(within):
         while True:
             generation = relay.store.feed.generation()
-            runs = [r for r in await relay.list_runs(limit=1000) if r.id in wanted]
+            runs = [r for r in await relay.runs.list_runs(limit=1000) if r.id in wanted]
             if len(runs) == len(wanted) and all(r.status.is_final for r in runs):
                 return runs
             await relay.store.feed.wait_changed(generation, 1.0)
@@ -186,7 +186,7 @@ def assert_all_completed(runs: list[Run]) -> None:
 
 
 async def test_three_workers_run_300_ten_step_runs_each_step_once_spread_over_all(
-    cluster: Cluster, observer: Relay
+    cluster: Cluster, observer: Services
 ) -> None:
     workers = await cluster.start(3, lease=15.0)
     run_ids = await start_runs(observer, cluster, 300, pause=0.0)
@@ -202,7 +202,7 @@ async def test_three_workers_run_300_ten_step_runs_each_step_once_spread_over_al
 
 
 async def test_a_killed_workers_runs_are_taken_over_when_its_lease_lapses(
-    cluster: Cluster, observer: Relay
+    cluster: Cluster, observer: Services
 ) -> None:
     # Short enough to keep the test short, long enough that a live worker's renewals (every
     # third of it) do not miss it on a busy machine: then only the killed one's runs move.
@@ -243,7 +243,7 @@ async def test_a_killed_workers_runs_are_taken_over_when_its_lease_lapses(
     "this test restarts the local PostgreSQL server with it",
 )
 async def test_runs_in_flight_complete_after_postgresql_restarts_each_step_once(
-    cluster: Cluster, observer: Relay
+    cluster: Cluster, observer: Services
 ) -> None:
     await cluster.start(3, lease=20.0)
     run_ids = await start_runs(observer, cluster, 30, pause=0.05)
@@ -271,28 +271,28 @@ def restart_postgresql() -> None:
 
 @pytest.mark.timeout(150)  # cron ticks by the minute: up to 60 s pass before the next one
 async def test_an_event_trigger_and_a_cron_trigger_each_fire_once_with_three_workers(
-    cluster: Cluster, observer: Relay
+    cluster: Cluster, observer: Services
 ) -> None:
     (cluster.workflows / "triggered.yaml").write_text(TRIGGERED)
     (cluster.workflows / "scheduled.yaml").write_text(SCHEDULED)
     await cluster.start(3, lease=15.0)
     all_ready = datetime.now(UTC)
-    emitted = await observer.emit("deploy_requested", {"env": "prod"})
+    emitted = await observer.events.emit("deploy_requested", {"env": "prod"})
 
     async def caught_up() -> bool:
         cursor = await observer.store.events.get_cursor(trigger_cursor("triggered"))
         return cursor is not None and cursor >= emitted.event.seq
 
     async def ticked() -> list[Run]:
-        runs = await observer.list_runs(workflow="scheduled", limit=100)
+        runs = await observer.runs.list_runs(workflow="scheduled", limit=100)
         return [r for r in runs if _tick(r) > all_ready]
 
     await eventually(caught_up)
     ticks = await eventually(ticked, 75)  # the next minute, in the workers' time
     # Each worker fires a tick at most once a second: give them two more looks.
     await anyio.sleep(2.5)
-    triggered = await observer.list_runs(workflow="triggered", limit=100)
-    scheduled = await observer.list_runs(workflow="scheduled", limit=100)
+    triggered = await observer.runs.list_runs(workflow="triggered", limit=100)
+    scheduled = await observer.runs.list_runs(workflow="scheduled", limit=100)
     assert len(triggered) == 1
     assert Counter(_tick(r) for r in scheduled).most_common(1)[0][1] == 1
     assert _tick(ticks[0]) in {_tick(r) for r in scheduled}

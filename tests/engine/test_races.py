@@ -15,7 +15,7 @@ from engine_harness import eventually, finished, start, waiting_step
 
 from relay.errors import StoreUnavailable
 from relay.model.run import ApprovalStatus, TaskStatus
-from relay.service.relay import Relay
+from relay.service.services import Services
 from relay.store.base import RunSave, RunStore, SaveResult, Store
 
 
@@ -58,13 +58,13 @@ def _writes_task(status: TaskStatus) -> Callable[[RunSave], bool]:
     return lambda save: any(t.status is status for t in save.tasks)
 
 
-def _race_in(relay: Relay, matches: Callable[[RunSave], bool], race: Any) -> RacingRuns:
-    racing = RacingRuns(relay.rt.store.runs, matches, race)
-    relay.rt.store = RacingStore(relay.rt.store, racing)
+def _race_in(relay: Services, matches: Callable[[RunSave], bool], race: Any) -> RacingRuns:
+    racing = RacingRuns(relay.runtime.store.runs, matches, race)
+    relay.runtime.store = RacingStore(relay.runtime.store, racing)
     return racing
 
 
-async def test_an_approval_granted_as_it_times_out_is_not_overwritten(relay: Relay) -> None:
+async def test_an_approval_granted_as_it_times_out_is_not_overwritten(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -90,7 +90,7 @@ steps:
     assert done.step("gate").output["approver"] == "alice"
 
 
-async def test_a_task_completed_as_it_times_out_is_not_overwritten(relay: Relay) -> None:
+async def test_a_task_completed_as_it_times_out_is_not_overwritten(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -120,7 +120,7 @@ steps:
 
 
 async def test_an_approval_decided_as_its_run_is_cancelled_keeps_the_decision(
-    relay: Relay,
+    relay: Services,
 ) -> None:
     run = await start(relay, "id: c\nsteps:\n  - {id: gate, action: approval}")
     await waiting_step(relay, run.id, "gate")
@@ -132,7 +132,7 @@ async def test_an_approval_decided_as_its_run_is_cancelled_keeps_the_decision(
         )
 
     racing = _race_in(relay, _writes_approval(ApprovalStatus.CANCELLED), approve)
-    await relay.cancel(run.id, "stop", wait_seconds=0)
+    await relay.runs.cancel(run.id, "stop", wait_seconds=0)
     done = await finished(relay, run.id)
     assert racing.raced
     assert done.status.value == "cancelled"
@@ -145,7 +145,7 @@ async def test_an_approval_decided_as_its_run_is_cancelled_keeps_the_decision(
 
 
 async def test_a_parent_that_lost_its_write_finds_its_finished_child_again(
-    relay: Relay, workflows_dir: Path
+    relay: Services, workflows_dir: Path
 ) -> None:
     (workflows_dir / "quick_child.yaml").write_text(
         "id: quick_child\nsteps:\n  - {id: a, action: log, params: {message: hi}}\n"
@@ -181,7 +181,7 @@ steps:
 
 
 async def test_a_worker_that_lost_a_lease_stops_that_run_and_keeps_serving(
-    relay: Relay, tmp_path: Path
+    relay: Services, tmp_path: Path
 ) -> None:
     started = tmp_path / "started"
     run = await start(
@@ -195,7 +195,7 @@ steps:
     )
     await eventually(lambda: anyio.to_thread.run_sync(started.exists))
     # Another process takes the run over (as if this one had stalled past its lease).
-    await relay.store.runs.release_leases(relay.rt.worker_id, [run.id])
+    await relay.store.runs.release_leases(relay.runtime.worker_id, [run.id])
     assert await relay.store.runs.claim_run(run.id, "thief", 60)
     await eventually(lambda: _not_driving(relay, run.id))
     stolen = await relay.store.runs.get_run(run.id)
@@ -205,12 +205,12 @@ steps:
     assert (await finished(relay, after.id)).status.value == "completed"
 
 
-async def _not_driving(relay: Relay, run_id: str) -> bool:
+async def _not_driving(relay: Services, run_id: str) -> bool:
     return run_id not in relay.engine.drivers  # type: ignore[union-attr]
 
 
 async def test_a_ring_while_a_stopped_driver_winds_down_its_attempts_is_ignored(
-    relay: Relay, tmp_path: Path
+    relay: Services, tmp_path: Path
 ) -> None:
     quick_done, stubborn = tmp_path / "quick_done", tmp_path / "stubborn"
     run = await start(
@@ -226,7 +226,7 @@ steps:
 """,
     )
     await eventually(lambda: anyio.to_thread.run_sync(stubborn.exists))
-    await relay.store.runs.release_leases(relay.rt.worker_id, [run.id])
+    await relay.store.runs.release_leases(relay.runtime.worker_id, [run.id])
     assert await relay.store.runs.claim_run(run.id, "thief", 60)
     # `quick` ends, its commit finds the lease lost, and the driver stops while
     # `stubborn` takes a second to die: a ring now reaches a driver on its way out.
@@ -239,7 +239,7 @@ steps:
 
 
 async def test_a_step_starts_only_once_the_steps_it_needs_are_recorded_complete(
-    relay: Relay, tmp_path: Path
+    relay: Services, tmp_path: Path
 ) -> None:
     marker = tmp_path / "second_ran"
     seen_during_commit: list[bool] = []

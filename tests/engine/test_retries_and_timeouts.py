@@ -4,11 +4,11 @@ from pathlib import Path
 
 from engine_harness import finished, start, step_statuses
 
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 
 async def test_a_step_that_fails_twice_then_succeeds_completes_on_its_third_attempt(
-    relay: Relay, tmp_path: Path
+    relay: Services, tmp_path: Path
 ) -> None:
     counter = tmp_path / "count"
     run = await start(
@@ -30,7 +30,7 @@ steps:
     assert [a.status.value for a in attempts] == ["failed", "failed", "completed"]
 
 
-async def test_a_step_that_keeps_failing_fails_after_max_attempts(relay: Relay) -> None:
+async def test_a_step_that_keeps_failing_fails_after_max_attempts(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -47,7 +47,7 @@ steps:
     assert done.step("hopeless").attempts == 2
 
 
-async def test_retry_delays_grow_exponentially_up_to_the_cap(relay: Relay) -> None:
+async def test_retry_delays_grow_exponentially_up_to_the_cap(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -71,7 +71,7 @@ steps:
     assert delays == [0.05, 0.1, 0.2, 0.2]
 
 
-async def test_a_retry_waits_its_delay_before_the_next_attempt(relay: Relay) -> None:
+async def test_a_retry_waits_its_delay_before_the_next_attempt(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -89,7 +89,7 @@ steps:
     assert (second.started_at - first.finished_at).total_seconds() >= 0.29
 
 
-async def test_timeout_seconds_fails_an_attempt_that_runs_too_long(relay: Relay) -> None:
+async def test_timeout_seconds_fails_an_attempt_that_runs_too_long(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -103,7 +103,7 @@ steps:
     assert "timed out" in (done.step("slow").error or "")
 
 
-async def test_the_workflow_deadline_fails_the_run(relay: Relay) -> None:
+async def test_the_workflow_deadline_fails_the_run(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -120,7 +120,7 @@ steps:
     assert step_statuses(done) == {"slow": "cancelled", "after": "cancelled"}
 
 
-async def test_the_workflow_deadline_fails_a_parked_run(relay: Relay) -> None:
+async def test_the_workflow_deadline_fails_a_parked_run(relay: Services) -> None:
     run = await start(
         relay,
         """

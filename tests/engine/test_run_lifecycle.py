@@ -10,7 +10,7 @@ import pytest
 from engine_harness import eventually, finished, start, step_statuses, waiting_step
 
 from relay.errors import InvalidTransition, UsageError
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 
 def _alive(pid: int) -> bool:
@@ -21,7 +21,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-async def test_outputs_are_rendered_from_expressions(relay: Relay) -> None:
+async def test_outputs_are_rendered_from_expressions(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -51,23 +51,23 @@ steps:
 """
 
 
-async def test_inputs_are_validated_and_defaults_filled(relay: Relay) -> None:
+async def test_inputs_are_validated_and_defaults_filled(relay: Services) -> None:
     run = await start(relay, TYPED, {"count": 2})
     assert run.inputs == {"count": 2, "label": "x"}
 
 
-async def test_an_unknown_input_is_rejected(relay: Relay) -> None:
+async def test_an_unknown_input_is_rejected(relay: Services) -> None:
     with pytest.raises(UsageError, match="unknown input 'colour'"):
         await start(relay, TYPED, {"count": 1, "colour": "red"})
 
 
-async def test_an_input_of_the_wrong_type_is_rejected(relay: Relay) -> None:
+async def test_an_input_of_the_wrong_type_is_rejected(relay: Services) -> None:
     with pytest.raises(UsageError, match="count"):
         await start(relay, TYPED, {"count": "many"})
-    assert await relay.list_runs() == []
+    assert await relay.runs.list_runs() == []
 
 
-async def test_lifecycle_events_are_appended_to_the_log(relay: Relay) -> None:
+async def test_lifecycle_events_are_appended_to_the_log(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -78,24 +78,24 @@ steps:
 """,
     )
     await finished(relay, run.id)
-    events = await relay.list_events(correlation_id=run.id, limit=100)
+    events = await relay.events.list_events(correlation_id=run.id, limit=100)
     types = [e.type for e in events]
     assert types == ["workflow.started", "step.completed", "step.completed", "workflow.completed"]
     assert [e.data.get("step") for e in events if e.type == "step.completed"] == ["a", "b"]
     assert all(e.source == "workflow_engine" and e.data["run_id"] == run.id for e in events)
 
 
-async def test_a_failed_run_appends_step_failed_and_workflow_failed(relay: Relay) -> None:
+async def test_a_failed_run_appends_step_failed_and_workflow_failed(relay: Services) -> None:
     run = await start(
         relay, "id: f\nsteps:\n  - {id: boom, action: shell, params: {command: 'exit 1'}}"
     )
     await finished(relay, run.id)
-    types = [e.type for e in await relay.list_events(correlation_id=run.id)]
+    types = [e.type for e in await relay.events.list_events(correlation_id=run.id)]
     assert types == ["workflow.started", "step.failed", "workflow.failed"]
 
 
 async def test_cancel_kills_a_running_shell_step_and_leaves_the_run_cancelled(
-    relay: Relay, tmp_path: Path
+    relay: Services, tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "pid"
     run = await start(
@@ -112,7 +112,7 @@ steps:
     )
     pid = int(pid_file.read_text())
     started = time.monotonic()
-    cancelled = await relay.cancel(run.id, "enough")
+    cancelled = await relay.runs.cancel(run.id, "enough")
     await eventually(lambda: anyio.to_thread.run_sync(lambda: not _alive(pid)), within_seconds=1.0)
     assert time.monotonic() - started < 1.0
     done = await finished(relay, cancelled.id, within_seconds=2)
@@ -121,10 +121,10 @@ steps:
     assert step_statuses(done) == {"sleepy": "cancelled", "after": "cancelled"}
 
 
-async def test_cancelling_a_parked_run_cancels_it_and_its_pending_approval(relay: Relay) -> None:
+async def test_cancelling_a_parked_run_cancels_it_and_its_pending_approval(relay: Services) -> None:
     run = await start(relay, "id: c\nsteps:\n  - {id: gate, action: approval}")
     await waiting_step(relay, run.id, "gate")
-    await relay.cancel(run.id, "changed my mind")
+    await relay.runs.cancel(run.id, "changed my mind")
     done = await finished(relay, run.id)
     (approval,) = await relay.store.coordination.list_approvals(None, run.id)
     assert done.status.value == "cancelled"
@@ -136,21 +136,21 @@ async def test_a_run_cancelled_before_any_worker_took_it_never_started(
 ) -> None:
     async with open_other(participant="cli") as lone:  # no engine: the run stays pending
         run = await start(lone, "id: idle\nsteps:\n  - {id: a, action: log, params: {message: a}}")
-        cancelled = await lone.cancel(run.id, "changed my mind")
-        kinds = [h.kind for h in await lone.history(run.id)]
+        cancelled = await lone.runs.cancel(run.id, "changed my mind")
+        kinds = [h.kind for h in await lone.runs.history(run.id)]
 
     assert cancelled.status.value == "cancelled"
     assert kinds == ["run.created", "step.cancelled", "run.cancelled"]
 
 
-async def test_a_finished_run_cannot_be_cancelled(relay: Relay) -> None:
+async def test_a_finished_run_cannot_be_cancelled(relay: Services) -> None:
     run = await start(relay, "id: quick\nsteps:\n  - {id: a, action: log, params: {message: a}}")
     await finished(relay, run.id)
     with pytest.raises(InvalidTransition, match="completed"):
-        await relay.cancel(run.id)
+        await relay.runs.cancel(run.id)
 
 
-async def test_resume_reruns_only_the_failed_steps(relay: Relay, tmp_path: Path) -> None:
+async def test_resume_reruns_only_the_failed_steps(relay: Services, tmp_path: Path) -> None:
     effects, fixed = tmp_path / "effects", tmp_path / "fixed"
     run = await start(
         relay,
@@ -165,7 +165,7 @@ steps:
     failed = await finished(relay, run.id)
     assert step_statuses(failed) == {"first": "completed", "second": "failed", "third": "skipped"}
     fixed.touch()
-    await relay.resume(run.id)
+    await relay.runs.resume(run.id)
     done = await finished(relay, run.id)
     assert done.status.value == "completed"
     assert effects.read_text().split() == ["first", "second", "second", "third"]
@@ -174,7 +174,7 @@ steps:
     assert done.step("first").attempts == 1
 
 
-async def test_a_resumed_step_gets_a_fresh_retry_budget(relay: Relay, tmp_path: Path) -> None:
+async def test_a_resumed_step_gets_a_fresh_retry_budget(relay: Services, tmp_path: Path) -> None:
     tries = tmp_path / "tries"
     retry = "retry: {max_attempts: 2, initial_interval_seconds: 0.01}"
     run = await start(
@@ -186,7 +186,7 @@ steps:
 """,
     )
     failed = await finished(relay, run.id)
-    await relay.resume(run.id)
+    await relay.runs.resume(run.id)
     again = await finished(relay, run.id)
 
     assert failed.step("call").attempts == 2
@@ -196,15 +196,15 @@ steps:
     assert [a.attempt for a in await relay.store.runs.attempts(run.id)] == [1, 2, 3, 4]
 
 
-async def test_a_completed_run_cannot_be_resumed(relay: Relay) -> None:
+async def test_a_completed_run_cannot_be_resumed(relay: Services) -> None:
     run = await start(relay, "id: done\nsteps:\n  - {id: a, action: log, params: {message: a}}")
     await finished(relay, run.id)
     with pytest.raises(InvalidTransition, match="only a failed or cancelled run"):
-        await relay.resume(run.id)
+        await relay.runs.resume(run.id)
 
 
 async def test_a_run_resumed_after_its_deadline_gets_a_new_deadline(
-    relay: Relay, tmp_path: Path
+    relay: Services, tmp_path: Path
 ) -> None:
     attempts = tmp_path / "attempts"
     run = await start(
@@ -219,7 +219,7 @@ steps:
 """,
     )
     late = await finished(relay, run.id, within_seconds=5)
-    await relay.resume(run.id)
+    await relay.runs.resume(run.id)
     done = await finished(relay, run.id, within_seconds=5)
     assert "deadline" in (late.error or "")
     assert done.status.value == "completed", done.error

@@ -10,16 +10,19 @@ one-second idle poll.
 """
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from engine_harness import eventually, finished, start
 from fixture_types import StartWorker
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, build_services, open_relay
 from relay.config import Settings
 from relay.engine.engine import Engine
 from relay.model.run import Run, RunStatus, StepRun
-from relay.service.relay import Relay
+from relay.service.host import Host
+from relay.service.services import Services
 
 LATE_SECONDS = 0.4  # the target is 0.02 s
 TIMER_SECONDS = 0.15  # short: a timer that waited for the idle poll was ~0.85 s late
@@ -44,7 +47,7 @@ def _late(step: StepRun, due_after_seconds: float) -> float:
     return _seconds(step.finished_at - step.started_at) - due_after_seconds
 
 
-async def test_three_delays_of_0_3_s_take_under_1_1_s(relay: Relay) -> None:
+async def test_three_delays_of_0_3_s_take_under_1_1_s(relay: Services) -> None:
     began = time.monotonic()
     run = await start(relay, THREE_DELAYS)
     done = await finished(relay, run.id)
@@ -55,13 +58,13 @@ async def test_three_delays_of_0_3_s_take_under_1_1_s(relay: Relay) -> None:
         assert _late(step, 0.3) < LATE_SECONDS, step
 
 
-async def _finished(relay: Relay, *steps: str) -> Run:
+async def _finished(relay: Services, *steps: str) -> Run:
     """A run of these steps (YAML flow mappings), once it has ended."""
     run = await start(relay, "id: timed\nsteps:\n" + "".join(f"  - {s}\n" for s in steps))
     return await finished(relay, run.id)
 
 
-async def test_a_retry_starts_when_its_backoff_ends(relay: Relay) -> None:
+async def test_a_retry_starts_when_its_backoff_ends(relay: Services) -> None:
     retry = f"{{max_attempts: 2, initial_interval_seconds: {TIMER_SECONDS}, jitter: 0}}"
     done = await _finished(
         relay, f"{{id: twice, action: shell, retry: {retry}, params: {{command: 'exit 1'}}}}"
@@ -73,7 +76,7 @@ async def test_a_retry_starts_when_its_backoff_ends(relay: Relay) -> None:
     assert -0.01 < late < LATE_SECONDS
 
 
-async def test_an_approval_times_out_on_time(relay: Relay) -> None:
+async def test_an_approval_times_out_on_time(relay: Services) -> None:
     params = f"{{timeout_minutes: {TIMER_SECONDS / 60}, on_timeout: reject}}"
     done = await _finished(relay, f"{{id: gate, action: approval, params: {params}}}")
     (approval,) = await relay.store.coordination.list_approvals(None, done.id)
@@ -84,14 +87,14 @@ async def test_an_approval_times_out_on_time(relay: Relay) -> None:
     assert 0 <= _seconds(gate.finished_at - approval.expires_at) < LATE_SECONDS
 
 
-async def test_a_wait_for_an_event_times_out_on_time(relay: Relay) -> None:
+async def test_a_wait_for_an_event_times_out_on_time(relay: Services) -> None:
     params = f"{{type: never_comes, timeout_seconds: {TIMER_SECONDS}}}"
     done = await _finished(relay, f"{{id: wait, action: wait_for_event, params: {params}}}")
     assert done.step("wait").status.value == "failed"
     assert 0 <= _late(done.step("wait"), TIMER_SECONDS) < LATE_SECONDS
 
 
-async def test_a_delay_beside_a_running_step_ends_on_time(relay: Relay) -> None:
+async def test_a_delay_beside_a_running_step_ends_on_time(relay: Services) -> None:
     """The run is not parked while a step runs: the driver's own timer ends the delay."""
     done = await _finished(
         relay,
@@ -118,7 +121,18 @@ steps:
 """
 
 
-async def _parked(relay: Relay, run_id: str) -> Run | None:
+@asynccontextmanager
+async def _parker(settings: Settings) -> AsyncIterator[Services]:
+    """Services whose engine drives the runs it starts until they park, and never claims."""
+    async with (
+        open_relay(settings, Role.CLIENT, participant="parker") as client,
+        Engine(client.runtime, claim=False) as engine,
+    ):
+        host = Host(client.runtime, engine)
+        yield build_services(settings, host, client.workflows.catalog)
+
+
+async def _parked(relay: Services, run_id: str) -> Run | None:
     run = await relay.store.runs.get_run(run_id)
     return run if run.status is RunStatus.WAITING and run.lease_owner is None else None
 
@@ -129,11 +143,7 @@ async def test_timers_of_runs_parked_by_one_process_fire_on_time_in_another(
     """This process drives the runs until they park and never claims one again; the
     other process (already asleep on the store before the runs exist) fires them."""
     start_worker("other")
-    async with (
-        open_relay(settings, participant="parker") as parker,
-        Engine(parker.rt, claim=False) as engine,
-    ):
-        parker.engine = engine
+    async with _parker(settings) as parker:
         runs = [await start(parker, _one_delay(s)) for s in SPREAD_DELAYS]
         for run in runs:
             await eventually(lambda run=run: _parked(parker, run.id))

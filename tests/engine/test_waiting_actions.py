@@ -4,7 +4,7 @@ from pathlib import Path
 
 from engine_harness import eventually, finished, start, waiting_step
 
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 WAIT_DEPLOY = """
 id: waiter
@@ -15,12 +15,12 @@ steps:
 """
 
 
-async def test_wait_for_event_completes_with_the_matching_event(relay: Relay) -> None:
+async def test_wait_for_event_completes_with_the_matching_event(relay: Services) -> None:
     run = await start(relay, WAIT_DEPLOY)
     await waiting_step(relay, run.id, "wait")
-    await relay.emit("deployed", {"env": "staging"})
-    await relay.emit("other", {"env": "prod"})
-    emitted = await relay.emit("deployed", {"env": "prod", "version": 7})
+    await relay.events.emit("deployed", {"env": "staging"})
+    await relay.events.emit("other", {"env": "prod"})
+    emitted = await relay.events.emit("deployed", {"env": "prod", "version": 7})
     done = await finished(relay, run.id)
     assert done.status.value == "completed"
     assert done.step("wait").output["seq"] == emitted.event.seq
@@ -28,7 +28,7 @@ async def test_wait_for_event_completes_with_the_matching_event(relay: Relay) ->
 
 
 async def test_an_event_that_arrives_before_the_step_is_reached_still_counts(
-    relay: Relay, tmp_path: Path
+    relay: Services, tmp_path: Path
 ) -> None:
     go = tmp_path / "go"
     run = await start(
@@ -44,15 +44,15 @@ steps:
     params: {{type: deployed, match: {{data.env: prod}}}}
 """,
     )
-    emitted = await relay.emit("deployed", {"env": "prod"})
+    emitted = await relay.events.emit("deployed", {"env": "prod"})
     go.touch()
     done = await finished(relay, run.id)
     assert done.status.value == "completed"
     assert done.step("wait").output["seq"] == emitted.event.seq
 
 
-async def test_an_event_emitted_before_the_run_started_does_not_count(relay: Relay) -> None:
-    await relay.emit("deployed", {"env": "prod"})
+async def test_an_event_emitted_before_the_run_started_does_not_count(relay: Services) -> None:
+    await relay.events.emit("deployed", {"env": "prod"})
     run = await start(
         relay,
         """
@@ -68,7 +68,7 @@ steps:
     assert done.step("wait").status.value == "failed"
 
 
-async def test_wait_for_event_times_out_and_fails_the_step(relay: Relay) -> None:
+async def test_wait_for_event_times_out_and_fails_the_step(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -84,7 +84,7 @@ steps:
     assert "never_comes" in (done.step("wait").error or "")
 
 
-async def test_wait_for_event_matches_on_the_source(relay: Relay) -> None:
+async def test_wait_for_event_matches_on_the_source(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -94,13 +94,13 @@ steps:
 """,
     )
     await waiting_step(relay, run.id, "wait")
-    await relay.emit("built", source="laptop")
-    emitted = await relay.emit("built", source="ci")
+    await relay.events.emit("built", source="laptop")
+    emitted = await relay.events.emit("built", source="ci")
     done = await finished(relay, run.id)
     assert done.step("wait").output["seq"] == emitted.event.seq
 
 
-async def test_a_delay_parks_the_run_and_resumes_it_when_due(relay: Relay) -> None:
+async def test_a_delay_parks_the_run_and_resumes_it_when_due(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -119,7 +119,7 @@ steps:
     assert slept.total_seconds() >= 0.29
 
 
-async def test_a_waiting_run_is_parked_with_its_lease_released(relay: Relay) -> None:
+async def test_a_waiting_run_is_parked_with_its_lease_released(relay: Services) -> None:
     run = await start(relay, WAIT_DEPLOY)
     await waiting_step(relay, run.id, "wait")
 
@@ -132,7 +132,7 @@ async def test_a_waiting_run_is_parked_with_its_lease_released(relay: Relay) -> 
 
 
 async def test_a_handoff_step_outputs_the_result_of_the_completed_task(
-    relay: Relay, open_other
+    relay: Services, open_other
 ) -> None:
     run = await start(
         relay,
@@ -147,18 +147,18 @@ steps:
     )
     await waiting_step(relay, run.id, "ask")
     async with open_other(participant="pycharm") as pycharm:
-        (task,) = await pycharm.list_tasks()
+        (task,) = await pycharm.coordination.list_tasks()
         assert (task.to, task.task, task.context) == ("pycharm", "Review the diff", {"pr": 12})
-        claimed = await pycharm.claim_task(task.id)
+        claimed = await pycharm.coordination.claim_task(task.id)
         assert claimed.claimed_by == "pycharm"
-        await pycharm.complete_task(task.id, {"verdict": "ship"})
+        await pycharm.coordination.complete_task(task.id, {"verdict": "ship"})
     done = await finished(relay, run.id)
     assert done.status.value == "completed"
     assert done.step("ask").output == {"verdict": "ship"}
     assert done.step("after").output == {"message": "verdict ship"}
 
 
-async def test_a_failed_handoff_task_fails_the_step(relay: Relay) -> None:
+async def test_a_failed_handoff_task_fails_the_step(relay: Services) -> None:
     run = await start(
         relay,
         """
@@ -168,8 +168,8 @@ steps:
 """,
     )
     await waiting_step(relay, run.id, "ask")
-    (task,) = await relay.list_tasks()
-    await relay.complete_task(task.id, failed=True, error="could not")
+    (task,) = await relay.coordination.list_tasks()
+    await relay.coordination.complete_task(task.id, failed=True, error="could not")
     done = await finished(relay, run.id)
     assert done.status.value == "failed"
     assert "could not" in (done.step("ask").error or "")
@@ -190,7 +190,7 @@ steps:
 
 
 async def test_run_workflow_waits_for_the_child_and_outputs_its_result(
-    relay: Relay, workflows_dir: Path
+    relay: Services, workflows_dir: Path
 ) -> None:
     (workflows_dir / "child.yaml").write_text(CHILD_OK)
     run = await start(
@@ -209,7 +209,9 @@ steps:
     assert child.parent_run_id == run.id
 
 
-async def test_a_failing_child_run_fails_the_parent_step(relay: Relay, workflows_dir: Path) -> None:
+async def test_a_failing_child_run_fails_the_parent_step(
+    relay: Services, workflows_dir: Path
+) -> None:
     (workflows_dir / "bad_child.yaml").write_text(CHILD_FAILS)
     run = await start(
         relay,
@@ -226,7 +228,7 @@ steps:
 
 
 async def test_resuming_a_parent_whose_child_failed_starts_a_new_child(
-    relay: Relay, workflows_dir: Path, tmp_path: Path
+    relay: Services, workflows_dir: Path, tmp_path: Path
 ) -> None:
     fixed = tmp_path / "fixed"
     (workflows_dir / "flaky_child.yaml").write_text(
@@ -243,7 +245,7 @@ steps:
     )
     failed = await finished(relay, run.id)
     fixed.touch()
-    await relay.resume(run.id)
+    await relay.runs.resume(run.id)
     done = await finished(relay, run.id)
     assert failed.step("sub").output["status"] == "failed"
     assert done.status.value == "completed"
@@ -251,7 +253,7 @@ steps:
 
 
 async def test_cancelling_a_parent_cancels_the_child_it_waits_for(
-    relay: Relay, workflows_dir: Path
+    relay: Services, workflows_dir: Path
 ) -> None:
     (workflows_dir / "slow_child.yaml").write_text(
         "id: slow_child\nsteps:\n  - {id: gate, action: approval}\n"
@@ -267,7 +269,7 @@ steps:
     parked = await waiting_step(relay, run.id, "sub")
     child_id = parked.step("sub").state["child_run_id"]
     await waiting_step(relay, child_id, "gate")
-    await relay.cancel(run.id, "stop all", wait_seconds=0)
+    await relay.runs.cancel(run.id, "stop all", wait_seconds=0)
     child = await finished(relay, child_id)
     assert (await finished(relay, run.id)).status.value == "cancelled"
     assert child.status.value == "cancelled"

@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 
 
@@ -39,23 +39,23 @@ async def serve(
     home: str, workflows: str, participant: str, lease_seconds: str, database_url: str = ""
 ) -> None:
     settings = _settings(home, workflows, float(lease_seconds), database_url)
-    async with open_relay(settings, participant=participant, worker=True):
+    async with open_relay(settings, Role.SERVER, participant=participant):
         print("ready", flush=True)
         await anyio.sleep_forever()
 
 
 async def emit(home: str, event_type: str, count: str, data: str = "{}") -> None:
     seqs = []
-    async with open_relay(_settings(home), participant="emitter") as relay:
+    async with open_relay(_settings(home), Role.CLIENT, participant="emitter") as relay:
         for i in range(int(count)):
-            result = await relay.emit(event_type, {**json.loads(data), "i": i})
+            result = await relay.events.emit(event_type, {**json.loads(data), "i": i})
             seqs.append(result.event.seq)
     print(json.dumps(seqs), flush=True)
 
 
 async def approve(home: str, run_id: str, step: str, approver: str) -> None:
-    async with open_relay(_settings(home), participant=approver) as relay:
-        result: dict[str, Any] = await relay.approve(run_id, step, approver=approver)
+    async with open_relay(_settings(home), Role.CLIENT, participant=approver) as relay:
+        result: dict[str, Any] = await relay.coordination.approve(run_id, step, approver=approver)
     print(json.dumps(result), flush=True)
 
 

@@ -11,7 +11,7 @@ from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.http_app.app import create_app
 
@@ -33,7 +33,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
-    async with open_relay(settings, participant="pytest", worker=True) as relay:
+    async with open_relay(settings, Role.SERVER, participant="pytest") as relay:
         app = create_app(relay, settings)
         async with app.router.lifespan_context(app):  # what uvicorn does on start-up
             yield app

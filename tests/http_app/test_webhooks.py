@@ -1,5 +1,5 @@
 """`POST /hooks/{name}`: an HTTP request emits an event that waiting runs and triggers see,
-behind the guard, over a real Relay on a real SQLite file (in process, as uvicorn would)."""
+behind the guard, over a real Services on a real SQLite file (in process, as uvicorn would)."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,12 +9,12 @@ import pytest
 from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.http_app.app import create_app
 from relay.model.events import event_type_problem
 from relay.model.run import RunStatus
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 TOKEN = "hook-t0ken"
 BASE = "http://127.0.0.1:8765"
@@ -46,13 +46,13 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def relay(settings: Settings) -> AsyncIterator[Relay]:
-    async with open_relay(settings, participant="pytest", worker=True) as relay:
+async def relay(settings: Settings) -> AsyncIterator[Services]:
+    async with open_relay(settings, Role.SERVER, participant="pytest") as relay:
         yield relay
 
 
 @pytest.fixture
-async def http(relay: Relay, settings: Settings) -> AsyncIterator[httpx2.AsyncClient]:
+async def http(relay: Services, settings: Settings) -> AsyncIterator[httpx2.AsyncClient]:
     app: Starlette = create_app(relay, settings)
     async with (
         app.router.lifespan_context(app),
@@ -66,17 +66,17 @@ async def http(relay: Relay, settings: Settings) -> AsyncIterator[httpx2.AsyncCl
 
 
 async def test_a_hook_resumes_the_run_waiting_for_its_event(
-    relay: Relay, http: httpx2.AsyncClient
+    relay: Services, http: httpx2.AsyncClient
 ) -> None:
-    run, _ = await relay.start_run(relay.catalog.get("waits"))
-    run = await relay.wait_run(run.id, 10, until=lambda r: r.status is RunStatus.WAITING)
+    run, _ = await relay.runs.start_run(relay.workflows.get("waits"))
+    run = await relay.runs.wait_run(run.id, 10, until=lambda r: r.status is RunStatus.WAITING)
 
     response = await http.post(
         "/hooks/deploy_done",
         json={"env": "prod", "sha": "abc123"},
         headers={"Idempotency-Key": "delivery-1", "X-Relay-Correlation-Id": run.id},
     )
-    done = await relay.wait_run(run.id, 10, until=lambda r: r.status.is_final)
+    done = await relay.runs.wait_run(run.id, 10, until=lambda r: r.status.is_final)
 
     assert response.status_code == 202, response.text
     answer = response.json()
@@ -89,23 +89,25 @@ async def test_a_hook_resumes_the_run_waiting_for_its_event(
     assert done.steps[0].output["data"]["sha"] == "abc123"
 
 
-async def test_a_redelivered_hook_appends_nothing(relay: Relay, http: httpx2.AsyncClient) -> None:
+async def test_a_redelivered_hook_appends_nothing(
+    relay: Services, http: httpx2.AsyncClient
+) -> None:
     first = await http.post("/hooks/ping", json={"n": 1}, headers={"X-GitHub-Delivery": "d-7"})
     again = await http.post("/hooks/ping", json={"n": 2}, headers={"X-GitHub-Delivery": "d-7"})
 
     assert (first.status_code, again.status_code) == (202, 200)
     assert again.json()["duplicate"] is True
     assert again.json()["event"]["id"] == first.json()["event"]["id"]
-    assert [e.data for e in await relay.list_events("ping")] == [{"n": 1}]
+    assert [e.data for e in await relay.events.list_events("ping")] == [{"n": 1}]
 
 
 async def test_a_hook_starts_the_workflow_it_triggers(
-    relay: Relay, http: httpx2.AsyncClient
+    relay: Services, http: httpx2.AsyncClient
 ) -> None:
     response = await http.post("/hooks/push", json={"ref": "main", "sha": "f00"})
     [run_id] = response.json()["started_runs"]
 
-    run = await relay.wait_run(run_id, 10, until=lambda r: r.status.is_final)
+    run = await relay.runs.wait_run(run_id, 10, until=lambda r: r.status.is_final)
     assert run.workflow == "on-push"
     assert run.status is RunStatus.COMPLETED
     assert run.steps[0].output == {"message": "push f00"}
@@ -130,28 +132,28 @@ async def test_json_that_is_not_an_object_arrives_under_body(http: httpx2.AsyncC
     ],
 )
 async def test_bad_requests_say_what_is_wrong_and_append_nothing(
-    relay: Relay, http: httpx2.AsyncClient, path: str, content: bytes, status: int, says: str
+    relay: Services, http: httpx2.AsyncClient, path: str, content: bytes, status: int, says: str
 ) -> None:
     response = await http.post(path, content=content)
 
     assert response.status_code == status
     assert says in response.json()["error"]
-    assert await relay.list_events() == []
+    assert await relay.events.list_events() == []
 
 
 async def test_an_overlong_idempotency_key_is_refused(
-    relay: Relay, http: httpx2.AsyncClient
+    relay: Services, http: httpx2.AsyncClient
 ) -> None:
     response = await http.post("/hooks/deploy", json={}, headers={"Idempotency-Key": "k" * 201})
 
     assert response.status_code == 400
     assert "idempotency-key header is over 200 characters" in response.json()["error"]
-    assert await relay.list_events() == []
+    assert await relay.events.list_events() == []
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer wrong"])
 async def test_a_hook_needs_the_token_when_one_is_set(
-    relay: Relay, http: httpx2.AsyncClient, authorization: str | None
+    relay: Services, http: httpx2.AsyncClient, authorization: str | None
 ) -> None:
     http.headers.pop("Authorization")
     if authorization is not None:
@@ -160,14 +162,14 @@ async def test_a_hook_needs_the_token_when_one_is_set(
     response = await http.post("/hooks/deploy", json={})
 
     assert response.status_code == 401
-    assert await relay.list_events() == []
+    assert await relay.events.list_events() == []
 
 
 async def test_a_name_relay_emit_refuses_is_refused_with_its_message(
-    relay: Relay, http: httpx2.AsyncClient
+    relay: Services, http: httpx2.AsyncClient
 ) -> None:
     response = await http.post("/hooks/deploy/prod", json={})
 
     assert response.status_code == 404
     assert response.json() == {"error": event_type_problem("deploy/prod")}
-    assert await relay.list_events() == []
+    assert await relay.events.list_events() == []

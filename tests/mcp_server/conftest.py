@@ -1,4 +1,4 @@
-"""Fixtures of the in-memory MCP tests: a Relay (with its engine) on a real SQLite file, the
+"""Fixtures of the in-memory MCP tests: a Services (with its engine) on a real SQLite file, the
 MCP server over it, and the SDK's real client in both protocol eras."""
 
 from collections.abc import AsyncIterator
@@ -10,11 +10,11 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.types import Implementation
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.mcp_server.server import build_server
 from relay.mcp_server.state import McpState
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 WORKFLOWS = {
     "hello.yaml": """
@@ -115,13 +115,13 @@ def settings(tmp_path: Path, workflows_dir: Path, database_url: str | None) -> S
 
 
 @pytest.fixture
-async def relay(settings: Settings) -> AsyncIterator[Relay]:
-    async with open_relay(settings, participant="mcp-test", worker=True) as relay:
+async def relay(settings: Settings) -> AsyncIterator[Services]:
+    async with open_relay(settings, Role.SERVER, participant="mcp-test") as relay:
         yield relay
 
 
 @pytest.fixture
-def server(relay: Relay) -> MCPServer[McpState]:
+def server(relay: Services) -> MCPServer[McpState]:
     return build_server(relay)
 
 

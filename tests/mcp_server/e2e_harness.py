@@ -14,9 +14,9 @@ import anyio
 from mcp import Client, StdioServerParameters
 from tests.served import ServedProcess
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 SERVE = [sys.executable, "-m", "relay", "serve"]
 
@@ -126,12 +126,11 @@ class Home:
         return Settings(home=self.root / "home", workflows_path=str(self.root / "workflows"))
 
     @asynccontextmanager
-    async def relay(self, *, worker: bool = False) -> AsyncIterator[Relay]:
-        """This test process's own Relay on the store (with `worker`, its engine drives
+    async def relay(self, *, worker: bool = False) -> AsyncIterator[Services]:
+        """This test process's own Services on the store (with `worker`, its engine drives
         the runs it starts)."""
-        async with open_relay(
-            self.settings(), participant="pytest", worker=worker, own_runs_only=worker
-        ) as relay:
+        role = Role.RUNNER if worker else Role.CLIENT
+        async with open_relay(self.settings(), role, participant="pytest") as relay:
             yield relay
 
     async def worker_pids(self, participant: str) -> list[int]:

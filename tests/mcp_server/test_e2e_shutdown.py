@@ -54,7 +54,7 @@ async def stop_time_of_a_busy_server(home: Home) -> tuple[float, str]:
             waiting = await client.call("start_workflow", workflow="gated", wait_seconds=10)
             assert waiting["waiting_for"]["kind"] == "approval", waiting
             async with home.relay() as relay:
-                run = await relay.wait_run(running["run_id"], 10, until=is_running)
+                run = await relay.runs.wait_run(running["run_id"], 10, until=is_running)
                 assert is_running(run), run
             started = time.monotonic()
             process.send_signal(signal.SIGINT)
@@ -90,7 +90,7 @@ async def test_sigint_stops_a_busy_server_in_time_and_another_takes_its_run_at_o
         assert min(stops) <= TARGET_SECONDS, stops
         async with home.relay() as relay:
             # The lease was 60 s: only a lease handed back explains a takeover this soon.
-            taken = await relay.wait_run(run_id, 2, until=is_held_by("pycharm"))
+            taken = await relay.runs.wait_run(run_id, 2, until=is_held_by("pycharm"))
         assert is_held_by("pycharm")(taken), taken.lease_owner
         other.send_signal(signal.SIGTERM)
         with anyio.fail_after(10):

@@ -15,7 +15,7 @@ from e2e_harness import TOOLS, Home, call, eventually, finish, follow, waits_for
 from mcp import Client, StdioServerParameters
 from mcp.types import ResourceUpdatedNotification
 
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 pytestmark = pytest.mark.slow
 
@@ -183,7 +183,7 @@ async def test_a_legacy_subscriber_hears_of_a_run_that_another_process_advanced(
         uri = f"relay://runs/{run}"
         async with Client(home.stdio("watcher"), mode="legacy", message_handler=on_message) as c:
             await c.subscribe_resource(uri)
-            await here.approve(run, "gate")
+            await here.coordination.approve(run, "gate")
             await eventually(lambda: _contains(heard, uri), within_seconds=15)
 
 
@@ -197,21 +197,21 @@ async def test_a_listening_client_hears_of_a_run_that_another_process_advanced(
             Client(home.stdio("watcher")) as client,
             client.listen(resource_subscriptions=[uri]) as updates,
         ):
-            await here.approve(run, "gate")
+            await here.coordination.approve(run, "gate")
             with anyio.fail_after(15):
                 async for update in updates:
                     if getattr(update, "uri", None) == uri:
                         break
 
 
-async def _gated_run_at_its_gate(relay: Relay) -> str:
-    run, _ = await relay.start_run(relay.resolve("gated"))
+async def _gated_run_at_its_gate(relay: Services) -> str:
+    run, _ = await relay.runs.start_run(relay.workflows.resolve("gated"))
     await eventually(lambda: _waits(relay, run.id))
     return run.id
 
 
-async def _waits(relay: Relay, run_id: str) -> bool:
-    return (await relay.get_run(run_id)).status.value == "waiting"
+async def _waits(relay: Services, run_id: str) -> bool:
+    return (await relay.runs.get_run(run_id)).status.value == "waiting"
 
 
 async def _contains(items: list[str], item: str) -> bool:

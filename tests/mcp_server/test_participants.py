@@ -10,7 +10,7 @@ from mcp_harness import call
 
 from relay.mcp_server.server import build_server
 from relay.mcp_server.state import McpState
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 
 @asynccontextmanager
@@ -67,7 +67,7 @@ async def test_list_participants_shows_who_was_seen_and_their_open_tasks(
 
 
 async def test_relay_participant_names_every_caller_whatever_the_client(
-    relay: Relay, mode: str
+    relay: Services, mode: str
 ) -> None:
     named = build_server(relay, participant="ci-bot")
     async with chat(named, "claude_code", mode) as client:

@@ -11,7 +11,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_harness import call
 
 from relay.model.notification import NewNotification
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 STATIC = {
     "relay://workflows": "application/json",
@@ -131,7 +131,9 @@ async def test_an_unknown_step_lists_the_run_s_steps(client: Client) -> None:
     )
 
 
-async def test_pending_and_dead_notifications_are_resources(client: Client, relay: Relay) -> None:
+async def test_pending_and_dead_notifications_are_resources(
+    client: Client, relay: Services
+) -> None:
     [pending_id] = await relay.store.outbox.enqueue_notification(
         NewNotification("C1", {"text": "hi"})
     )

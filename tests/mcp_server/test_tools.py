@@ -4,7 +4,7 @@ import anyio
 from mcp import Client
 from mcp_harness import call, fail
 
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 TOOLS = {
     "list_workflows", "validate_workflow", "start_workflow", "get_status", "list_runs",
@@ -143,11 +143,11 @@ async def test_events_default_their_source_to_the_caller_and_are_listed(client: 
 
 
 async def test_wait_for_event_finds_a_matching_event_or_times_out(
-    client: Client, relay: Relay
+    client: Client, relay: Services
 ) -> None:
     before = (await call(client, "list_events"))["last_seq"]
-    await relay.emit("deploy", {"env": "staging"})
-    await relay.emit("deploy", {"env": "prod"})
+    await relay.events.emit("deploy", {"env": "staging"})
+    await relay.events.emit("deploy", {"env": "prod"})
     found = await call(
         client, "wait_for_event", type="deploy", match={"data.env": "prod"}, after_seq=before
     )

@@ -1,5 +1,5 @@
 """Subscribers hear of changes to runs and to the event log, whichever process made them:
-here a second Relay on the same store stands for another `relay serve` process."""
+here a second Services on the same store stands for another `relay serve` process."""
 
 import warnings
 from collections.abc import AsyncIterator
@@ -14,10 +14,10 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import ResourceUpdatedNotification
 from mcp_harness import call
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.mcp_server.state import McpState
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 EVENTS = "relay://events/recent"
 
@@ -42,8 +42,8 @@ class Heard:
 
 
 @asynccontextmanager
-async def other_process(settings: Settings) -> AsyncIterator[Relay]:
-    async with open_relay(settings, participant="other-chat", worker=True) as relay:
+async def other_process(settings: Settings) -> AsyncIterator[Services]:
+    async with open_relay(settings, Role.SERVER, participant="other-chat") as relay:
         yield relay
 
 
@@ -62,7 +62,7 @@ async def test_a_legacy_subscriber_hears_of_a_run_another_process_advances(
         uri = f"relay://runs/{run['run_id']}"
         await subscribe(client, uri)
         async with other_process(settings) as other:
-            await other.approve(run["run_id"], "gate")
+            await other.coordination.approve(run["run_id"], "gate")
             await heard.wait_for(uri)
         assert EVENTS not in heard.uris  # not subscribed
 
@@ -76,7 +76,7 @@ async def test_a_legacy_subscriber_hears_of_events_another_process_appends(
         await subscribe(client, EVENTS)
         await subscribe(client, f"relay://runs/{run['run_id']}")
         async with other_process(settings) as other:
-            await other.emit("manual", {"from": "elsewhere"})
+            await other.events.emit("manual", {"from": "elsewhere"})
             await heard.wait_for(EVENTS)
         assert heard.uris == [EVENTS]  # the run did not change: no word of it
 
@@ -99,7 +99,7 @@ async def test_a_2026_listener_hears_of_a_run_another_process_advances(
             client.listen(resource_subscriptions=[uri, EVENTS]) as stream,
             other_process(settings) as other,
         ):
-            await other.approve(run["run_id"], "gate")
+            await other.coordination.approve(run["run_id"], "gate")
             heard: set[str] = set()
             with anyio.fail_after(10):
                 async for event in stream:
@@ -118,7 +118,7 @@ async def test_a_2026_listener_hears_of_an_event_from_another_process(
         client.listen(resource_subscriptions=[EVENTS]) as stream,
         other_process(settings) as other,
     ):
-        await other.emit("manual", {"n": 1})
+        await other.events.emit("manual", {"n": 1})
         with anyio.fail_after(10):
             event = await stream.__anext__()
         assert event.uri == EVENTS  # type: ignore[union-attr]
@@ -135,7 +135,7 @@ async def test_a_legacy_client_that_unsubscribes_hears_no_more(
             warnings.simplefilter("ignore")
             await client.unsubscribe_resource(EVENTS)
         async with other_process(settings) as other:
-            await other.emit("manual", {})
-            await other.start_run(other.workflow_for("gated"))
+            await other.events.emit("manual", {})
+            await other.runs.start_run(other.workflows.workflow_for("gated"))
             await heard.wait_for("relay://approvals/pending")  # any subscribed resource works
         assert EVENTS not in heard.uris

@@ -20,7 +20,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from tests.fake_slack import serve
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings, parse_notify_urls
 from relay.config_checks import check_settings
 from relay.errors import ConfigError
@@ -28,7 +28,7 @@ from relay.mcp_server.server import build_server
 from relay.model.loading import load_workflow
 from relay.model.run import Run
 from relay.notify.apprise_channel import AppriseChannels
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 pytest.importorskip("apprise", reason="the apprise extra is not installed")
 
@@ -93,12 +93,12 @@ def settings_for(tmp_path: Path, urls: str) -> Settings:
     )  # fmt: skip
 
 
-async def run_and_drain(relay: Relay) -> Run:
-    run, _ = await relay.start_run(load_workflow(WORKFLOW, catalog=relay.rt.actions))
+async def run_and_drain(relay: Services) -> Run:
+    run, _ = await relay.runs.start_run(load_workflow(WORKFLOW, catalog=relay.runtime.actions))
     with anyio.fail_after(20):
         while not (done := await relay.store.runs.get_run(run.id)).status.is_final:  # noqa: ASYNC110
             await anyio.sleep(0.02)
-        while await relay.list_notifications("pending"):  # noqa: ASYNC110
+        while await relay.notifications.list_notifications("pending"):  # noqa: ASYNC110
             await anyio.sleep(0.02)
     return done
 
@@ -108,9 +108,9 @@ async def test_a_notify_step_reaches_an_apprise_destination(
 ) -> None:
     receiver.failures = 2  # the outbox retries past them
     settings = settings_for(tmp_path, f"ops={receiver.apprise_url()}")
-    async with open_relay(settings, participant="pytest", worker=True) as relay:
+    async with open_relay(settings, Role.SERVER, participant="pytest") as relay:
         run = await run_and_drain(relay)
-        [sent] = await relay.list_notifications("sent")
+        [sent] = await relay.notifications.list_notifications("sent")
     assert run.status.value == "completed"
     output = run.step("tell").output
     # `ops` is an Apprise destination; `#elsewhere` would be Slack, which is not set up.
@@ -133,19 +133,21 @@ async def test_apprise_urls_leak_nowhere_even_when_delivery_fails(
     receiver.failures = 10**6  # it never takes the message
     url = receiver.apprise_url()
     settings = settings_for(tmp_path, f"ops={url}")
-    async with open_relay(settings, participant="pytest", worker=True) as relay:
-        run, _ = await relay.start_run(load_workflow(WORKFLOW, catalog=relay.rt.actions))
+    async with open_relay(settings, Role.SERVER, participant="pytest") as relay:
+        run, _ = await relay.runs.start_run(load_workflow(WORKFLOW, catalog=relay.runtime.actions))
         with anyio.fail_after(20):
-            while not (await relay.list_notifications("pending") and  # noqa: ASYNC110
-                       (await relay.list_notifications("pending"))[0].attempts >= 2):  # fmt: skip
+            while True:
+                found = await relay.notifications.list_notifications("pending")
+                if found and found[0].attempts >= 2:
+                    break
                 await anyio.sleep(0.02)
-        [pending] = await relay.list_notifications("pending")
+        [pending] = found
         texts = [
-            json.dumps([e.as_dict() for e in await relay.list_events(limit=1000)]),
+            json.dumps([e.as_dict() for e in await relay.events.list_events(limit=1000)]),
             json.dumps([h.model_dump(mode="json") for h in await relay.store.runs.history(run.id)]),
-            json.dumps([n.as_dict() for n in await relay.list_notifications("all")]),
+            json.dumps([n.as_dict() for n in await relay.notifications.list_notifications("all")]),
             json.dumps((await relay.store.runs.get_run(run.id)).model_dump(mode="json")),
-            repr(settings), str(settings), repr(relay.rt.actions),
+            repr(settings), str(settings), repr(relay.runtime.actions),
         ]  # fmt: skip
         async with Client(build_server(relay)) as client:
             for uri in ("relay://notifications/pending", f"relay://runs/{run.id}",

@@ -9,7 +9,7 @@ import pytest
 from tests.fake_slack import FakeSlack
 
 import relay
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.model.notification import NotificationStatus
 
@@ -28,9 +28,9 @@ def slack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack
 
 async def deliver_queued() -> None:
     """What a running `relay serve` / `relay worker` does: drain the outbox."""
-    async with open_relay(Settings(), participant="worker", worker=True) as worker:
+    async with open_relay(Settings(), Role.SERVER, participant="worker") as worker:
         with anyio.fail_after(15):
-            while await worker.list_notifications("pending"):  # noqa: ASYNC110
+            while await worker.notifications.list_notifications("pending"):  # noqa: ASYNC110
                 await anyio.sleep(0.02)
 
 
@@ -74,9 +74,9 @@ async def test_the_decorator_posts_unless_told_not_to(slack: FakeSlack) -> None:
     [root] = slack.top_level(channel_of(slack))
     assert root.text == "Completed: Synthesis"
     assert "MCP server" in str(root.attachments)
-    async with open_relay(Settings(), participant="reader") as reader:
-        events = [e.type for e in await reader.list_events(limit=20)]
-        sent = await reader.list_notifications("sent")
+    async with open_relay(Settings(), Role.CLIENT, participant="reader") as reader:
+        events = [e.type for e in await reader.events.list_events(limit=20)]
+        sent = await reader.notifications.list_notifications("sent")
     assert events.count("process_complete") == 2  # the quiet job still emits its events
     assert all(n.status is NotificationStatus.SENT for n in sent)
     assert len(slack.calls_to("chat.postMessage")) == 2  # Synthesis: root and one reply
@@ -87,8 +87,8 @@ async def test_a_hook_delivers_its_own_notice_before_it_returns(slack: FakeSlack
 
     [root] = slack.top_level(channel_of(slack))  # no serving process: the hook sent it
     assert root.text == "Started: Report build"
-    async with open_relay(Settings(), participant="reader") as reader:
-        assert await reader.list_notifications("pending") == []
+    async with open_relay(Settings(), Role.CLIENT, participant="reader") as reader:
+        assert await reader.notifications.list_notifications("pending") == []
 
 
 async def test_with_slack_down_a_hook_returns_and_leaves_its_notice_queued(
@@ -101,8 +101,8 @@ async def test_with_slack_down_a_hook_returns_and_leaves_its_notice_queued(
 
     assert event.type == "process_failed"
     assert slack.top_level(channel_of(slack)) == []
-    async with open_relay(Settings(), participant="reader") as reader:
-        queued = await reader.list_notifications("pending")
+    async with open_relay(Settings(), Role.CLIENT, participant="reader") as reader:
+        queued = await reader.notifications.list_notifications("pending")
     assert queued
     assert {n.thread_key for n in queued} == {"process:p-2"}
     slack.outage_until = 0.0  # Slack is back: any serving process delivers it

@@ -7,13 +7,13 @@ import anyio
 import pytest
 from tests.fake_slack import FakeSlack
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.errors import UsageError
 from relay.model.loading import load_workflow
 from relay.model.notification import NotificationStatus
 from relay.model.run import Run
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 GATED = """
 id: deploy
@@ -53,7 +53,9 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-async def relay(tmp_path: Path, slack: FakeSlack, database_url: str | None) -> AsyncIterator[Relay]:
+async def relay(
+    tmp_path: Path, slack: FakeSlack, database_url: str | None
+) -> AsyncIterator[Services]:
     """On SQLite and on PostgreSQL (the `backend` parameter)."""
     settings = Settings(
         home=tmp_path / "home", workflows_path=str(tmp_path), lease_seconds=5.0,
@@ -62,16 +64,16 @@ async def relay(tmp_path: Path, slack: FakeSlack, database_url: str | None) -> A
         slack_api_base_url=slack.api_base, slack_pace_seconds=0.01, slack_timeout_seconds=2.0,
         slack_backoff_base_seconds=0.05, slack_backoff_cap_seconds=0.3,
     )  # fmt: skip
-    async with open_relay(settings, participant="pytest", worker=True) as opened:
+    async with open_relay(settings, Role.SERVER, participant="pytest") as opened:
         yield opened
 
 
-async def run_to_end(relay: Relay, text: str, approve: str | None = None) -> Run:
-    run, _ = await relay.start_run(load_workflow(text, catalog=relay.rt.actions), {})
+async def run_to_end(relay: Services, text: str, approve: str | None = None) -> Run:
+    run, _ = await relay.runs.start_run(load_workflow(text, catalog=relay.runtime.actions), {})
     with anyio.fail_after(20):
         while not (current := await relay.store.runs.get_run(run.id)).status.is_final:
             if approve and current.step(approve).status.value == "waiting":
-                await relay.approve(run.id, approve, approver="alice")
+                await relay.coordination.approve(run.id, approve, approver="alice")
                 approve = None
             await anyio.sleep(0.02)
         while await relay.store.outbox.list_notifications(NotificationStatus.PENDING):  # noqa: ASYNC110
@@ -84,7 +86,7 @@ def channel_of(slack: FakeSlack) -> str:
 
 
 async def test_a_run_is_one_thread_whose_root_ends_with_the_final_status(
-    relay: Relay, slack: FakeSlack
+    relay: Services, slack: FakeSlack
 ) -> None:
     run = await run_to_end(relay, GATED, approve="ship")
     assert run.status.value == "completed"
@@ -107,7 +109,7 @@ async def test_a_run_is_one_thread_whose_root_ends_with_the_final_status(
     assert {n.status for n in sent} == {NotificationStatus.SENT}
 
 
-async def test_a_failed_run_broadcasts_its_failure(relay: Relay, slack: FakeSlack) -> None:
+async def test_a_failed_run_broadcasts_its_failure(relay: Services, slack: FakeSlack) -> None:
     run = await run_to_end(relay, FAILING)
     assert run.status.value == "failed"
     [root] = slack.top_level(channel_of(slack))
@@ -117,7 +119,7 @@ async def test_a_failed_run_broadcasts_its_failure(relay: Relay, slack: FakeSlac
     assert "boom" in str(failure.attachments)
 
 
-async def test_notify_slack_false_posts_nothing(relay: Relay, slack: FakeSlack) -> None:
+async def test_notify_slack_false_posts_nothing(relay: Services, slack: FakeSlack) -> None:
     run = await run_to_end(relay, QUIET)
     assert run.status.value == "completed"
     assert await relay.store.outbox.list_notifications() == []
@@ -125,10 +127,10 @@ async def test_notify_slack_false_posts_nothing(relay: Relay, slack: FakeSlack) 
 
 
 async def test_notify_slack_queues_a_message_in_the_runs_thread(
-    relay: Relay, slack: FakeSlack
+    relay: Services, slack: FakeSlack
 ) -> None:
     run = await run_to_end(relay, FAILING)
-    queued = await relay.notify_slack(
+    queued = await relay.notifications.notify_slack(
         "a note", title="Heads up", status="warning", run_id=run.id, fields={"env": "prod"}
     )
     assert queued["queued"] is True
@@ -142,9 +144,9 @@ async def test_notify_slack_queues_a_message_in_the_runs_thread(
     assert "prod" in str(note.attachments)
 
 
-async def test_notify_slack_refuses_an_unknown_status(relay: Relay) -> None:
+async def test_notify_slack_refuses_an_unknown_status(relay: Services) -> None:
     with pytest.raises(UsageError, match="unknown status 'purple'"):
-        await relay.notify_slack("x", status="purple")
+        await relay.notifications.notify_slack("x", status="purple")
 
 
 NOTIFYING = """
@@ -160,7 +162,7 @@ steps:
 """
 
 
-async def test_a_notify_step_replies_in_the_runs_thread(relay: Relay, slack: FakeSlack) -> None:
+async def test_a_notify_step_replies_in_the_runs_thread(relay: Services, slack: FakeSlack) -> None:
     run = await run_to_end(relay, NOTIFYING)
     assert run.status.value == "completed"
     assert run.step("tell").output == {
@@ -176,7 +178,7 @@ async def test_a_notify_step_replies_in_the_runs_thread(relay: Relay, slack: Fak
 
 async def test_a_notify_step_without_slack_completes_undelivered(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home", workflows_path=str(tmp_path))
-    async with open_relay(settings, participant="pytest", worker=True) as relay:
+    async with open_relay(settings, Role.SERVER, participant="pytest") as relay:
         run = await run_to_end(relay, NOTIFYING)
     assert run.status.value == "completed"
     output = run.step("tell").output

@@ -11,11 +11,11 @@ import pytest
 from mcp import Client
 from tests.fake_slack import FakeSlack, closed_port_url
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.mcp_server.server import build_server
 from relay.model.loading import load_workflow
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 WORKFLOW = """
 id: secretive
@@ -57,14 +57,16 @@ async def test_no_secret_reaches_events_history_notifications_resources_or_logs(
             slack_timeout_seconds=1.0, slack_backoff_base_seconds=0.05,
             slack_backoff_cap_seconds=0.2, slack_auth_pause_seconds=0.2,
         )  # fmt: skip
-        async with open_relay(settings, participant="pytest", worker=True) as relay:
-            run, _ = await relay.start_run(load_workflow(WORKFLOW, catalog=relay.rt.actions))
+        async with open_relay(settings, Role.SERVER, participant="pytest") as relay:
+            run, _ = await relay.runs.start_run(
+                load_workflow(WORKFLOW, catalog=relay.runtime.actions)
+            )
             with anyio.fail_after(20):
                 while not (await relay.store.runs.get_run(run.id)).status.is_final:  # noqa: ASYNC110
                     await anyio.sleep(0.05)
                 await anyio.sleep(0.5)  # let the sender try (and fail) a few times
             texts = [
-                json.dumps([e.as_dict() for e in await relay.list_events(limit=1000)]),
+                json.dumps([e.as_dict() for e in await relay.events.list_events(limit=1000)]),
                 json.dumps(
                     [h.model_dump(mode="json") for h in await relay.store.runs.history(run.id)]
                 ),
@@ -118,21 +120,23 @@ async def test_no_webhook_or_apprise_url_reaches_events_notifications_resources_
             slack_timeout_seconds=1.0, slack_backoff_base_seconds=0.05,
             slack_backoff_cap_seconds=0.1,
         )  # fmt: skip
-        async with open_relay(settings, participant="pytest", worker=True) as relay:
-            workflow = load_workflow(TO_EVERYONE, catalog=relay.rt.actions)
-            run, _ = await relay.start_run(workflow)
+        async with open_relay(settings, Role.SERVER, participant="pytest") as relay:
+            workflow = load_workflow(TO_EVERYONE, catalog=relay.runtime.actions)
+            run, _ = await relay.runs.start_run(workflow)
             with anyio.fail_after(20):
                 while not (await relay.store.runs.get_run(run.id)).status.is_final:  # noqa: ASYNC110
                     await anyio.sleep(0.05)
                 while not await _slack_dead_and_apprise_retried(relay):  # noqa: ASYNC110
                     await anyio.sleep(0.05)
-            dead = await relay.list_notifications("dead")
+            dead = await relay.notifications.list_notifications("dead")
             texts = [
-                json.dumps([e.as_dict() for e in await relay.list_events(limit=1000)]),
+                json.dumps([e.as_dict() for e in await relay.events.list_events(limit=1000)]),
                 json.dumps(
                     [h.model_dump(mode="json") for h in await relay.store.runs.history(run.id)]
                 ),
-                json.dumps([n.as_dict() for n in await relay.list_notifications("all")]),
+                json.dumps(
+                    [n.as_dict() for n in await relay.notifications.list_notifications("all")]
+                ),
                 json.dumps((await relay.store.runs.get_run(run.id)).model_dump(mode="json")),
                 repr(settings),
                 str(settings),
@@ -152,8 +156,8 @@ async def test_no_webhook_or_apprise_url_reaches_events_notifications_resources_
         assert secret not in everything
 
 
-async def _slack_dead_and_apprise_retried(relay: Relay) -> bool:
-    queued = await relay.list_notifications("all")
+async def _slack_dead_and_apprise_retried(relay: Services) -> bool:
+    queued = await relay.notifications.list_notifications("all")
     webhook = [n for n in queued if n.destination == "webhook"]
     apprise = [n for n in queued if n.destination == "apprise"]
     return all(n.status.value == "dead" for n in webhook) and all(n.attempts >= 2 for n in apprise)

@@ -18,14 +18,14 @@ import pytest
 import uvicorn
 from tests.fake_slack import ClickResult, FakeSlack, StoredMessage, post_signed
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.http_app.app import create_app
 from relay.model.loading import load_workflow
 from relay.model.notification import NotificationKind, NotificationStatus
 from relay.model.run import Approval, ApprovalStatus, Run
 from relay.notify.messages import APPROVE_ACTION_ID, REJECT_ACTION_ID
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 SECRET = "8f14e45fceea167a5a36dedd4bea2543"
 ALICE, BOB = "U0ALICE", "U0BOB"
@@ -48,12 +48,14 @@ steps:
 
 @dataclass
 class Harness:
-    relay: Relay
+    relay: Services
     slack: FakeSlack
     url: str  # relay's /slack/interactions
 
     async def start(self) -> Run:
-        run, _ = await self.relay.start_run(load_workflow(GATED, catalog=self.relay.rt.actions))
+        run, _ = await self.relay.runs.start_run(
+            load_workflow(GATED, catalog=self.relay.runtime.actions)
+        )
         return run
 
     async def request_message(self, run_id: str) -> StoredMessage:
@@ -125,7 +127,7 @@ async def harness(
 ) -> AsyncIterator[Harness]:
     """On SQLite and on PostgreSQL (the `backend` parameter)."""
     settings = _settings(tmp_path, slack, database_url=database_url)
-    async with open_relay(settings, participant="pytest", worker=True) as relay:
+    async with open_relay(settings, Role.SERVER, participant="pytest") as relay:
         ready: anyio.Event = anyio.Event()
         done: anyio.Event = anyio.Event()
         found: list[Harness] = []
@@ -267,8 +269,10 @@ async def test_a_decision_made_elsewhere_also_edits_the_slack_message(harness: H
     run = await harness.start()
     message = await harness.request_message(run.id)
     late = harness.slack.click_payload(message, APPROVE_ACTION_ID, ALICE)
-    decider = harness.relay.acting_as(f"slack:{ALICE}")  # an approver, via MCP
-    await decider.approve(run.id, "gate", comment="looks good")
+    # an approver, via MCP
+    await harness.relay.coordination.approve(
+        run.id, "gate", by=f"slack:{ALICE}", comment="looks good"
+    )
     await harness.settled(run.id)
     edited = harness.slack.messages[(message.channel, message.ts)]
     assert not _has_buttons(edited)
@@ -283,7 +287,7 @@ async def test_without_a_signing_secret_the_route_refuses_clearly(
     tmp_path: Path, slack: FakeSlack
 ) -> None:
     settings = _settings(tmp_path, slack, secret=None)
-    async with open_relay(settings, participant="pytest") as relay:
+    async with open_relay(settings, Role.CLIENT, participant="pytest") as relay:
         answers: list[ClickResult] = []
 
         async def click(base: str) -> None:
@@ -300,8 +304,8 @@ async def test_without_a_signing_secret_the_route_refuses_clearly(
 
 async def test_a_gate_that_times_out_edits_its_message_to_expired(harness: Harness) -> None:
     quick = GATED.replace('message: "Ship it?",', 'message: "Ship it?", timeout_minutes: 0.005,')
-    workflow = load_workflow(quick, catalog=harness.relay.rt.actions)
-    run, _ = await harness.relay.start_run(workflow)
+    workflow = load_workflow(quick, catalog=harness.relay.runtime.actions)
+    run, _ = await harness.relay.runs.start_run(workflow)
     message = await harness.request_message(run.id)
     done = await harness.settled(run.id)
     assert done.status.value == "failed"

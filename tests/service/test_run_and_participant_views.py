@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from relay.bootstrap import open_relay
+from relay.bootstrap import Role, open_relay
 from relay.config import Settings
 from relay.model.run import RunStatus
-from relay.service.relay import Relay
+from relay.service.services import Services
 from relay.service.views import run_view
 
 WORKFLOWS = {
@@ -28,7 +28,7 @@ steps:
 
 
 @pytest.fixture
-async def relay(tmp_path: Path, database_url: str | None) -> AsyncIterator[Relay]:
+async def relay(tmp_path: Path, database_url: str | None) -> AsyncIterator[Services]:
     folder = tmp_path / "workflows"
     folder.mkdir()
     for name, text in WORKFLOWS.items():
@@ -36,15 +36,15 @@ async def relay(tmp_path: Path, database_url: str | None) -> AsyncIterator[Relay
     settings = Settings(
         home=tmp_path / "home", workflows_path=str(folder), database_url=database_url
     )
-    async with open_relay(settings, participant="cli", worker=True, triggers=False) as relay:
+    async with open_relay(settings, Role.RUNNER, participant="cli") as relay:
         yield relay
 
 
-async def test_a_started_wait_counts_as_the_first_attempt(relay: Relay) -> None:
-    run, _ = await relay.start_run(relay.resolve("gate"))
-    waiting = await relay.wait_run(run.id, 20, until=lambda r: r.status is RunStatus.WAITING)
-    await relay.approve(run.id)
-    done = await relay.wait_run(run.id, 20, until=lambda r: r.status.is_final)
+async def test_a_started_wait_counts_as_the_first_attempt(relay: Services) -> None:
+    run, _ = await relay.runs.start_run(relay.workflows.resolve("gate"))
+    waiting = await relay.runs.wait_run(run.id, 20, until=lambda r: r.status is RunStatus.WAITING)
+    await relay.coordination.approve(run.id)
+    done = await relay.runs.wait_run(run.id, 20, until=lambda r: r.status.is_final)
 
     at_gate = {s["id"]: s["attempts"] for s in run_view(waiting)["steps"]}
     finished = {s["id"]: s["attempts"] for s in run_view(done)["steps"]}
@@ -52,12 +52,12 @@ async def test_a_started_wait_counts_as_the_first_attempt(relay: Relay) -> None:
     assert finished == {"ok": 1, "ship": 1}
 
 
-async def test_a_participant_only_addressed_by_a_task_is_listed(relay: Relay) -> None:
-    run, _ = await relay.start_run(relay.resolve("review"))
-    await relay.wait_run(run.id, 20, until=lambda r: r.status is RunStatus.WAITING)
+async def test_a_participant_only_addressed_by_a_task_is_listed(relay: Services) -> None:
+    run, _ = await relay.runs.start_run(relay.workflows.resolve("review"))
+    await relay.runs.wait_run(run.id, 20, until=lambda r: r.status is RunStatus.WAITING)
 
-    listed = {p.name: p for p in await relay.list_participants(addressed=True)}
-    seen = {p.name for p in await relay.list_participants()}
+    listed = {p.name: p for p in await relay.presence.list_participants(addressed=True)}
+    seen = {p.name for p in await relay.presence.list_participants()}
 
     assert listed["pycharm"].last_seen is None
     assert listed["pycharm"].open_tasks == 1

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # settings are read by `run_command` (and by servers when the
 
 async def approve(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
-        decision = await relay.approve(
+        decision = await relay.coordination.approve(
             args.run_id,
             args.step,
             approved=not args.reject,
@@ -38,7 +38,7 @@ async def approve(settings: "Settings", args: argparse.Namespace) -> int:
 
 async def list_approvals(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
-        approvals = await relay.list_approvals(args.status)
+        approvals = await relay.coordination.list_approvals(args.status)
     if args.json:
         write_json({"approvals": approvals})
         return 0
@@ -61,8 +61,8 @@ async def list_approvals(settings: "Settings", args: argparse.Namespace) -> int:
 async def list_tasks(settings: "Settings", args: argparse.Namespace) -> int:
     who = args.participant or participant(settings)
     async with client(settings) as relay:
-        tasks = await relay.list_tasks(who, args.status)
-        everyone = [] if tasks or who == "*" else await relay.list_tasks("*", "open")
+        tasks = await relay.coordination.list_tasks(who, args.status)
+        everyone = [] if tasks or who == "*" else await relay.coordination.list_tasks("*", "open")
     if args.json:
         write_json({"tasks": [task_view(t) for t in tasks]})
         return 0
@@ -85,7 +85,7 @@ def _no_tasks(who: str, status: str) -> str:
 
 async def claim_task(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
-        task = await relay.claim_task(args.task_id)
+        task = await relay.coordination.claim_task(args.task_id)
     if args.json:
         write_json(task_view(task))
         return 0
@@ -102,7 +102,7 @@ async def claim_task(settings: "Settings", args: argparse.Namespace) -> int:
 async def complete_task(settings: "Settings", args: argparse.Namespace) -> int:
     result = json_value("--result", args.result, {})
     async with client(settings) as relay:
-        task, run = await relay.complete_task(
+        task, run = await relay.coordination.complete_task(
             args.task_id, result, failed=args.failed, error=args.error
         )
     if args.json:
@@ -118,7 +118,7 @@ async def complete_task(settings: "Settings", args: argparse.Namespace) -> int:
 
 async def list_participants(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
-        participants = await relay.list_participants(addressed=True)
+        participants = await relay.presence.list_participants(addressed=True)
     if args.json:
         write_json({"participants": [participant_view(p) for p in participants]})
         return 0
@@ -130,7 +130,7 @@ async def list_participants(settings: "Settings", args: argparse.Namespace) -> i
 
 async def list_notifications(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
-        found = await relay.list_notifications(args.status)
+        found = await relay.notifications.list_notifications(args.status)
     if args.json:
         write_json({"notifications": [n.as_dict() for n in found]})
         return 0

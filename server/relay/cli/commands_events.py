@@ -14,7 +14,7 @@ from relay.service.views import event_view
 
 if TYPE_CHECKING:
     from relay.config import Settings  # the service loads with the command that opens it
-    from relay.service.relay import Relay
+    from relay.service.services import Services
 
 # `--follow` asks for at most this many events at a time, and looks again at the latest
 # after this long even when no change was signalled (a safety net, as in the engine).
@@ -33,7 +33,7 @@ def event_line(event: Event) -> str:
 async def emit_event(settings: "Settings", args: argparse.Namespace) -> int:
     data = json_object("--data", args.data)
     async with client(settings) as relay:
-        result = await relay.emit(
+        result = await relay.events.emit(
             args.type,
             data,
             source=args.source,
@@ -58,7 +58,7 @@ async def emit_event(settings: "Settings", args: argparse.Namespace) -> int:
 
 async def list_events(settings: "Settings", args: argparse.Namespace) -> int:
     async with StopOnSignal(), client(settings) as relay:
-        events, cursor = await relay.event_page(
+        events, cursor = await relay.events.event_page(
             args.type, args.source, args.correlation_id, args.after_seq, args.limit
         )
         if not args.follow:
@@ -70,9 +70,11 @@ async def list_events(settings: "Settings", args: argparse.Namespace) -> int:
 
 
 async def _page(
-    relay: "Relay", args: argparse.Namespace, after_seq: int | None, limit: int
+    relay: "Services", args: argparse.Namespace, after_seq: int | None, limit: int
 ) -> list[Event]:
-    return await relay.list_events(args.type, args.source, args.correlation_id, after_seq, limit)
+    return await relay.events.list_events(
+        args.type, args.source, args.correlation_id, after_seq, limit
+    )
 
 
 def _show_page(events: list[Event], last_seq: int, as_json: bool) -> None:
@@ -93,7 +95,7 @@ def _stream(events: list[Event], as_json: bool) -> None:
             write(event_line(event))
 
 
-async def _follow(relay: "Relay", args: argparse.Namespace, cursor: int) -> None:
+async def _follow(relay: "Services", args: argparse.Namespace, cursor: int) -> None:
     while True:
         generation = relay.store.feed.generation()
         events = await _page(relay, args, cursor, FOLLOW_PAGE)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from relay.config import Settings  # the service loads with the command that opens it
     from relay.model.workflow import Workflow
     from relay.service.delivery import Undelivered
-    from relay.service.relay import Relay
+    from relay.service.services import Services
 
 EXIT_BY_STATUS = {RunStatus.COMPLETED: 0, RunStatus.FAILED: 1, RunStatus.CANCELLED: 3}
 EXIT_INTERRUPTED = 130
@@ -54,13 +54,15 @@ class Watch:
         self.progress = progress_for(as_json)
         self.run: Run | None = None
 
-    async def follow(self, relay: "Relay", run: Run) -> int:
+    async def follow(self, relay: "Services", run: Run) -> int:
         self.run = run
         self.progress.show(run)
         while not run.status.is_final:
-            run = self.run = await relay.wait_run(run.id, WATCH_SECONDS, until=changed_from(run))
+            run = self.run = await relay.runs.wait_run(
+                run.id, WATCH_SECONDS, until=changed_from(run)
+            )
             self.progress.show(run)
-        unsent = await relay.flush_notifications(FLUSH_SECONDS, run_id=run.id)
+        unsent = await relay.notifications.flush_notifications(FLUSH_SECONDS, run_id=run.id)
         if unsent.pending:
             note(unsent_line(run.id, unsent))
         if unsent.dead:
@@ -116,12 +118,12 @@ def _inputs(workflow: "Workflow", assignments: list[str]) -> dict[str, Any]:
     return parse_input_assignments(workflow, assignments)
 
 
-def resolve(relay: "Relay", workflow_or_file: str) -> "Workflow":
+def resolve(relay: "Services", workflow_or_file: str) -> "Workflow":
     """The workflow to run; with no workflow files at all, how to get some."""
     try:
-        return relay.resolve(workflow_or_file)
+        return relay.workflows.resolve(workflow_or_file)
     except WorkflowNotFound as exc:
-        if relay.catalog.files():
+        if relay.workflows.has_files():
             raise
         raise UsageError(f"{exc}; `relay init` creates workflows/ with examples here") from None
 
@@ -133,7 +135,7 @@ async def run_workflow(settings: "Settings", args: argparse.Namespace) -> int:
     async with StopOnSignal(), driver(settings) as relay:
         workflow = resolve(relay, args.workflow)
         inputs = _inputs(workflow, args.inputs)
-        run, _ = await relay.start_run(workflow, inputs, cwd=os.getcwd())
+        run, _ = await relay.runs.start_run(workflow, inputs, cwd=os.getcwd())
         return await watch.follow(relay, run)
     return watch.interrupted()
 
@@ -142,8 +144,8 @@ async def _start_detached(settings: "Settings", args: argparse.Namespace) -> int
     async with client(settings) as relay:
         workflow = resolve(relay, args.workflow)
         inputs = _inputs(workflow, args.inputs)
-        run, _ = await relay.start_run(workflow, inputs, cwd=os.getcwd(), drive=False)
-        workers = await relay.live_workers()
+        run, _ = await relay.runs.start_run(workflow, inputs, cwd=os.getcwd(), drive=False)
+        workers = await relay.presence.live_workers()
     if args.json:
         write_json({"run_id": run.id})
     else:
@@ -158,15 +160,15 @@ async def resume_run(settings: "Settings", args: argparse.Namespace) -> int:
         return await _resume_detached(settings, args)
     watch = Watch(args.json)
     async with StopOnSignal(), driver(settings) as relay:
-        run = await relay.resume(args.run_id)
+        run = await relay.runs.resume(args.run_id)
         return await watch.follow(relay, run)
     return watch.interrupted()
 
 
 async def _resume_detached(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
-        run = await relay.resume(args.run_id)
-        workers = await relay.live_workers()
+        run = await relay.runs.resume(args.run_id)
+        workers = await relay.presence.live_workers()
     if args.json:
         write_json(run_brief(run))
     else:
@@ -179,9 +181,9 @@ async def _resume_detached(settings: "Settings", args: argparse.Namespace) -> in
 async def show_status(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
         if args.wait:
-            run = await relay.wait_run(args.run_id, args.wait)
+            run = await relay.runs.wait_run(args.run_id, args.wait)
         else:
-            run = await relay.get_run(args.run_id)
+            run = await relay.runs.get_run(args.run_id)
     if args.json:
         write_json(run_brief(run))
     else:
@@ -192,7 +194,7 @@ async def show_status(settings: "Settings", args: argparse.Namespace) -> int:
 
 async def list_runs(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
-        runs = await relay.list_runs(args.status, args.workflow, args.limit)
+        runs = await relay.runs.list_runs(args.status, args.workflow, args.limit)
     if args.json:
         write_json({"runs": [run_summary(r) for r in runs]})
         return 0
@@ -214,7 +216,7 @@ def _took(run: Run) -> str:
 
 async def cancel_run(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
-        run = await relay.cancel(args.run_id, args.reason)
+        run = await relay.runs.cancel(args.run_id, args.reason)
     if args.json:
         write_json(run_brief(run))
     elif run.status.is_final:

@@ -1,7 +1,7 @@
 """Long-running processes: `serve` (MCP over stdio, SSE or streamable HTTP), `worker`,
 and `ui` (the dashboard alone).
 
-Each opens the process's one Relay with a worker engine, so that every serving process
+Each opens the process's services with a worker engine, so that every serving process
 also drives runs. Stopping it (stdin closed for stdio, SIGINT or SIGTERM for any) leaves
 `open_relay`, whose engine hands its leases back: another process takes the runs over at
 once instead of after the lease lapses; then the process exits without the interpreter's
@@ -70,13 +70,13 @@ def log_runs(stream: TextIO) -> None:
 
 
 async def run_worker(args: argparse.Namespace) -> int:
-    from relay.bootstrap import open_relay
+    from relay.bootstrap import Role, open_relay
 
     settings = _settings()
     name = participant(settings)
     log_runs(sys.stderr)
-    async with StopOnSignal(), open_relay(settings, participant=name, worker=True) as relay:
-        note(f"worker {relay.rt.worker_id} is running; stop it with Ctrl-C or SIGTERM")
+    async with StopOnSignal(), open_relay(settings, Role.SERVER, participant=name) as relay:
+        note(f"worker {relay.runtime.worker_id} is running; stop it with Ctrl-C or SIGTERM")
         await anyio.sleep_forever()
     return 0  # stopped by a signal: the normal end of a worker
 
@@ -120,7 +120,7 @@ async def _serve_stdio() -> int:
 
 
 async def _open_when_asked(handle: "RelayHandle", quiet: "InputQuiet") -> None:
-    """Open the process's Relay once the client's first requests are answered (or one
+    """Open the process's services once the client's first requests are answered (or one
     needs it), and keep it open until cancelled."""
     async with anyio.create_task_group() as tg:
 
@@ -133,10 +133,10 @@ async def _open_when_asked(handle: "RelayHandle", quiet: "InputQuiet") -> None:
         tg.cancel_scope.cancel()
     try:
         settings = _settings()
-        from relay.bootstrap import open_relay
+        from relay.bootstrap import Role, open_relay
 
         async with open_relay(
-            settings, participant=serving_participant(settings), worker=True
+            settings, Role.SERVER, participant=serving_participant(settings)
         ) as relay:
             handle.opened(relay, settings.participant)
             await anyio.sleep_forever()
@@ -149,7 +149,7 @@ async def _open_when_asked(handle: "RelayHandle", quiet: "InputQuiet") -> None:
 async def _serve_http(settings: "Settings", host: str, port: int) -> int:
     from mcp.server.subscriptions import InMemorySubscriptionBus
 
-    from relay.bootstrap import open_relay
+    from relay.bootstrap import Role, open_relay
     from relay.http_app.app import MCP_PATH, SSE_PATH, create_app
     from relay.http_app.listener import check_exposure, open_listener, serve, stop_signals, url_of
     from relay.mcp_server.server import build_server
@@ -159,7 +159,7 @@ async def _serve_http(settings: "Settings", host: str, port: int) -> int:
     updates = ResourceUpdates(InMemorySubscriptionBus())
     with stop_signals() as signals, open_listener(host, port) as sock:
         async with open_relay(
-            settings, participant=serving_participant(settings), worker=True
+            settings, Role.SERVER, participant=serving_participant(settings)
         ) as relay:
             mcp = build_server(relay, participant=settings.participant, updates=updates)
             app = create_app(relay, settings, bind_host=host, server=mcp)
@@ -173,7 +173,7 @@ async def _serve_http(settings: "Settings", host: str, port: int) -> int:
 
 
 async def run_ui(args: argparse.Namespace) -> int:
-    from relay.bootstrap import open_relay
+    from relay.bootstrap import Role, open_relay
     from relay.dashboard.routes import create_dashboard_app
     from relay.http_app.listener import check_exposure, open_listener, serve, stop_signals, url_of
 
@@ -181,7 +181,7 @@ async def run_ui(args: argparse.Namespace) -> int:
     check_exposure(args.host, settings)  # before anything is bound or opened
     name = settings.participant or DASHBOARD_PARTICIPANT
     with stop_signals() as signals, open_listener(args.host, args.port) as sock:
-        async with open_relay(settings, participant=name, worker=True) as relay:
+        async with open_relay(settings, Role.SERVER, participant=name) as relay:
             app = create_dashboard_app(relay, settings, bind_host=args.host)
             note(f"dashboard at {url_of(sock, '/ui/')}; stop with Ctrl-C or SIGTERM")
             await serve(app, sock, signals)

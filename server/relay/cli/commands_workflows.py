@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 async def list_workflows(settings: "Settings", args: argparse.Namespace) -> int:
     async with client(settings) as relay:
-        found = relay.list_workflows()
+        found = relay.workflows.list_workflows()
     if args.json:
         write_json(found)
         return 0
@@ -36,7 +36,7 @@ async def list_workflows(settings: "Settings", args: argparse.Namespace) -> int:
         for w in found["workflows"]
     ]
     empty = (
-        f"no workflows found in {relay.catalog.searched()}; `relay init` creates "
+        f"no workflows found in {relay.workflows.searched()}; `relay init` creates "
         "workflows/ with examples in the folder it runs in"
     )
     table(["ID", "STEPS", "INPUTS", "NAME", "FILE"], rows, empty=empty)

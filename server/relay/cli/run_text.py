@@ -118,7 +118,7 @@ def _what(waiting: dict[str, Any]) -> str:
 
 
 def state_lines(state: dict[str, Any]) -> list[str]:
-    """Where a run stands after a decision or an event moved it (`Relay.decided_state`),
+    """Where a run stands after a decision or an event moved it (`Runs.state_after`),
     for people: its status, or what it waits for and the command that unblocks it."""
     run_id, workflow, waiting = state["run_id"], state["workflow"], state.get("waiting_for")
     hint: str = state.get("next") or ""

@@ -1,4 +1,4 @@
-"""How a command reaches relay: who it speaks as, and which kind of `Relay` it opens.
+"""How a command reaches relay: who it speaks as, and which `Role` it opens relay in.
 
 Most commands only read or record (no engine). `relay run` and `relay resume` drive their
 own run in-process; `relay worker` drives everyone's. `validate`, `schema` and `graph`
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the engine, store and service load with the command that opens them
     from relay.config import Settings
     from relay.model.workflow import Workflow
-    from relay.service.relay import Relay
+    from relay.service.services import Services
 
 
 def participant(settings: "Settings") -> str:
@@ -21,31 +21,26 @@ def participant(settings: "Settings") -> str:
 
 
 @asynccontextmanager
-async def client(settings: "Settings") -> AsyncIterator["Relay"]:
-    """A Relay that reads and records but drives no run."""
-    from relay.bootstrap import open_relay
+async def client(settings: "Settings") -> AsyncIterator["Services"]:
+    """The services of a process that reads and records but drives no run."""
+    from relay.bootstrap import Role, open_relay
 
-    async with open_relay(settings, participant=participant(settings)) as relay:
+    async with open_relay(settings, Role.CLIENT, participant=participant(settings)) as relay:
         yield relay
 
 
 @asynccontextmanager
-async def driver(settings: "Settings") -> AsyncIterator["Relay"]:
-    """A Relay whose engine drives only the runs this process starts (and their children)."""
-    from relay.bootstrap import open_relay
+async def driver(settings: "Settings") -> AsyncIterator["Services"]:
+    """The services of a process whose engine drives only the runs it starts (and
+    their children)."""
+    from relay.bootstrap import Role, open_relay
 
-    async with open_relay(
-        settings,
-        participant=participant(settings),
-        worker=True,
-        own_runs_only=True,
-        triggers=False,
-    ) as relay:
+    async with open_relay(settings, Role.RUNNER, participant=participant(settings)) as relay:
         yield relay
 
 
 def resolve_offline(settings: "Settings", workflow_or_file: str) -> "Workflow":
-    """`Relay.resolve` without opening the store (for `graph`)."""
+    """`Workflows.resolve` without opening the store (for `graph`)."""
     from relay.bootstrap import build_registry
     from relay.catalog import WorkflowCatalog
     from relay.config import process_environment

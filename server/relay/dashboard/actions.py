@@ -21,29 +21,31 @@ from relay.service.views import run_brief, task_view
 async def approve(
     board: Board, run_id: str, step: str | None, approved: bool, comment: str
 ) -> dict[str, Any]:
-    return await board.relay.approve(
-        run_id, step or None, approved=approved, comment=comment, channel=CHANNEL
+    return await board.relay.coordination.approve(
+        run_id, step or None, by=board.actor, approved=approved, comment=comment, channel=CHANNEL
     )
 
 
 async def cancel(board: Board, run_id: str, reason: str) -> dict[str, Any]:
-    return run_brief(await board.relay.cancel(run_id, reason, wait_seconds=0))
+    return run_brief(await board.relay.runs.cancel(run_id, reason, by=board.actor, wait_seconds=0))
 
 
 async def resume(board: Board, run_id: str) -> dict[str, Any]:
-    return run_brief(await board.relay.resume(run_id))
+    return run_brief(await board.relay.runs.resume(run_id, by=board.actor))
 
 
 async def complete_task(
     board: Board, task_id: str, result: Any, failed: bool, error: str
 ) -> dict[str, Any]:
-    task, run = await board.relay.complete_task(task_id, result, failed=failed, error=error)
+    task, run = await board.relay.coordination.complete_task(
+        task_id, result, by=board.actor, failed=failed, error=error
+    )
     return {"task": task_view(task), "run_status": run["status"]}
 
 
 async def start(board: Board, workflow_id: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    workflow = board.relay.workflow_for(workflow=workflow_id)
-    run, _ = await board.relay.start_run(workflow, inputs)
+    workflow = board.relay.workflows.workflow_for(workflow=workflow_id)
+    run, _ = await board.relay.runs.start_run(workflow, inputs, by=board.actor)
     return run_brief(run)
 
 
@@ -60,7 +62,7 @@ def json_text(text: str, what: str) -> Any:
 def form_inputs(board: Board, workflow_id: str, form: FormData) -> dict[str, Any]:
     """A start form's `input.NAME` fields, each parsed by its declared type (as `relay run
     -i NAME=VALUE` parses it); an empty field means the input's default."""
-    workflow = board.relay.workflow_for(workflow=workflow_id)
+    workflow = board.relay.workflows.workflow_for(workflow=workflow_id)
     values: dict[str, Any] = {}
     for key, value in form.multi_items():
         name = key.removeprefix("input.")

@@ -52,7 +52,7 @@ def _bool(data: dict[str, Any], key: str, default: bool) -> bool:
 
 
 async def list_runs(board: Board, request: Request) -> Any:
-    runs = await board.relay.list_runs(
+    runs = await board.relay.runs.list_runs(
         text(request, "status"),
         text(request, "workflow"),
         number(request, "limit", 20, 1, 1000),
@@ -63,7 +63,7 @@ async def list_runs(board: Board, request: Request) -> Any:
 
 
 async def get_run(board: Board, request: Request) -> Any:
-    return await board.relay.run_detail(request.path_params["run_id"])
+    return await board.relay.runs.run_detail(request.path_params["run_id"])
 
 
 async def start_run(board: Board, request: Request) -> Any:
@@ -96,11 +96,11 @@ async def resume(board: Board, request: Request) -> Any:
 
 async def approvals(board: Board, request: Request) -> Any:
     status = text(request, "status") or "pending"
-    return {"approvals": await board.relay.list_approvals(status)}
+    return {"approvals": await board.relay.coordination.list_approvals(status)}
 
 
 async def tasks(board: Board, request: Request) -> Any:
-    found = await board.relay.list_tasks(
+    found = await board.relay.coordination.list_tasks(
         text(request, "participant") or "*", text(request, "status") or "open"
     )
     return {"tasks": [task_view(t) for t in found]}
@@ -119,7 +119,7 @@ async def complete_task(board: Board, request: Request) -> Any:
 
 async def events(board: Board, request: Request) -> Any:
     after = text(request, "after_seq")
-    found, last_seq = await board.relay.event_page(
+    found, last_seq = await board.relay.events.event_page(
         text(request, "type"),
         text(request, "source"),
         text(request, "correlation_id"),
@@ -130,20 +130,20 @@ async def events(board: Board, request: Request) -> Any:
 
 
 async def workflows(board: Board, request: Request) -> Any:
-    return board.relay.list_workflows()
+    return board.relay.workflows.list_workflows()
 
 
 async def workflow(board: Board, request: Request) -> Any:
-    return board.relay.workflow_detail(request.path_params["workflow_id"])
+    return board.relay.workflows.workflow_detail(request.path_params["workflow_id"])
 
 
 async def participants(board: Board, request: Request) -> Any:
-    found = await board.relay.list_participants()
+    found = await board.relay.presence.list_participants()
     return {"participants": [participant_view(p) for p in found]}
 
 
 async def analytics(board: Board, request: Request) -> Any:
-    return await board.relay.analytics(number(request, "days", 14, 1, 366))
+    return await board.relay.runs.analytics(number(request, "days", 14, 1, 366))
 
 
 def _json(board: Board, handler: Handler) -> Callable[[Request], Awaitable[Response]]:

@@ -1,5 +1,5 @@
-"""What every dashboard handler shares: the service (acting as the dashboard's
-participant), the templates, and how a relay error becomes an HTTP status."""
+"""What every dashboard handler shares: the services and the participant the dashboard
+acts as, the templates, and how a relay error becomes an HTTP status."""
 
 from dataclasses import dataclass
 from datetime import UTC
@@ -15,7 +15,7 @@ from relay.errors import RelayError
 from relay.http_app.errors import status_of
 from relay.http_app.security import auth_token
 from relay.http_app.throttle import SignInThrottle
-from relay.service.relay import Relay
+from relay.service.services import Services
 from relay.service.wording import seconds_text, time_text
 
 HERE = Path(__file__).parent
@@ -44,19 +44,16 @@ def templates() -> jinja2.Environment:
 
 @dataclass(frozen=True)
 class Board:
-    relay: Relay
+    relay: Services
+    actor: str  # the participant the dashboard acts as
     env: jinja2.Environment
     token: str | None
     throttle: SignInThrottle  # shared with the app's guard: wrong tokens count in both
 
     @classmethod
-    def create(cls, relay: Relay, settings: Settings, throttle: SignInThrottle) -> "Board":
-        actor = relay.acting_as(settings.participant or ACTOR)
-        return cls(actor, templates(), auth_token(settings), throttle)
-
-    @property
-    def actor(self) -> str:
-        return self.relay.participant
+    def create(cls, relay: Services, settings: Settings, throttle: SignInThrottle) -> "Board":
+        actor = settings.participant or ACTOR
+        return cls(relay, actor, templates(), auth_token(settings), throttle)
 
     def page(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         template = self.env.get_template(name)

@@ -52,7 +52,7 @@ def text(request: Request, name: str) -> str | None:
 async def runs_page(board: Board, request: Request) -> Response:
     status, workflow, who = text(request, "status"), text(request, "workflow"), text(request, "by")
     page = number(request, "page", 1, 1, 10_000)
-    runs = await board.relay.list_runs(
+    runs = await board.relay.runs.list_runs(
         status, workflow, PAGE_SIZE + 1, started_by=who, offset=(page - 1) * PAGE_SIZE
     )
     return board.page(
@@ -63,7 +63,7 @@ async def runs_page(board: Board, request: Request) -> Response:
         page=page,
         filters={"status": status or "", "workflow": workflow or "", "by": who or ""},
         statuses=[s.value for s in RunStatus],
-        workflows=sorted(w["id"] for w in board.relay.list_workflows()["workflows"]),
+        workflows=sorted(w["id"] for w in board.relay.workflows.list_workflows()["workflows"]),
     )
 
 
@@ -87,7 +87,7 @@ def timeline_rows(detail: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def run_page(board: Board, request: Request) -> Response:
-    detail = await board.relay.run_detail(request.path_params["run_id"])
+    detail = await board.relay.runs.run_detail(request.path_params["run_id"])
     run, waiting = detail["run"], detail["run"]["waiting_for"]
     return board.page(
         request,
@@ -105,8 +105,8 @@ async def run_page(board: Board, request: Request) -> Response:
 
 
 async def approvals_page(board: Board, request: Request) -> Response:
-    approvals = await board.relay.list_approvals("pending")
-    tasks = await board.relay.list_tasks("*", None)
+    approvals = await board.relay.coordination.list_approvals("pending")
+    tasks = await board.relay.coordination.list_tasks("*", None)
     open_ = (TaskStatus.OPEN, TaskStatus.CLAIMED)
     waiting = [task_view(t) for t in tasks if t.status in open_]
     return board.page(request, "approvals.html", approvals=approvals, tasks=waiting, pretty=pretty)
@@ -115,7 +115,7 @@ async def approvals_page(board: Board, request: Request) -> Response:
 async def events_page(board: Board, request: Request) -> Response:
     kind, source = text(request, "type"), text(request, "source")
     limit = number(request, "limit", 100, 1, 1000)
-    events = await board.relay.list_events(kind, source, limit=limit)
+    events = await board.relay.events.list_events(kind, source, limit=limit)
     return board.page(
         request,
         "events.html",
@@ -126,32 +126,34 @@ async def events_page(board: Board, request: Request) -> Response:
 
 
 async def workflows_page(board: Board, request: Request) -> Response:
-    listed = board.relay.list_workflows()
+    listed = board.relay.workflows.list_workflows()
     return board.page(
         request,
         "workflows.html",
         workflows=listed["workflows"],
         problems=listed["errors"],
-        searched=board.relay.catalog.searched(),
+        searched=board.relay.workflows.searched(),
     )
 
 
 async def workflow_page(board: Board, request: Request) -> Response:
-    detail = board.relay.workflow_detail(request.path_params["workflow_id"])
+    detail = board.relay.workflows.workflow_detail(request.path_params["workflow_id"])
     return board.page(
         request, "workflow.html", detail=detail, dag=dag_svg(detail["graph"]), pretty=pretty
     )
 
 
 async def participants_page(board: Board, request: Request) -> Response:
-    people = [participant_view(p) for p in await board.relay.list_participants(addressed=True)]
-    workers = await board.relay.live_workers()
+    people = [
+        participant_view(p) for p in await board.relay.presence.list_participants(addressed=True)
+    ]
+    workers = await board.relay.presence.live_workers()
     return board.page(request, "participants.html", participants=people, workers=workers)
 
 
 async def analytics_page(board: Board, request: Request) -> Response:
     days = number(request, "days", 14, 1, 366)
-    figures = await board.relay.analytics(days)
+    figures = await board.relay.runs.analytics(days)
     charts = {
         w["workflow"]: (runs_per_day_svg(w["per_day"]), slowest_steps_svg(w["slowest_steps"]))
         for w in figures["workflows"]

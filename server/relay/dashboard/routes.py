@@ -16,12 +16,14 @@ from relay.dashboard.board import HERE, Board
 from relay.dashboard.pages import page_routes
 from relay.http_app.security import BrowserAccess, Guard, allowed_names, auth_token
 from relay.http_app.throttle import SignInThrottle
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 BROWSER = BrowserAccess()
 
 
-def dashboard_routes(relay: Relay, settings: Settings, throttle: SignInThrottle) -> list[BaseRoute]:
+def dashboard_routes(
+    relay: Services, settings: Settings, throttle: SignInThrottle
+) -> list[BaseRoute]:
     board = Board.create(relay, settings, throttle)
     static = StaticFiles(directory=HERE / "static")
     ui = [
@@ -42,7 +44,7 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def create_dashboard_app(relay: Relay, settings: Settings, *, bind_host: str) -> Starlette:
+def create_dashboard_app(relay: Services, settings: Settings, *, bind_host: str) -> Starlette:
     """`relay ui`: the dashboard, its API, `/healthz`, and `/` leading to `/ui/`."""
     names = allowed_names(settings.allowed_hosts, bind_host)
     throttle = SignInThrottle()

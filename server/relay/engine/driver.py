@@ -27,24 +27,31 @@ from relay.engine.steps import Outcome, render_params, resolve_action, run_attem
 from relay.engine.waiting import Resolution, resolve
 from relay.engine.waiting_start import WaitStarted, start_waiting
 from relay.errors import ConflictError, ExpressionError, ParamsError, RelayError
+from relay.model.events import Event, NewEvent
 from relay.model.expressions import evaluate_condition, render
 from relay.model.run import Run, RunStatus, StepRun, StepStatus
 from relay.model.workflow import Workflow
+from relay.store.base import AppendResult
 
 RING = Outcome("", ok=True)  # not a step's outcome: someone rang the run's doorbell
 
 
 class RunDriver:
-    def __init__(self, rt: Runtime, run: Run, workflow: Workflow) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        run: Run,
+        workflow: Workflow,
+        on_appended: Callable[[AppendResult], None] | None = None,
+    ) -> None:
         self.rt = rt
+        # The engine's, for what the run's steps append: it drives the runs they wake.
+        self.on_appended = on_appended
         self.wf = workflow
         self.rec = Recorder(rt, run, workflow)
         self.deps = workflow.dependencies()
         self.defs = {s.id: s for s in workflow.steps}
-        self.dependants: dict[str, list[str]] = {s.id: [] for s in workflow.steps}
-        for step_id, needs in self.deps.items():
-            for need in needs:
-                self.dependants[need].append(step_id)
+        self.dependants = workflow.dependants()
         self.candidates = {s.id for s in run.steps if s.status is StepStatus.PENDING}
         self.running: dict[str, anyio.CancelScope] = {}
         # Attempts recorded but not yet committed: each starts once its commit is done.
@@ -258,10 +265,16 @@ class RunDriver:
         with scope:
             await run_attempt(*args)
 
-    async def _emit(self, event: Any) -> Any:
-        if self.rt.emit is None:
+    async def _emit(self, event: NewEvent) -> Event:
+        """An `emit_event` step's event: appended (the runs it wakes leased to this
+        engine's worker, when there is one) and handed to the engine."""
+        if self.on_appended is None:
             return (await self.rt.store.events.append_event(event)).event
-        return await self.rt.emit(event)
+        result = await self.rt.store.events.append_event(
+            event, claim_owner=self.rt.worker_id, lease_seconds=self.rt.lease_seconds
+        )
+        self.on_appended(result)
+        return result.event
 
     # outcomes ---------------------------------------------------------------------------
 
@@ -387,9 +400,8 @@ class RunDriver:
         self.ring(signal, cancel_reason)
 
     async def _park(self) -> bool:
-        wake = self._next_wake()
         try:
-            await self.rec.park(wake)
+            await self.rec.park(self._next_wake())
         except ConflictError:
             await self._refresh_signal()
             return False
@@ -414,16 +426,12 @@ class RunDriver:
             scope.cancel()
         while self.running:
             self._on_outcome(await recv.receive())
-        if self.cancel_reason is not None:
-            await self.rec.close_unfinished(None, now, cancelled=True)
-            await self.rec.finish(RunStatus.CANCELLED, None, f"cancelled: {self.cancel_reason}")
-            return
         await self.rec.close_unfinished(None, now, cancelled=True)
-        await self.rec.finish(
-            RunStatus.FAILED,
-            None,
-            f"the workflow's deadline of {self.wf.deadline_seconds:g} s passed",
-        )
+        if self.cancel_reason is not None:
+            await self.rec.finish(RunStatus.CANCELLED, None, f"cancelled: {self.cancel_reason}")
+        else:
+            passed = f"the workflow's deadline of {self.wf.deadline_seconds:g} s passed"
+            await self.rec.finish(RunStatus.FAILED, None, passed)
 
     # time ---------------------------------------------------------------------------------
 
@@ -438,6 +446,4 @@ class RunDriver:
 
     def _seconds_to_next_wake(self) -> float:
         wake = self._next_wake()
-        if wake is None:
-            return math.inf
-        return max(0.0, (wake - utcnow()) / timedelta(seconds=1))
+        return math.inf if wake is None else max(0.0, (wake - utcnow()) / timedelta(seconds=1))

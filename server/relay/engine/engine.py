@@ -15,11 +15,14 @@ from typing import Self
 
 import anyio
 from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectSendStream
 
 from relay.engine.driver import RunDriver
 from relay.engine.runtime import Runtime, utcnow
 from relay.errors import LeaseLost, RelayError, RunNotFound, StoreUnavailable
+from relay.model.events import Event
 from relay.model.run import Run
+from relay.store.base import AppendResult
 
 log = logging.getLogger("relay.engine")
 # One line when this engine takes a run and one when it lets it go (finished or parked):
@@ -49,8 +52,11 @@ class Engine:
         max_concurrent_runs: int = 256,
         own_runs_only: bool = False,
         claim: bool = True,
+        step_events: MemoryObjectSendStream[Event] | None = None,
     ) -> None:
         self.rt = rt
+        # Where the events the runs' steps append go on to (the triggers they may fire).
+        self.step_events = step_events
         # `relay run`: drive only the runs this process started, and their children.
         self.own_runs_only = own_runs_only
         self.roots: set[str] = set()
@@ -125,6 +131,13 @@ class Engine:
         if run.id not in self._scopes:
             self._fresh.pop(run.id, None)
 
+    def _appended(self, result: AppendResult) -> None:
+        """A step of a run driven here appended an event: drive the runs it woke (leased
+        to this worker with it), and pass it on to the triggers."""
+        self.adopt(result.claimed)
+        if not result.duplicate and self.step_events is not None:
+            self.step_events.send_nowait(result.event)
+
     def _dispatch(self) -> None:
         assert self._tg is not None
         while self._queue and len(self._scopes) < self._capacity:
@@ -141,7 +154,7 @@ class Engine:
         try:
             with scope:
                 run = self._fresh.pop(run_id, None) or await self.rt.store.runs.get_run(run_id)
-                driver = RunDriver(self.rt, run, await self.rt.workflow_of(run))
+                driver = RunDriver(self.rt, run, await self.rt.workflow_of(run), self._appended)
                 self.drivers[run_id] = driver
                 runs_log.info("took run %s (%s, %s)", run_id, run.workflow, run.status.value)
                 await driver.drive()

@@ -1,13 +1,12 @@
 """What every run driver of one engine shares: the store, the actions, the clock."""
 
 import json
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from relay.engine.actions import ActionRegistry
-from relay.model.events import Event, NewEvent
 from relay.model.run import Run
 from relay.model.workflow import Workflow
 from relay.notify.channels import Channels, ConfiguredChannels
@@ -37,7 +36,6 @@ class Runtime:
     lease_seconds: float
     environ: Mapping[str, str]
     workflows: WorkflowSource | None = None
-    emit: Callable[[NewEvent], Awaitable[Event]] | None = None
     definitions: dict[str, Workflow] = field(default_factory=dict)
     # Where notifications go (a run's lifecycle, decided approvals): none configured, none.
     channels: Channels = field(default_factory=ConfiguredChannels)

@@ -2,7 +2,7 @@
 webhooks (`/hooks/{name}`), Slack interactions (`/slack/interactions`) and the dashboard
 (`/ui/`, `/api/`), behind one guard.
 
-`create_app` takes the process's one `Relay` (opened by `relay serve` outside any MCP
+`create_app` takes the process's one `Services` (opened by `relay serve` outside any MCP
 lifespan: the SDK runs an SSE server's lifespan once per connection) and builds the MCP
 server once; both transports serve that same server, so a run started over one is seen
 over the other.
@@ -27,7 +27,7 @@ from relay.http_app.streams import sse_routes, streamable_http_route
 from relay.http_app.throttle import SignInThrottle
 from relay.http_app.webhooks import webhook_route
 from relay.mcp_server.server import build_server
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 MCP_PATH = "/mcp"
 SSE_PATH = "/sse"
@@ -40,7 +40,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 def create_app(
-    relay: Relay,
+    relay: Services,
     settings: Settings,
     *,
     bind_host: str = "127.0.0.1",

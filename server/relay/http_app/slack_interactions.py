@@ -22,7 +22,7 @@ from relay.notify.interactions import (
     response_url_allowed,
 )
 from relay.notify.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_slack_signature
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 PATH = "/slack/interactions"
 # Slack's payloads carry the whole clicked message; 1 MiB is far above any real one.
@@ -50,8 +50,8 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def slack_interactions_route(relay: Relay, settings: Settings) -> Route:
-    """The route, bound to this process's Relay and signing secret."""
+def slack_interactions_route(relay: Services, settings: Settings) -> Route:
+    """The route, bound to this process's Services and signing secret."""
     secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     )
@@ -75,7 +75,7 @@ def slack_interactions_route(relay: Relay, settings: Settings) -> Route:
             return JSONResponse({"error": str(exc)}, 400)
         if click is None:
             return Response(status_code=200)  # not an approval button: nothing to do
-        outcome = await relay.slack_click(click)
+        outcome = await relay.coordination.slack_click(click)
         if outcome.decided:
             return Response(status_code=200)
         task = None

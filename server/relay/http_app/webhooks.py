@@ -18,7 +18,7 @@ from starlette.routing import Route
 from relay.errors import RelayError
 from relay.http_app.errors import status_of
 from relay.model.events import event_type_problem
-from relay.service.relay import Relay
+from relay.service.services import Services
 
 PATH = "/hooks/{name:path}"  # any rest of the path, so a bad name gets a clear answer
 SOURCE = "webhook"
@@ -70,8 +70,8 @@ def _header(request: Request, names: tuple[str, ...]) -> str | None:
     return None
 
 
-def webhook_route(relay: Relay) -> Route:
-    """The route, bound to this process's Relay."""
+def webhook_route(relay: Services) -> Route:
+    """The route, bound to this process's Services."""
 
     async def hook(request: Request) -> Response:
         name = request.path_params["name"]
@@ -85,7 +85,7 @@ def webhook_route(relay: Relay) -> Route:
         except BadRequest as exc:
             return JSONResponse({"error": str(exc)}, exc.status)
         try:
-            result = await relay.emit(
+            result = await relay.events.emit(
                 name, data, source=SOURCE, correlation_id=correlation, idempotency_key=key
             )
         except RelayError as exc:

@@ -20,7 +20,7 @@ re-ask but never approve the wrong run.
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import AcceptedElicitation, Elicit, ElicitationResult, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
@@ -33,9 +33,6 @@ from relay.mcp_server.schemas import RunInfo, run_info
 from relay.mcp_server.state import AskedGates, caller, state_of
 from relay.model.run import Approval, Run
 from relay.service.follow import Progress
-
-if TYPE_CHECKING:
-    from relay.service.relay import Relay
 
 CHANNEL = "elicitation"
 ELICITATION_KEY = "relay:approval"  # the question's key in a 2026-07-28 InputRequiredResult
@@ -72,8 +69,8 @@ def question(gate: Approval) -> str:
     )
 
 
-def _call_key(relay: "Relay", arguments: dict[str, Any]) -> str:
-    return json.dumps([relay.participant, arguments], sort_keys=True, default=str)
+def _call_key(who: str, arguments: dict[str, Any]) -> str:
+    return json.dumps([who, arguments], sort_keys=True, default=str)
 
 
 @tool_errors
@@ -85,19 +82,22 @@ async def start_run(
     idempotency_key: str | None,
     wait_seconds: float,
 ) -> Started:
-    relay, state = await caller(ctx), state_of(ctx)
+    (relay, who), state = await caller(ctx), state_of(ctx)
     arguments = [workflow, definition, inputs, idempotency_key, wait_seconds]
-    key = _call_key(relay, {"args": arguments})
+    key = _call_key(who, {"args": arguments})
     if ctx.request_state is not None:  # a 2026-era retry carrying the user's answer
         return Started(_recall(state.asked, key), key)
     wait = check_wait(wait_seconds, "get_status(run_id, wait_seconds=...)")
-    run, _ = await relay.start_run(
-        relay.workflow_for(workflow, definition), inputs, idempotency_key=idempotency_key
+    run, _ = await relay.runs.start_run(
+        relay.workflows.workflow_for(workflow, definition),
+        inputs,
+        idempotency_key=idempotency_key,
+        by=who,
     )
     await state.logs.follow(ctx, relay, run.id)
     if wait > 0:
         async with state.logs.during(ctx, relay, run.id, progress_of(ctx)) as progress:
-            run = await relay.wait_run(run.id, wait, progress)
+            run = await relay.runs.wait_run(run.id, wait, progress)
     return Started(run.id, key)
 
 
@@ -107,8 +107,8 @@ async def find_gate(
 ) -> Approval | None:
     if wait_seconds <= 0 or not can_elicit(ctx):
         return None
-    relay, asked = await caller(ctx), state_of(ctx).asked
-    gate = await relay.decidable_gate(started.run_id, CHANNEL)
+    (relay, who), asked = await caller(ctx), state_of(ctx).asked
+    gate = await relay.coordination.decidable_gate(started.run_id, CHANNEL, by=who)
     held = asked.recall(started.call_key)
     if gate is None or (held not in (None, started.run_id) and await _still_asked(ctx, held)):
         return None  # an identical call's question is still open: `next` says what to do
@@ -173,17 +173,18 @@ async def start_workflow(
     stops to wait for something (`waiting_for`, and `next` names the call that
     unblocks it), or time is up. When the run stops at an approval gate and your
     client supports it, the user is asked to approve or reject right here."""
-    relay, state = await caller(ctx), state_of(ctx)
+    (relay, who), state = await caller(ctx), state_of(ctx)
     state.asked.forget(started.call_key, started.run_id)
     decision = answer.data if isinstance(answer, AcceptedElicitation) else None
     if gate is None or not isinstance(decision, GateDecision):
-        return run_info(await relay.get_run(started.run_id))
-    await relay.approve(
+        return run_info(await relay.runs.get_run(started.run_id))
+    await relay.coordination.approve(
         gate.run_id,
         gate.step_id,
         approved=decision.approved,
         comment=decision.comment,
         channel=CHANNEL,
+        by=who,
     )
     async with state.logs.during(ctx, relay, gate.run_id, progress_of(ctx)) as progress:
         return run_info(await _wait_past(ctx, gate, wait_seconds, progress))
@@ -192,8 +193,8 @@ async def start_workflow(
 async def _still_asked(ctx: Ctx, run_id: str | None) -> bool:
     if run_id is None:
         return False
-    relay = await caller(ctx)
-    return await relay.decidable_gate(run_id, CHANNEL) is not None
+    relay, who = await caller(ctx)
+    return await relay.coordination.decidable_gate(run_id, CHANNEL, by=who) is not None
 
 
 def _recall(gates: AskedGates, key: str) -> str:
@@ -209,5 +210,5 @@ def _recall(gates: AskedGates, key: str) -> str:
 
 async def _wait_past(ctx: Ctx, gate: Approval, wait_seconds: float, progress: Progress) -> Run:
     """The run once it settles somewhere other than the gate just decided."""
-    relay = await caller(ctx)
-    return await relay.wait_run(gate.run_id, wait_seconds, progress, leaving=gate.step_id)
+    relay, _ = await caller(ctx)
+    return await relay.runs.wait_run(gate.run_id, wait_seconds, progress, leaving=gate.step_id)

@@ -13,34 +13,34 @@ from relay.errors import RelayError
 from relay.mcp_server.handle import RelayHandle
 
 if TYPE_CHECKING:
-    from relay.service.relay import Relay
+    from relay.service.services import Services
 
 # The protocol's own cap on the values of one completion.
 MAX_VALUES = 100
 RECENT_RUNS = 200
 
-Values = Callable[["Relay", dict[str, str]], Awaitable[list[str]]]
+Values = Callable[["Services", dict[str, str]], Awaitable[list[str]]]
 
 
-async def workflow_ids(relay: "Relay", known: dict[str, str]) -> list[str]:
-    return sorted(w["id"] for w in relay.list_workflows()["workflows"])
+async def workflow_ids(relay: "Services", known: dict[str, str]) -> list[str]:
+    return sorted(w["id"] for w in relay.workflows.list_workflows()["workflows"])
 
 
-async def run_ids(relay: "Relay", known: dict[str, str]) -> list[str]:
-    return [run.id for run in await relay.list_runs(limit=RECENT_RUNS)]
+async def run_ids(relay: "Services", known: dict[str, str]) -> list[str]:
+    return [run.id for run in await relay.runs.list_runs(limit=RECENT_RUNS)]
 
 
-async def participant_names(relay: "Relay", known: dict[str, str]) -> list[str]:
-    names = {p.name for p in await relay.list_participants()}
-    names |= {t.to for t in await relay.list_tasks("*", "all")}
+async def participant_names(relay: "Services", known: dict[str, str]) -> list[str]:
+    names = {p.name for p in await relay.presence.list_participants()}
+    names |= {t.to for t in await relay.coordination.list_tasks("*", "all")}
     return sorted(names)
 
 
-async def step_ids(relay: "Relay", known: dict[str, str]) -> list[str]:
+async def step_ids(relay: "Services", known: dict[str, str]) -> list[str]:
     run_id = known.get("run_id")
     if not run_id:
         return []
-    return [step.id for step in (await relay.get_run(run_id)).steps]
+    return [step.id for step in (await relay.runs.get_run(run_id)).steps]
 
 
 # Which values complete which argument (prompts) or variable (resource templates).

@@ -60,13 +60,14 @@ async def emit_event(
 ) -> Emitted:
     """Append an event to the shared log that every participant reads. Runs waiting for
     a matching event resume, and workflows triggered by it start; both are listed."""
-    relay = await caller(ctx)
-    result = await relay.emit(
+    relay, who = await caller(ctx)
+    result = await relay.events.emit(
         type,
         data,
         source=source,
         correlation_id=correlation_id,
         idempotency_key=idempotency_key,
+        by=who,
         follow_seconds=FOLLOW_DECISION_SECONDS,
     )
     return Emitted.model_validate(result.view())
@@ -91,8 +92,8 @@ async def wait_for_event(
 ) -> EventWaitResult:
     """Wait for the first event of `type` that matches `match`. Returns it, or
     `timed_out: true` with no event when the time is up (call again to keep waiting)."""
-    relay = await caller(ctx)
-    event = await relay.wait_for_event(
+    relay, _ = await caller(ctx)
+    event = await relay.events.wait_for_event(
         type,
         match,
         after_seq=after_seq,
@@ -117,8 +118,8 @@ async def list_events(
 ) -> EventList:
     """Read the shared event log in seq order. `last_seq` is the position to pass as
     after_seq next time (to wait_for_event too) so that nothing is missed."""
-    relay = await caller(ctx)
-    events, last_seq = await relay.event_page(type, source, correlation_id, after_seq, limit)
+    relay, _ = await caller(ctx)
+    events, last_seq = await relay.events.event_page(type, source, correlation_id, after_seq, limit)
     return EventList(
         events=[EventInfo.model_validate(event_view(e)) for e in events], last_seq=last_seq
     )
@@ -141,9 +142,9 @@ async def approve(
     """Approve (or, with approved=false, reject) a run waiting at an approval gate. The
     first decision wins; a rejected gate fails its step. Returns where the run stands once
     the engine has acted on the decision, with its next `next` hint if it waits again."""
-    relay = await caller(ctx)
-    decided = await relay.approve(
-        run_id, step, approved=approved, approver=approver, comment=comment
+    relay, who = await caller(ctx)
+    decided = await relay.coordination.approve(
+        run_id, step, by=who, approved=approved, approver=approver, comment=comment
     )
     return Decision.model_validate(decided)
 
@@ -157,8 +158,8 @@ async def list_approvals(
     ] = "pending",
 ) -> ApprovalList:
     """Approval gates across all runs: by default those waiting for a decision."""
-    relay = await caller(ctx)
-    approvals = await relay.list_approvals(status)
+    relay, _ = await caller(ctx)
+    approvals = await relay.coordination.list_approvals(status)
     return ApprovalList(approvals=[ApprovalInfo.model_validate(a) for a in approvals])
 
 
@@ -176,16 +177,16 @@ async def list_tasks(
 ) -> TaskList:
     """Tasks that workflows handed to participants (handoff steps): by default your own
     open ones. Take one with claim_task and finish it with complete_task."""
-    relay = await caller(ctx)
-    tasks = await relay.list_tasks(participant, status)
+    relay, who = await caller(ctx)
+    tasks = await relay.coordination.list_tasks(participant or who, status)
     return TaskList(tasks=[TaskInfo.model_validate(task_view(t)) for t in tasks])
 
 
 @tool_errors
 async def claim_task(ctx: Ctx, task_id: TaskId) -> TaskInfo:
     """Take an open task, so that other participants see it is being done."""
-    relay = await caller(ctx)
-    return TaskInfo.model_validate(task_view(await relay.claim_task(task_id)))
+    relay, who = await caller(ctx)
+    return TaskInfo.model_validate(task_view(await relay.coordination.claim_task(task_id, by=who)))
 
 
 @tool_errors
@@ -201,8 +202,10 @@ async def complete_task(
 ) -> TaskDone:
     """Finish a task handed to you: its run resumes with `result` as the step's output
     (or, with failed=true, the step fails with `error`)."""
-    relay = await caller(ctx)
-    task, run = await relay.complete_task(task_id, result or {}, failed=failed, error=error)
+    relay, who = await caller(ctx)
+    task, run = await relay.coordination.complete_task(
+        task_id, result or {}, by=who, failed=failed, error=error
+    )
     return TaskDone.model_validate(
         {"task_id": task.id, "run_id": task.run_id, "run_status": run["status"], "run": run}
     )
@@ -212,8 +215,8 @@ async def complete_task(
 async def list_participants(ctx: Ctx) -> ParticipantList:
     """Participants (chats, scripts, workers) seen recently, with when they were last
     active and how many open tasks they have: is anyone there to do the work?"""
-    relay = await caller(ctx)
-    participants = await relay.list_participants()
+    relay, _ = await caller(ctx)
+    participants = await relay.presence.list_participants()
     return ParticipantList(
         participants=[ParticipantInfo.model_validate(participant_view(p)) for p in participants]
     )
@@ -235,9 +238,15 @@ async def notify_slack(
 ) -> SlackResult:
     """Post a message to Slack through relay's durable outbox (threaded under a run when
     run_id is given)."""
-    relay = await caller(ctx)
-    queued = await relay.notify_slack(
-        message, title=title, status=status, run_id=run_id, fields=fields, channel=channel
+    relay, who = await caller(ctx)
+    queued = await relay.notifications.notify_slack(
+        message,
+        by=who,
+        title=title,
+        status=status,
+        run_id=run_id,
+        fields=fields,
+        channel=channel,
     )
     return SlackResult.model_validate(queued)
 

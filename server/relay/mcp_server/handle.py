@@ -1,8 +1,8 @@
-"""The process's one `Relay`, as the MCP server holds it: maybe still opening.
+"""The process's `Services`, as the MCP server holds it: maybe still opening.
 
 `relay serve` over stdio answers `initialize` and `tools/list` before it opens the store
 (a chat's first model request leaves about half a second after it spawns the server), so
-the Relay may still be opening when a request comes: `RelayHandle.relay()` waits for it,
+the Services may still be opening when a request comes: `RelayHandle.relay()` waits for it,
 and asks for it to be opened at once if nothing has asked yet.
 """
 
@@ -13,31 +13,31 @@ import anyio
 from relay.errors import RelayError
 
 if TYPE_CHECKING:
-    from relay.service.relay import Relay
+    from relay.service.services import Services
 
 
 class RelayHandle:
-    """The process's Relay, once it is open (or the error that kept it from opening)."""
+    """The process's Services, once it is open (or the error that kept it from opening)."""
 
     def __init__(self) -> None:
         self._opened = anyio.Event()
-        self.wanted = anyio.Event()  # a request waits for the Relay: open it now
-        self._relay: Relay | None = None
+        self.wanted = anyio.Event()  # a request waits for the Services: open it now
+        self._relay: Services | None = None
         self._error: RelayError | None = None
         self.participant: str | None = None  # RELAY_PARTICIPANT; None: each client's name
 
     @classmethod
-    def ready(cls, relay: "Relay", participant: str | None = None) -> "RelayHandle":
+    def ready(cls, relay: "Services", participant: str | None = None) -> "RelayHandle":
         handle = cls()
         handle.opened(relay, participant)
         return handle
 
-    def opened(self, relay: "Relay", participant: str | None) -> None:
+    def opened(self, relay: "Services", participant: str | None) -> None:
         self._relay, self.participant = relay, participant
         self._opened.set()
 
     def failed(self, error: RelayError) -> None:
-        """The Relay cannot open (bad settings, say): every request says why."""
+        """The Services cannot open (bad settings, say): every request says why."""
         self._error = error
         self._opened.set()
 
@@ -45,8 +45,8 @@ class RelayHandle:
     def is_open(self) -> bool:
         return self._relay is not None
 
-    async def relay(self) -> "Relay":
-        """The Relay, once open (asking for it to open now, if it waits to).
+    async def relay(self) -> "Services":
+        """The Services, once open (asking for it to open now, if it waits to).
 
         Raises:
             RelayError: the one that kept it from opening.
@@ -55,8 +55,8 @@ class RelayHandle:
             self.wanted.set()
         return await self.when_open()
 
-    async def when_open(self) -> "Relay":
-        """The Relay once it is open, without hurrying it (for background watchers).
+    async def when_open(self) -> "Services":
+        """The Services once it is open, without hurrying it (for background watchers).
 
         Raises:
             RelayError: the one that kept it from opening.

@@ -29,7 +29,7 @@ from relay.service.follow import Progress
 from relay.service.run_log import RunLogLine, at_least, log_lines
 
 if TYPE_CHECKING:
-    from relay.service.relay import Relay
+    from relay.service.services import Services
 
 LOGGER = "relay.run"
 DEFAULT_LEVEL = "info"  # for a 2025-era client that never sent logging/setLevel
@@ -70,18 +70,18 @@ class RunLogs:
 
     # following --------------------------------------------------------------------------
 
-    async def follow(self, ctx: Context[Any, Any], relay: "Relay", run_id: str) -> None:
+    async def follow(self, ctx: Context[Any, Any], relay: "Services", run_id: str) -> None:
         """A 2025-era client hears this run's lines from now on."""
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
             return
         runs = self._follower(ctx.session).runs
         if run_id not in runs:
-            runs[run_id] = len(await relay.history(run_id))
+            runs[run_id] = len(await relay.runs.history(run_id))
             self._changed.set()
 
     @contextlib.asynccontextmanager
     async def during(
-        self, ctx: Context[Any, Any], relay: "Relay", run_id: str, progress: Progress
+        self, ctx: Context[Any, Any], relay: "Services", run_id: str, progress: Progress
     ) -> AsyncIterator[Progress]:
         """A progress callback for a wait on `run_id` that also carries the run's new log
         lines with the request (2026-07-28); the last ones go out before the result."""
@@ -89,11 +89,11 @@ class RunLogs:
             await self.follow(ctx, relay, run_id)
             yield progress
             return
-        sent = len(await relay.history(run_id))
+        sent = len(await relay.runs.history(run_id))
 
         async def flush() -> None:
             nonlocal sent
-            entries = await relay.history(run_id)
+            entries = await relay.runs.history(run_id)
             lines, sent = log_lines(entries[sent:]), len(entries)
             for line in lines:
                 await send(ctx.session, line, None)
@@ -111,7 +111,7 @@ class RunLogs:
         relay = await handle.relay()
         for key, follower in list(self.followers.items()):
             for run_id, sent in list(follower.runs.items()):
-                entries = await relay.history(run_id)
+                entries = await relay.runs.history(run_id)
                 follower.runs[run_id] = len(entries)
                 if not await _sent(follower, log_lines(entries[sent:])):
                     self.followers.pop(key, None)  # the client went away

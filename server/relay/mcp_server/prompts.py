@@ -80,10 +80,10 @@ async def review_run(
     run_id: Annotated[str, Field(description="The id of the run to review")],
 ) -> str:
     """Explain a run's failure (or where it stands) from its state and its history."""
-    relay = await caller(ctx)
+    relay, _ = await caller(ctx)
     with as_prompt_errors():
-        run = await relay.get_run(run_id)
-        history = await relay.history(run_id)
+        run = await relay.runs.get_run(run_id)
+        history = await relay.runs.history(run_id)
     view = json.dumps(run_view(run), indent=2, default=str)
     lines = "\n".join(_history_line(e) for e in history) or "(no history)"
     return f"""Review relay run {run_id} of workflow {run.workflow!r} (status: {run.status.value}).

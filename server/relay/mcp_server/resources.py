@@ -68,14 +68,14 @@ def _workflow_readers(server: MCPServer[Any], handle: RelayHandle) -> None:
         """Every workflow on RELAY_WORKFLOWS_PATH (as list_workflows returns them)."""
         with as_resource_errors():
             relay = await handle.relay()
-        return _json(relay.list_workflows())
+        return _json(relay.workflows.list_workflows())
 
     @server.resource("relay://workflows/{id}", name="workflow", mime_type=YAML)
     async def workflow_file(id: str) -> str:  # noqa: A002 - the URI template's variable
         """A workflow's YAML file, as written."""
         with as_resource_errors():
             relay = await handle.relay()
-            return relay.workflow_source(checked_id("workflow", id))
+            return relay.workflows.workflow_source(checked_id("workflow", id))
 
     @server.resource("relay://workflows/{id}/diagram", name="workflow-diagram", mime_type=MERMAID)
     async def workflow_diagram(id: str) -> str:  # noqa: A002 - the URI template's variable
@@ -84,7 +84,7 @@ def _workflow_readers(server: MCPServer[Any], handle: RelayHandle) -> None:
             relay = await handle.relay()
             from relay.model.graph import to_mermaid  # loaded when read: see the docstring
 
-            return to_mermaid(relay.workflow_for(workflow=checked_id("workflow", id)))
+            return to_mermaid(relay.workflows.workflow_for(workflow=checked_id("workflow", id)))
 
     @server.resource("relay://schema/workflow", name="workflow-schema", mime_type=JSON)
     def workflow_schema() -> str:
@@ -101,14 +101,14 @@ def _run_readers(server: MCPServer[Any], handle: RelayHandle) -> None:
         """The most recent runs, newest first."""
         with as_resource_errors():
             relay = await handle.relay()
-        return _json({"runs": [run_summary(r) for r in await relay.list_runs(limit=RECENT)]})
+        return _json({"runs": [run_summary(r) for r in await relay.runs.list_runs(limit=RECENT)]})
 
     @server.resource(RUN_URI, name="run", mime_type=JSON)
     async def run(run_id: str) -> str:
         """One run: steps, waiting_for, next, outputs. Subscribe to hear of its changes."""
         with as_resource_errors():
             relay = await handle.relay()
-            return _json(run_view(await relay.get_run(checked_id("run", run_id))))
+            return _json(run_view(await relay.runs.get_run(checked_id("run", run_id))))
 
     @server.resource(
         "relay://runs/{run_id}/steps/{step_id}/output", name="step-output", mime_type=JSON
@@ -117,7 +117,7 @@ def _run_readers(server: MCPServer[Any], handle: RelayHandle) -> None:
         """A step's whole output (run views cut large ones and point here)."""
         with as_resource_errors():
             relay = await handle.relay()
-            found = await relay.get_run(checked_id("run", run_id))
+            found = await relay.runs.get_run(checked_id("run", run_id))
         for step in found.steps:
             if step.id == checked_id("step", step_id):
                 return _json_once(step.output)
@@ -132,7 +132,7 @@ def _coordination_readers(server: MCPServer[Any], handle: RelayHandle) -> None:
         """The newest events of the shared log. Subscribe to hear of new ones."""
         with as_resource_errors():
             relay = await handle.relay()
-        events, last_seq = await relay.event_page(limit=RECENT)
+        events, last_seq = await relay.events.event_page(limit=RECENT)
         return _json({"events": [event_view(e) for e in events], "last_seq": last_seq})
 
     @server.resource("relay://approvals/pending", name="pending-approvals", mime_type=JSON)
@@ -140,21 +140,23 @@ def _coordination_readers(server: MCPServer[Any], handle: RelayHandle) -> None:
         """Approval gates waiting for a decision, across all runs."""
         with as_resource_errors():
             relay = await handle.relay()
-        return _json({"approvals": await relay.list_approvals("pending")})
+        return _json({"approvals": await relay.coordination.list_approvals("pending")})
 
     @server.resource("relay://tasks/open", name="open-tasks", mime_type=JSON)
     async def open_tasks() -> str:
         """Every participant's open tasks (handoffs waiting to be done)."""
         with as_resource_errors():
             relay = await handle.relay()
-        return _json({"tasks": [task_view(t) for t in await relay.list_tasks("*", "open")]})
+        return _json(
+            {"tasks": [task_view(t) for t in await relay.coordination.list_tasks("*", "open")]}
+        )
 
     @server.resource("relay://notifications/pending", name="pending-notifications", mime_type=JSON)
     async def pending_notifications() -> str:
         """Notifications in the outbox not delivered yet (Slack down, paused, rate limited)."""
         with as_resource_errors():
             relay = await handle.relay()
-        found = await relay.list_notifications("pending")
+        found = await relay.notifications.list_notifications("pending")
         return _json({"notifications": [n.as_dict() for n in found]})
 
     @server.resource("relay://notifications/dead", name="dead-notifications", mime_type=JSON)
@@ -162,7 +164,7 @@ def _coordination_readers(server: MCPServer[Any], handle: RelayHandle) -> None:
         """Notifications given up on (e.g. channel not found), with the reason."""
         with as_resource_errors():
             relay = await handle.relay()
-        found = await relay.list_notifications("dead")
+        found = await relay.notifications.list_notifications("dead")
         return _json({"notifications": [n.as_dict() for n in found]})
 
     @server.resource("relay://participants", name="participants", mime_type=JSON)
@@ -170,7 +172,7 @@ def _coordination_readers(server: MCPServer[Any], handle: RelayHandle) -> None:
         """Participants seen recently, with their open tasks."""
         with as_resource_errors():
             relay = await handle.relay()
-        found = await relay.list_participants()
+        found = await relay.presence.list_participants()
         return _json({"participants": [participant_view(p) for p in found]})
 
 

@@ -1,6 +1,6 @@
-"""The MCPServer: one per process, over the process's one `Relay`.
+"""The MCPServer: one per process, over the process's `Services`.
 
-The Relay (store, engine, catalog) is opened by the host (`relay serve`) outside the
+The services (over one store and engine) are opened by the host (`relay serve`) outside the
 MCP lifespan and only handed to it, as a `RelayHandle`: the SDK runs an SSE server's
 lifespan once per connection, and every connection must share one engine and one store.
 Over stdio the handle may still be opening while the first requests are answered.
@@ -24,7 +24,7 @@ from relay.mcp_server.state import McpState
 
 if TYPE_CHECKING:
     from relay.mcp_server.updates import ResourceUpdates
-    from relay.service.relay import Relay
+    from relay.service.services import Services
 
 INSTRUCTIONS = """\
 relay runs durable, YAML-defined workflows shared by every participant (this chat, other
@@ -44,7 +44,7 @@ NOTIFICATIONS = NotificationOptions(
 
 
 def build_server(
-    relay: "Relay | RelayHandle",
+    relay: "Services | RelayHandle",
     *,
     participant: str | None = None,
     updates: "ResourceUpdates | None" = None,

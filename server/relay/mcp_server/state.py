@@ -5,7 +5,7 @@ module, never the server's.
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mcp.server.mcpserver import Context
 
@@ -13,7 +13,7 @@ from relay.mcp_server.handle import RelayHandle
 from relay.mcp_server.logs import RunLogs
 
 if TYPE_CHECKING:
-    from relay.service.relay import Relay
+    from relay.service.services import Services
 
 # The SDK's request_state lives 600 s by default; a question unanswered for longer is gone.
 ASKED_TTL_SECONDS = 600.0
@@ -47,7 +47,7 @@ class AskedGates:
 
 @dataclass(frozen=True)
 class McpState:
-    """The process's Relay (maybe still opening), the log lines its clients follow, and
+    """The process's Services (maybe still opening), the log lines its clients follow, and
     the approvals asked in chats."""
 
     handle: RelayHandle
@@ -63,11 +63,20 @@ def state_of(ctx: Ctx) -> McpState:
     return state
 
 
-async def caller(ctx: Ctx) -> "Relay":
-    """The shared Relay, acting as the participant this request comes from."""
+class Caller(NamedTuple):
+    """The shared Services and who this request comes from (every decision names them)."""
+
+    relay: "Services"
+    who: str
+
+
+async def caller(ctx: Ctx) -> Caller:
+    """The shared Services, and the participant this request comes from, seen now."""
     handle = state_of(ctx).handle
     relay = await handle.relay()
-    return relay.acting_as(handle.participant or client_name(ctx) or "mcp")
+    who = handle.participant or client_name(ctx) or "mcp"
+    await relay.presence.seen(who)
+    return Caller(relay, who)
 
 
 def client_name(ctx: Ctx) -> str | None:

@@ -1,6 +1,6 @@
 """The workflow and run tools; `register` adds every relay tool to the server.
 
-Each tool is one call into the service layer (`relay.service.relay.Relay`, acting as
+Each tool is one call into the service layer (`relay.service`, on behalf of
 the calling participant) and returns one of `schemas`' models. The docstrings and the
 parameter descriptions are what the model reads: they say when to use the tool.
 """
@@ -31,8 +31,8 @@ async def list_workflows(ctx: Ctx) -> WorkflowList:
     """List the workflows this server can start: id, name, description, inputs (with
     types and defaults), steps and triggers. Files that fail to load are listed under
     `errors` with the line and the reason; the others still load."""
-    relay = await caller(ctx)
-    return WorkflowList.model_validate(relay.list_workflows())
+    relay, _ = await caller(ctx)
+    return WorkflowList.model_validate(relay.workflows.list_workflows())
 
 
 @tool_errors
@@ -48,8 +48,8 @@ async def validate_workflow(
     """Check a workflow definition without running it. Returns `valid`, and every
     problem with its line; an inline definition may not use shell or python steps unless
     the server allows inline code."""
-    relay = await caller(ctx)
-    return Validation.model_validate(relay.validate(definition))
+    relay, _ = await caller(ctx)
+    return Validation.model_validate(relay.workflows.validate(definition))
 
 
 @tool_errors
@@ -66,8 +66,8 @@ async def list_runs(
     limit: Annotated[int, Field(description="At most this many (1-1000), newest first")] = 20,
 ) -> RunList:
     """Recent runs, newest first, as summaries (get_status shows one in full)."""
-    relay = await caller(ctx)
-    runs = await relay.list_runs(status, workflow, limit)
+    relay, _ = await caller(ctx)
+    runs = await relay.runs.list_runs(status, workflow, limit)
     return RunList(runs=[RunSummary.model_validate(run_summary(r)) for r in runs])
 
 
@@ -79,8 +79,8 @@ async def cancel_workflow(
 ) -> RunInfo:
     """Cancel a run: running steps are stopped, waiting ones abandoned. A cancelled run
     can be resumed later with resume_workflow."""
-    relay = await caller(ctx)
-    return run_info(await relay.cancel(run_id, reason))
+    relay, who = await caller(ctx)
+    return run_info(await relay.runs.cancel(run_id, reason, by=who))
 
 
 @tool_errors
@@ -102,21 +102,21 @@ async def get_status(
     once the run finishes or waits for someone (a run that already does returns at
     once), with progress notifications for the steps in between: the way to follow a
     run without push notifications."""
-    relay, logs = await caller(ctx), state_of(ctx).logs
+    (relay, _), logs = await caller(ctx), state_of(ctx).logs
     wait = check_wait(wait_seconds, "get_status")
     await logs.follow(ctx, relay, run_id)
     if wait == 0:
-        return run_info(await relay.get_run(run_id))
+        return run_info(await relay.runs.get_run(run_id))
     async with logs.during(ctx, relay, run_id, progress_of(ctx)) as progress:
-        return run_info(await relay.wait_run(run_id, wait, progress))
+        return run_info(await relay.runs.wait_run(run_id, wait, progress))
 
 
 @tool_errors
 async def resume_workflow(ctx: Ctx, run_id: RunId) -> RunInfo:
     """Retry a failed or cancelled run from its failed (or unfinished) steps, keeping the
     outputs of the steps that completed."""
-    relay = await caller(ctx)
-    resumed = await relay.resume(run_id)
+    relay, who = await caller(ctx)
+    resumed = await relay.runs.resume(run_id, by=who)
     await state_of(ctx).logs.follow(ctx, relay, run_id)
     return run_info(resumed)
 

@@ -194,5 +194,5 @@ class ResourceUpdates:
 
     def watching(self, handle: RelayHandle) -> contextlib.AbstractAsyncContextManager[None]:
         """Run the watcher while inside (one per server, whatever the lifespans), once
-        the Relay is open."""
+        the services are open."""
         return in_background(self._watch_alone, handle)

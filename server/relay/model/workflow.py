@@ -367,6 +367,14 @@ class Workflow(BaseModel):
             previous = step.id
         return result
 
+    def dependants(self) -> dict[str, list[str]]:
+        """Each step's dependants: the steps that depend on it."""
+        result: dict[str, list[str]] = {s.id: [] for s in self.steps}
+        for step_id, needs in self.dependencies().items():
+            for need in needs:
+                result[need].append(step_id)
+        return result
+
     def topological_order(self) -> list[str]:
         """Step ids with every step after its dependencies, ties kept in file order.
 

@@ -1,133 +1,203 @@
-"""Approvals, tasks and the views of workflows: the service's coordination half."""
+"""Work between participants: approval gates (decided through any channel, the first
+decision winning) and tasks handed to a participant (claimed, then completed).
 
-from collections import Counter
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+A decision reports where its run stands once the engine has acted on it (up to
+FOLLOW_DECISION_SECONDS). A Slack click (its signature checked by the surface) is decided
+under the same rules as every other channel, recorded as approver `slack:<user id>`.
+"""
 
-from relay.engine.actions import ActionRegistry
-from relay.engine.driver import RunDriver
-from relay.engine.runtime import ENGINE_SOURCE
-from relay.errors import InvalidTransition, InvalidWorkflow, Problem, UsageError
-from relay.model.events import NewEvent
-from relay.model.run import Approval, ApprovalStatus, Participant, Run, Task, TaskStatus
-from relay.model.workflow import EventTrigger, Workflow
+from dataclasses import dataclass
+from typing import Any
+
+from relay.errors import ConflictError, InvalidTransition, UsageError
+from relay.model.run import Approval, ApprovalStatus, Task, TaskStatus
+from relay.notify.interactions import Click
+from relay.service.follow import FOLLOW_DECISION_SECONDS
+from relay.service.host import Host
+from relay.service.paging import status_filter
+from relay.service.presence import Presence
+from relay.service.runs import Runs
 from relay.service.views import approval_view
 
-if TYPE_CHECKING:
-    from relay.service.relay import Relay
-
-CODE_ACTIONS = ("shell", "python")
+SLACK_CHANNEL = "slack"
 
 
-def workflow_view(workflow: Workflow, path: Path | None) -> dict[str, Any]:
-    triggers: list[dict[str, Any]] = []
-    for trigger in workflow.on:
-        if isinstance(trigger, EventTrigger):
-            triggers.append({"event": trigger.event, "match": trigger.match})
-        else:
-            triggers.append({"schedule": trigger.schedule, "tz": trigger.tz})
-    return {
-        "id": workflow.id,
-        "name": workflow.name,
-        "description": workflow.description,
-        "inputs": {k: v.model_dump(exclude_none=True) for k, v in workflow.inputs.items()},
-        "steps": [{"id": s.id, "name": s.name, "action": s.action} for s in workflow.steps],
-        "triggers": triggers,
-        "path": None if path is None else str(path),
-    }
+@dataclass(frozen=True)
+class ClickOutcome:
+    decided: bool
+    explanation: str  # for the clicker alone, when the click decided nothing
 
 
-INLINE_CODE = (
-    "step {step!r} uses {what}, which runs code on this machine; inline definitions may not "
-    "do that unless the server runs with RELAY_ALLOW_INLINE_CODE=1 (or put the workflow in a "
-    "file on RELAY_WORKFLOWS_PATH)"
-)
-INLINE_CODE_WARNING = (
-    "step {step!r} uses {what}, which runs code on this machine: this definition can run only "
-    "from a file on RELAY_WORKFLOWS_PATH (or when the server runs with "
-    "RELAY_ALLOW_INLINE_CODE=1)"
-)
+class Coordination:
+    def __init__(self, host: Host, runs: Runs, presence: Presence) -> None:
+        self.host = host
+        self.runs = runs
+        self.presence = presence
 
+    # approvals --------------------------------------------------------------------------
 
-def inline_code_problems(
-    workflow: Workflow, actions: ActionRegistry, template: str = INLINE_CODE
-) -> list[Problem]:
-    """The steps of a definition from a model that would run code (shell, python, an
-    mcp_call that spawns a command), each located at its `action:` line."""
-    problems = []
-    for index, step in enumerate(workflow.steps):
-        alias = workflow.actions.get(step.action)
-        name = alias.uses if alias else step.action
-        spec = actions.get(name)
-        params = alias.params if alias else step.params
-        if name in CODE_ACTIONS or (spec is not None and spec.runs_code_with(params)):
-            what = f"{name!r} with `command`" if spec and not spec.runs_code else repr(name)
-            line, column = workflow.location(("steps", index, "action")) or (None, None)
-            message = template.format(step=step.id, what=what)
-            path = workflow.source_path or "<inline>"
-            problems.append(Problem(path, line, column, message, step=step.id, field="action"))
-    return problems
+    async def approve(
+        self,
+        run_id: str,
+        step: str | None = None,
+        *,
+        by: str | None = None,
+        approved: bool = True,
+        approver: str = "",
+        comment: str = "",
+        channel: str = "mcp",
+    ) -> dict[str, Any]:
+        """Decide a gate (as `approver`, default: the caller), then report the run's state
+        once the engine has acted on the decision."""
+        who = await self.host.act(by)
+        approval = await self._pending_gate(run_id, step)
+        decided = await self._decide(approval, approved, approver or who, comment, channel)
+        run = await self.runs.wait_run(run_id, FOLLOW_DECISION_SECONDS, leaving=decided.step_id)
+        state = await self.runs.state_after(run, decided.step_id)
+        return {
+            "run_id": run_id,
+            "step": decided.step_id,
+            "approved": approved,
+            "run_status": state["status"],
+            "run": state,
+        }
 
+    async def slack_click(self, click: Click) -> ClickOutcome:
+        """Decide an approval from a (signature-checked) Slack button click. A click that
+        decides nothing (already decided, not an approver, an unknown approval) changes
+        nothing and says why."""
+        try:
+            approval = await self.host.store.coordination.get_approval(click.approval_id)
+        except InvalidTransition:
+            return ClickOutcome(False, "relay does not know this approval (any more).")
+        if approval.status is not ApprovalStatus.PENDING:
+            who = f" by {approval.decided_by}" if approval.decided_by else ""
+            via = f" via {approval.decided_channel}" if approval.decided_channel else ""
+            return ClickOutcome(
+                False, f"Step {approval.step_id} was already {approval.status.value}{who}{via}."
+            )
+        try:
+            await self._decide(approval, click.approved, click.approver, "", SLACK_CHANNEL)
+        except (ConflictError, InvalidTransition) as exc:  # a decision won meanwhile; refused
+            return ClickOutcome(False, str(exc))
+        await self.presence.seen(click.approver)
+        return ClickOutcome(True, "")
 
-def refuse_inline_code(workflow: Workflow, actions: ActionRegistry) -> None:
-    """Inline definitions come from a model: no shell, python or spawning mcp_call."""
-    problems = inline_code_problems(workflow, actions)
-    if problems:
-        raise InvalidWorkflow(problems)
+    async def _decide(
+        self, approval: Approval, approved: bool, approver: str, comment: str, channel: str
+    ) -> Approval:
+        """Record the first decision of `approval` (ConflictError if it was already
+        decided), with the edit of its message (who decided, buttons gone) in the same
+        transaction, and drive the run on here when the decision leased it to this process."""
+        problem = decider_problem(approval, approver, channel)
+        if problem is not None:
+            raise InvalidTransition(problem)
+        host = self.host
+        status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
+        decided = approval.model_copy(
+            update={"status": status, "decided_by": approver, "decided_channel": channel,
+                    "comment": comment}
+        )  # fmt: skip
+        run = await host.store.runs.get_run(approval.run_id)
+        source = (await host.rt.workflow_of(run)).source
+        edit = host.rt.channels.decided(decided, source)
+        await host.store.coordination.decide_approval(
+            approval.id,
+            status,
+            by=approver,
+            channel=channel,
+            comment=comment,
+            claim_owner=host.owner,
+            lease_seconds=host.rt.lease_seconds,
+            outbox=[edit] if edit is not None else [],
+        )
+        await host.adopt_if_leased(approval.run_id)
+        return decided
 
-
-def lifecycle(run: Run, kind: str, data: dict[str, Any]) -> NewEvent:
-    return NewEvent(
-        type=kind,
-        source=ENGINE_SOURCE,
-        correlation_id=run.id,
-        data={"run_id": run.id, "workflow": run.workflow, **data},
-    )
-
-
-async def drive_here(relay: "Relay", run_id: str) -> None:
-    """Drive a run this process just leased, to the end or until it parks."""
-    run = await relay.store.runs.get_run(run_id)
-    driver = RunDriver(relay.rt, run, await relay.rt.workflow_of(run))
-    await driver.drive()
-
-
-# approvals -----------------------------------------------------------------------------
-
-
-async def _pending_gate(relay: "Relay", run_id: str, step: str | None) -> Approval:
-    run = await relay.store.runs.get_run(run_id)
-    approvals = await relay.store.coordination.list_approvals(None, run_id)
-    pending = [a for a in approvals if a.status is ApprovalStatus.PENDING]
-    if step is not None:
-        for approval in pending:
-            if approval.step_id == step:
+    async def decidable_gate(
+        self, run_id: str, channel: str = "mcp", *, by: str | None = None
+    ) -> Approval | None:
+        """The first pending approval of `run_id` the caller may decide via `channel`."""
+        store, who = self.host.store, self.host.acting(by)
+        for approval in await store.coordination.list_approvals(ApprovalStatus.PENDING, run_id):
+            if decider_problem(approval, who, channel) is None:
                 return approval
-        if step not in {s.id for s in run.steps}:
-            raise UsageError(f"run {run_id!r} has no step {step!r}")
-        raise InvalidTransition(
-            f"step {step!r} of run {run_id!r} is not waiting for an approval"
-            + _last_decision([a for a in approvals if a.step_id == step])
-        )
-    if not pending:
-        raise InvalidTransition(
-            f"run {run_id!r} ({run.status.value}) is not waiting for any approval"
-            + _last_decision(approvals)
-        )
-    if len(pending) > 1:
-        steps = ", ".join(a.step_id for a in pending)
-        raise UsageError(f"run {run_id!r} waits for approval at several steps ({steps}); name one")
-    return pending[0]
+        return None
 
+    async def list_approvals(self, status: str | None = "pending") -> list[dict[str, Any]]:
+        wanted = status_filter(ApprovalStatus, status, "approval")
+        found = await self.host.store.coordination.list_approvals(wanted)
+        return [approval_view(a) for a in found]
 
-def _last_decision(approvals: list[Approval]) -> str:
-    """Why a later decision is refused: the first one (of the latest request) won."""
-    decided = [a for a in approvals if a.status is not ApprovalStatus.PENDING]
-    if not decided:
-        return ""
-    last = decided[-1]
-    who = f" by {last.decided_by} via {last.decided_channel}" if last.decided_by else ""
-    return f": step {last.step_id!r} was already {last.status.value}{who}"
+    async def _pending_gate(self, run_id: str, step: str | None) -> Approval:
+        store = self.host.store
+        run = await store.runs.get_run(run_id)
+        approvals = await store.coordination.list_approvals(None, run_id)
+        pending = [a for a in approvals if a.status is ApprovalStatus.PENDING]
+        if step is not None:
+            for approval in pending:
+                if approval.step_id == step:
+                    return approval
+            if step not in {s.id for s in run.steps}:
+                raise UsageError(f"run {run_id!r} has no step {step!r}")
+            raise InvalidTransition(
+                f"step {step!r} of run {run_id!r} is not waiting for an approval"
+                + _last_decision([a for a in approvals if a.step_id == step])
+            )
+        if not pending:
+            raise InvalidTransition(
+                f"run {run_id!r} ({run.status.value}) is not waiting for any approval"
+                + _last_decision(approvals)
+            )
+        if len(pending) > 1:
+            steps = ", ".join(a.step_id for a in pending)
+            raise UsageError(
+                f"run {run_id!r} waits for approval at several steps ({steps}); name one"
+            )
+        return pending[0]
+
+    # tasks ------------------------------------------------------------------------------
+
+    async def list_tasks(
+        self, participant: str | None = None, status: str | None = "open"
+    ) -> list[Task]:
+        """`participant`'s tasks (default: this process's; `*`: everyone's)."""
+        wanted = status_filter(TaskStatus, status, "task")
+        who = self.host.acting(participant)
+        return await self.host.store.coordination.list_tasks(None if who == "*" else who, wanted)
+
+    async def claim_task(self, task_id: str, *, by: str | None = None) -> Task:
+        return await self.host.store.coordination.update_task(
+            task_id, expect=[TaskStatus.OPEN], status=TaskStatus.CLAIMED, by=await self.host.act(by)
+        )
+
+    async def complete_task(
+        self,
+        task_id: str,
+        result: Any = None,
+        *,
+        by: str | None = None,
+        failed: bool = False,
+        error: str = "",
+    ) -> tuple[Task, dict[str, Any]]:
+        """Finish a task; with it the run's state once the engine has acted on the result."""
+        host, who = self.host, await self.host.act(by)
+        task = await host.store.coordination.get_task(task_id)
+        if task.claimed_by and task.claimed_by != who and task.status is TaskStatus.CLAIMED:
+            raise InvalidTransition(f"task {task_id!r} is claimed by {task.claimed_by!r}")
+        done = await host.store.coordination.update_task(
+            task_id,
+            expect=[TaskStatus.OPEN, TaskStatus.CLAIMED],
+            status=TaskStatus.FAILED if failed else TaskStatus.COMPLETED,
+            by=who,
+            result=result,
+            error=error or None,
+            claim_owner=host.owner,
+            lease_seconds=host.rt.lease_seconds,
+        )
+        await host.adopt_if_leased(task.run_id)
+        run = await self.runs.wait_run(task.run_id, FOLLOW_DECISION_SECONDS, leaving=task.step_id)
+        return done, await self.runs.state_after(run, task.step_id)
 
 
 def decider_problem(approval: Approval, approver: str, channel: str) -> str | None:
@@ -146,144 +216,11 @@ def decider_problem(approval: Approval, approver: str, channel: str) -> str | No
     return None
 
 
-def _check_decider(approval: Approval, approver: str, channel: str) -> None:
-    problem = decider_problem(approval, approver, channel)
-    if problem is not None:
-        raise InvalidTransition(problem)
-
-
-async def decidable_gate(relay: "Relay", run_id: str, channel: str) -> Approval | None:
-    """The first pending approval of `run_id` that the caller may decide via `channel`."""
-    for approval in await relay.store.coordination.list_approvals(ApprovalStatus.PENDING, run_id):
-        if decider_problem(approval, relay.participant, channel) is None:
-            return approval
-    return None
-
-
-async def approve(
-    relay: "Relay",
-    run_id: str,
-    step: str | None,
-    approved: bool,
-    approver: str,
-    comment: str,
-    channel: str,
-) -> dict[str, Any]:
-    approval = await _pending_gate(relay, run_id, step)
-    return await decide(relay, approval, approved, approver, comment, channel)
-
-
-async def decide(
-    relay: "Relay",
-    approval: Approval,
-    approved: bool,
-    approver: str,
-    comment: str,
-    channel: str,
-) -> dict[str, Any]:
-    """Record the first decision of `approval` (ConflictError if it was already decided),
-    with the edit of its Slack message (who decided, buttons gone) in the same
-    transaction, and drive the run on here when the decision leased it to this process."""
-    _check_decider(approval, approver, channel)
-    status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
-    owner = relay.rt.worker_id if relay.engine is not None else None
-    decided = approval.model_copy(
-        update={"status": status, "decided_by": approver, "decided_channel": channel,
-                "comment": comment}
-    )  # fmt: skip
-    run = await relay.store.runs.get_run(approval.run_id)
-    source = (await relay.rt.workflow_of(run)).source
-    edit = relay.rt.channels.decided(decided, source)
-    await relay.store.coordination.decide_approval(
-        approval.id,
-        status,
-        by=approver,
-        channel=channel,
-        comment=comment,
-        claim_owner=owner,
-        lease_seconds=relay.rt.lease_seconds,
-        outbox=[edit] if edit is not None else [],
-    )
-    run = await _adopt_if_leased(relay, approval.run_id)
-    return {
-        "run_id": approval.run_id,
-        "step": approval.step_id,
-        "approved": approved,
-        "run_status": run.status.value,
-    }
-
-
-async def list_approvals(relay: "Relay", status: str | None) -> list[dict[str, Any]]:
-    try:
-        wanted = None if status in (None, "all") else ApprovalStatus(status)
-    except ValueError:
-        raise UsageError(
-            f"unknown approval status {status!r}; use one of "
-            f"{', '.join(s.value for s in ApprovalStatus)} or all"
-        ) from None
-    return [approval_view(a) for a in await relay.store.coordination.list_approvals(wanted)]
-
-
-# tasks ---------------------------------------------------------------------------------
-
-
-async def list_tasks(relay: "Relay", participant: str, status: str | None) -> list[Task]:
-    try:
-        wanted = None if status in (None, "all") else TaskStatus(status)
-    except ValueError:
-        raise UsageError(
-            f"unknown task status {status!r}; use one of "
-            f"{', '.join(s.value for s in TaskStatus)} or all"
-        ) from None
-    to = None if participant == "*" else participant
-    return await relay.store.coordination.list_tasks(to, wanted)
-
-
-async def list_participants(relay: "Relay", addressed: bool) -> list[Participant]:
-    """Those seen, then (with `addressed`) those that open tasks are addressed to and
-    relay has never seen, with how many tasks wait for each."""
-    seen = await relay.store.presence.list_participants()
-    if not addressed:
-        return seen
-    waiting: Counter[str] = Counter()
-    for status in (TaskStatus.OPEN, TaskStatus.CLAIMED):
-        waiting.update(t.to for t in await relay.store.coordination.list_tasks(None, status))
-    known = {p.name for p in seen}
-    unseen = [
-        Participant(name=name, last_seen=None, open_tasks=count)
-        for name, count in sorted(waiting.items())
-        if name not in known
-    ]
-    return [*seen, *unseen]
-
-
-async def complete_task(
-    relay: "Relay", task_id: str, result: Any, failed: bool, error: str
-) -> tuple[Task, Run]:
-    task = await relay.store.coordination.get_task(task_id)
-    if (
-        task.claimed_by
-        and task.claimed_by != relay.participant
-        and task.status is TaskStatus.CLAIMED
-    ):
-        raise InvalidTransition(f"task {task_id!r} is claimed by {task.claimed_by!r}")
-    owner = relay.rt.worker_id if relay.engine is not None else None
-    done = await relay.store.coordination.update_task(
-        task_id,
-        expect=[TaskStatus.OPEN, TaskStatus.CLAIMED],
-        status=TaskStatus.FAILED if failed else TaskStatus.COMPLETED,
-        by=relay.participant,
-        result=result,
-        error=error or None,
-        claim_owner=owner,
-        lease_seconds=relay.rt.lease_seconds,
-    )
-    return done, await _adopt_if_leased(relay, task.run_id)
-
-
-async def _adopt_if_leased(relay: "Relay", run_id: str) -> Run:
-    """Drive a run that a decision just leased to this process (it was parked)."""
-    run = await relay.store.runs.get_run(run_id)
-    if relay.engine is not None and run.lease_owner == relay.rt.worker_id:
-        relay.engine.adopt([run_id])
-    return run
+def _last_decision(approvals: list[Approval]) -> str:
+    """Why a later decision is refused: the first one (of the latest request) won."""
+    decided = [a for a in approvals if a.status is not ApprovalStatus.PENDING]
+    if not decided:
+        return ""
+    last = decided[-1]
+    who = f" by {last.decided_by} via {last.decided_channel}" if last.decided_by else ""
+    return f": step {last.step_id!r} was already {last.status.value}{who}"

@@ -1,18 +1,14 @@
-"""Everything known about one run or one workflow, for a page that shows it whole: a
-run's view, its definition's step graph (each step's layer and status), attempts,
-history, events, approvals and tasks; a workflow's view, YAML, graph and Mermaid."""
+"""Everything known about one run, for a page that shows it whole: the run's view, its
+definition's step graph (each step's layer and status), attempts, history, events,
+approvals and tasks. (A workflow's whole: `Workflows.workflow_detail`.)"""
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from relay.model.graph import step_depths, to_mermaid
+from relay.model.graph import step_depths
 from relay.model.run import Attempt, HistoryEntry, Run
 from relay.model.workflow import Workflow
-from relay.service.coordination import workflow_view
 from relay.service.views import approval_view, event_view, iso, run_view, task_view
-from relay.store.base import EventQuery
-
-if TYPE_CHECKING:
-    from relay.service.relay import Relay
+from relay.store.base import EventQuery, Store
 
 EVENTS_SHOWN = 200
 
@@ -58,10 +54,8 @@ def history_view(h: HistoryEntry) -> dict[str, Any]:
     return {"kind": h.kind, "at": iso(h.at), "step": h.step_id, "data": h.data}
 
 
-async def run_detail(relay: "Relay", run_id: str) -> dict[str, Any]:
-    run = await relay.get_run(run_id)  # RunNotFound
-    store = relay.store
-    workflow = await relay.rt.workflow_of(run)
+async def run_detail(store: Store, run: Run, workflow: Workflow) -> dict[str, Any]:
+    """`run` with its definition's graph, attempts, history, events, approvals, tasks."""
     events = await store.events.list_events(
         EventQuery(correlation_id=run.id, limit=EVENTS_SHOWN, newest=True)
     )
@@ -76,15 +70,4 @@ async def run_detail(relay: "Relay", run_id: str) -> dict[str, Any]:
             approval_view(a) for a in await store.coordination.list_approvals(None, run.id)
         ],
         "tasks": [task_view(t) for t in tasks],
-    }
-
-
-def workflow_detail(relay: "Relay", workflow_id: str) -> dict[str, Any]:
-    """A catalog workflow: its view, YAML text, step graph and Mermaid diagram."""
-    workflow = relay.catalog.get(workflow_id)  # WorkflowNotFound, InvalidWorkflow
-    return {
-        "workflow": workflow_view(workflow, relay.catalog.path_of(workflow_id)),
-        "source": relay.workflow_source(workflow_id),
-        "graph": graph_view(workflow),
-        "mermaid": to_mermaid(workflow),
     }
