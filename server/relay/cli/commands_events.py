@@ -96,13 +96,13 @@ def _stream(events: list[Event], as_json: bool) -> None:
 
 
 async def _follow(relay: "Services", args: argparse.Namespace, cursor: int) -> None:
-    while True:
-        generation = relay.store.feed.generation()
-        events = await _page(relay, args, cursor, FOLLOW_PAGE)
-        _stream(events, args.json)
-        cursor = events[-1].seq if events else cursor
-        if len(events) < FOLLOW_PAGE:
-            await relay.store.feed.wait_changed(generation, FOLLOW_SECONDS)
+    async for _ in relay.changes(FOLLOW_SECONDS):
+        while True:
+            events = await _page(relay, args, cursor, FOLLOW_PAGE)
+            _stream(events, args.json)
+            cursor = events[-1].seq if events else cursor
+            if len(events) < FOLLOW_PAGE:  # a full page: more are waiting
+                break
 
 
 def register(commands: Subcommands) -> None:

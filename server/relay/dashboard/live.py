@@ -18,16 +18,15 @@ KEEPALIVE_SECONDS = 15.0
 def live_stream(board: Board) -> ASGIApp:
     """The stream's ASGI app; at shutdown (the server stops open streams) its response is
     finished properly, as the MCP transports' are."""
-    feed = board.relay.store.feed
 
     async def changes() -> AsyncIterator[ServerSentEvent]:
-        generation = feed.generation()
-        yield ServerSentEvent(data=str(generation), event="ready")
-        while True:
-            now = await feed.wait_changed(generation, KEEPALIVE_SECONDS)
-            if now != generation:
-                generation = now
+        shown: int | None = None
+        async for generation in board.relay.changes(KEEPALIVE_SECONDS):
+            if shown is None:
+                yield ServerSentEvent(data=str(generation), event="ready")
+            elif generation != shown:
                 yield ServerSentEvent(data=str(generation), event="change")
+            shown = generation
 
     async def stream(scope: Scope, receive: Receive, send: Send) -> None:
         response = EventSourceResponse(

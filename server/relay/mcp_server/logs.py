@@ -49,7 +49,6 @@ class Follower:
 class RunLogs:
     def __init__(self) -> None:
         self.followers: dict[object, Follower] = {}
-        self._changed = anyio.Event()
 
     def install(self, server: MCPServer[Any]) -> None:
         """Serve `logging/setLevel` (which also declares the logging capability)."""
@@ -77,7 +76,6 @@ class RunLogs:
         runs = self._follower(ctx.session).runs
         if run_id not in runs:
             runs[run_id] = len(await relay.runs.history(run_id))
-            self._changed.set()
 
     @contextlib.asynccontextmanager
     async def during(
@@ -124,27 +122,16 @@ class RunLogs:
             relay = await handle.when_open()
         except RelayError:
             return  # relay could not open: no run advances, and requests say why
-        while True:
-            generation = relay.store.feed.generation()
+        # A new follower needs nothing until its run changes: it starts at the run's end.
+        async for _ in relay.changes(IDLE_RECHECK_SECONDS):
             if any(f.runs for f in self.followers.values()):
                 await self._flush_followers(handle)
-            with anyio.move_on_after(IDLE_RECHECK_SECONDS):
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(_stop_on, self._changed, tg.cancel_scope)
-                    await relay.store.feed.wait_changed(generation, IDLE_RECHECK_SECONDS)
-                    tg.cancel_scope.cancel()
-            self._changed = anyio.Event()
 
     def watching(self, handle: RelayHandle) -> contextlib.AbstractAsyncContextManager[None]:
         return in_background(self.watch, handle)
 
 
 FINAL_KINDS = frozenset({"run.completed", "run.failed", "run.cancelled"})
-
-
-async def _stop_on(event: anyio.Event, scope: anyio.CancelScope) -> None:
-    await event.wait()
-    scope.cancel()
 
 
 async def _sent(follower: Follower, lines: list[RunLogLine]) -> bool:

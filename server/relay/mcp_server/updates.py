@@ -20,7 +20,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server.context import ServerRequestContext
@@ -40,7 +40,9 @@ from mcp.types import (
 from relay.errors import RelayError
 from relay.mcp_server.handle import RelayHandle
 from relay.mcp_server.sessions import connection_of, in_background
-from relay.store.feed import ChangeFeed
+
+if TYPE_CHECKING:
+    from relay.service.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -173,14 +175,15 @@ class ResourceUpdates:
 
     # watching ---------------------------------------------------------------------------
 
-    async def watch(self, feed: ChangeFeed) -> None:
-        """Check subscribed resources after every commit the store's `feed` sees, forever."""
-        while True:
-            generation = feed.generation()
+    async def watch(self, relay: "Services") -> None:
+        """Check subscribed resources after every commit the store sees, forever."""
+        first = True
+        async for _ in relay.changes(IDLE_RECHECK_SECONDS):
+            if not first:
+                await anyio.sleep(COALESCE_SECONDS)
+            first = False
             if self.sent:
                 await self.check()
-            await feed.wait_changed(generation, IDLE_RECHECK_SECONDS)
-            await anyio.sleep(COALESCE_SECONDS)
 
     async def _watch_alone(self, handle: RelayHandle) -> None:
         if self._lock is None:
@@ -190,7 +193,7 @@ class ResourceUpdates:
                 relay = await handle.when_open()
             except RelayError:
                 return  # relay could not open: nothing changes, and requests say why
-            await self.watch(relay.store.feed)
+            await self.watch(relay)
 
     def watching(self, handle: RelayHandle) -> contextlib.AbstractAsyncContextManager[None]:
         """Run the watcher while inside (one per server, whatever the lifespans), once

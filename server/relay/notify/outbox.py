@@ -110,6 +110,7 @@ class OutboxSender:
         self.failing: str | None = None  # the last attempt's error, until one succeeds
         self._asked_at: float | None = None  # monotonic: when the request in flight left
         self._asked = ""  # whom it asked: "Slack", or an Apprise destination's name
+        self._look_in = 0.0  # how long the loop waits for a commit before looking again
 
     def trouble(self) -> str | None:
         """Why waiting for this sender to deliver is pointless now (no secret), or None
@@ -133,25 +134,26 @@ class OutboxSender:
     # the loop ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        while True:
+        async for _ in self.feed.changes(lambda: self._look_in):
             try:
-                await self._turn()
+                self._look_in = await self._turn()
             except Exception:  # a store hiccup must not end delivery for the process
                 log.exception("the outbox sender failed; retrying shortly")
                 await anyio.sleep(IDLE_SECONDS)
+                self._look_in = 0.0
 
-    async def _turn(self) -> None:
+    async def _turn(self) -> float:
+        """Deliver what is due; returns how long to wait for a commit before looking again."""
         pause = self.paused_until - time.monotonic()
         if pause > 0:
             await anyio.sleep(min(pause, IDLE_SECONDS))
-            return
-        generation = self.feed.generation()
+            return 0.0
         due = await self.outbox.next_notification_due()
         wait = IDLE_SECONDS if due is None else (due - datetime.now(UTC)).total_seconds()
         if wait <= 0:
             await self.drain_once()
-            return
-        await self.feed.wait_changed(generation, min(wait, IDLE_SECONDS))
+            return 0.0
+        return min(wait, IDLE_SECONDS)
 
     async def drain_once(self) -> int:
         """Claim the due notifications and try each once; returns how many were claimed."""

@@ -2,6 +2,7 @@
 can succeed: a command never stalls on a Slack that is down, refuses or does not answer.
 """
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -35,8 +36,13 @@ async def flush(
     of a run (or a thread); return at once when it has none to deliver, or when its
     `trouble()` says that it cannot deliver them now."""
     deadline = time.monotonic() + wait_seconds
-    while True:
-        generation = store.feed.generation()
+
+    def next_look() -> float:
+        # A hung request changes nothing in the store: look again when it counts as one.
+        to_trouble = math.inf if sender is None else sender.seconds_to_trouble()
+        return min(deadline - time.monotonic(), to_trouble)
+
+    async for _ in store.feed.changes(next_look):
         pending = await _listed(store, NotificationStatus.PENDING, run_id, thread_key)
         remaining = deadline - time.monotonic()
         trouble = None if sender is None else sender.trouble()
@@ -44,8 +50,7 @@ async def flush(
             dead = await _listed(store, NotificationStatus.DEAD, run_id, thread_key)
             last_error = dead[-1].last_error if dead else None
             return Undelivered(len(pending), trouble, len(dead), last_error)
-        # A hung request changes nothing in the store: look again when it counts as one.
-        await store.feed.wait_changed(generation, min(remaining, sender.seconds_to_trouble()))
+    raise AssertionError("changes() never ends")
 
 
 async def _listed(

@@ -156,8 +156,7 @@ class Events:
         store = self.host.store
         cursor = await store.events.last_seq() if after_seq is None else after_seq
         deadline = time.monotonic() + timeout_seconds
-        while True:
-            generation = store.feed.generation()
+        async for _ in store.feed.changes(lambda: min(deadline - time.monotonic(), 1.0)):
             found = await store.events.list_events(
                 EventQuery(type=type, after_seq=cursor, limit=500)
             )
@@ -171,7 +170,7 @@ class Events:
             if progress is not None:  # the time waited so far: it only ever rises
                 waited = timeout_seconds - remaining
                 await progress(waited, timeout_seconds, f"waiting for {type!r}")
-            await store.feed.wait_changed(generation, min(remaining, 1.0))
+        raise AssertionError("changes() never ends")
 
     async def list_events(
         self,

@@ -110,15 +110,14 @@ class Runs:
         `leaving` (a gate or task just decided), or once `until(run)` holds instead, or
         when time is up. Each transition in between goes to `progress`."""
         store = self.host.store
-        run = await store.runs.get_run(run_id)
         deadline = time.monotonic() + max(0.0, wait_seconds)
         shown = RunProgress(progress)
-        while not await self._stops(run, until, leaving) and time.monotonic() < deadline:
-            generation = store.feed.generation()
-            await shown.show(run)
-            await store.feed.wait_changed(generation, min(1.0, deadline - time.monotonic()))
+        async for _ in store.feed.changes(lambda: min(1.0, deadline - time.monotonic())):
             run = await store.runs.get_run(run_id)
-        return run
+            if await self._stops(run, until, leaving) or time.monotonic() >= deadline:
+                return run
+            await shown.show(run)
+        raise AssertionError("changes() never ends")
 
     async def _stops(
         self, run: Run, until: Callable[[Run], bool] | None, leaving: str | None

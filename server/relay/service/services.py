@@ -1,6 +1,7 @@
 """The services one process offers its surfaces, each with one concern. The composition
 root (`relay.bootstrap`) builds them; a surface calls one of them per request."""
 
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from relay.engine.engine import Engine
@@ -44,3 +45,9 @@ class Services:
     def participant(self) -> str:
         """Who this process is: who a call acts as unless it names another."""
         return self.runs.host.participant
+
+    def changes(self, idle_seconds: float | Callable[[], float]) -> AsyncIterator[int]:
+        """The store's changes, for a surface that shows live state: yields at once, then
+        after each commit by any process, or every `idle_seconds` when none comes (see
+        `ChangeFeed.changes`)."""
+        return self.store.feed.changes(idle_seconds)

@@ -10,7 +10,7 @@ Both are moved on the store's event loop (a backend's threads hop onto it first)
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 
@@ -65,15 +65,19 @@ class ChangeFeed:
         """Wait until a run may need an engine (rung, cancelled, created unheld)."""
         return await self._rings.wait(generation, timeout_seconds)
 
-    async def changes(self, idle_seconds: float) -> AsyncIterator[int]:
+    async def changes(self, idle_seconds: float | Callable[[], float]) -> AsyncIterator[int]:
         """The loop "read, do work, wait for a change": yields the generation at once, then
         again after each change (a commit by any process; one made while the caller worked
-        counts too) or, when none comes, every `idle_seconds`.
+        counts too) or, when none comes, after `idle_seconds` (a number, or a function
+        asked before each wait: the time left to a deadline, say).
 
-            async for _ in store.changes(1.0):
+            async for _ in store.feed.changes(1.0):
                 state = await read()
+
+        It holds nothing between yields: a loop may return or break at any point.
         """
         generation = self._commits.value
         while True:
             yield generation
-            generation = await self._commits.wait(generation, idle_seconds)
+            idle = idle_seconds() if callable(idle_seconds) else idle_seconds
+            generation = await self._commits.wait(generation, max(0.0, idle))
